@@ -1,0 +1,84 @@
+import type { LogLevel } from './log.js';
+import type { TlsPolicy } from './xmpp/types.js';
+
+/** How to reach the XMPP server of one served domain (DESIGN D22). */
+export interface DomainConfig {
+  /** Fixed upstream host; when absent: `_xmpp-client._tcp.<domain>` SRV, then the domain itself. */
+  host?: string;
+  /** Upstream port for a fixed host or the SRV fallback. @default 5222 */
+  port?: number;
+  /** STARTTLS to the server. @default 'required' */
+  tls: TlsPolicy;
+  /** PEM file with extra CA certificates trusted for this domain's server. */
+  caFile?: string;
+  /** Do not verify the server certificate (testing only). @default false */
+  insecure: boolean;
+}
+
+/** Every option of the CM, with the defaults of `DEFAULT_CONFIG`. */
+export interface CmConfig {
+  http: {
+    /** @default '127.0.0.1' */
+    host: string;
+    /** @default 5280 (IANA "xmpp-bosh") */
+    port: number;
+    /** @default '/http-bind' */
+    path: string;
+    /** Largest accepted request body (after decompression), bytes. @default 262144 */
+    maxBodyBytes: number;
+    /** Responses at least this large are compressed when the client accepts gzip/deflate. @default 1024 */
+    compressMinBytes: number;
+  };
+  cors: {
+    /** Allowed `Origin`s: exact origins, or '*' for any. @default ['*'] */
+    origins: string[];
+    /** `Access-Control-Max-Age` of preflight answers, seconds. @default 86400 */
+    maxAgeS: number;
+  };
+  /** Served XMPP domains; a `to` outside this map gets `host-unknown`. @default { localhost: {...} } */
+  domains: Record<string, DomainConfig>;
+  /** `route` targets (`host:port`) clients may ask for; empty = `route` ignored (B-20). @default [] */
+  allowedRoutes: string[];
+  bosh: {
+    /** Upper bound for the negotiated `wait`, seconds. @default 120 */
+    maxWaitS: number;
+    /** Upper bound for the negotiated `hold`. @default 1 */
+    maxHold: number;
+    /** Advertised `inactivity`, seconds. @default 60 */
+    inactivityS: number;
+    /** Advertised `polling`: shortest interval between empty polls, seconds. @default 2 */
+    pollingS: number;
+    /** Advertised `maxpause`, seconds. @default 120 */
+    maxPauseS: number;
+    /** Most concurrent sessions; creation beyond gets `policy-violation`. @default 10000 */
+    maxSessions: number;
+    /** Most bytes of stanzas queued for a session that has no request to answer. @default 1048576 */
+    maxQueueBytes: number;
+  };
+  upstream: {
+    /** Give up connecting to the XMPP server after this long, ms. @default 15000 */
+    connectTimeoutMs: number;
+    /** Largest top-level element accepted from the server, bytes. @default 1048576 */
+    maxStanzaBytes: number;
+  };
+  /** @default 'info' */
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_CONFIG: CmConfig = {
+  http: { host: '127.0.0.1', port: 5280, path: '/http-bind', maxBodyBytes: 262_144, compressMinBytes: 1024 },
+  cors: { origins: ['*'], maxAgeS: 86_400 },
+  domains: { localhost: { tls: 'required', insecure: false } },
+  allowedRoutes: [],
+  bosh: {
+    maxWaitS: 120,
+    maxHold: 1,
+    inactivityS: 60,
+    pollingS: 2,
+    maxPauseS: 120,
+    maxSessions: 10_000,
+    maxQueueBytes: 1_048_576,
+  },
+  upstream: { connectTimeoutMs: 15_000, maxStanzaBytes: 1_048_576 },
+  logLevel: 'info',
+};

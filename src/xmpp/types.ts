@@ -1,0 +1,74 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Element } from '../xml/element.js';
+
+/** How the CM secures the upstream stream (DESIGN D22, checklist B-140). */
+export type TlsPolicy = 'required' | 'optional' | 'off';
+
+/** Where and how to reach the XMPP server for one domain. */
+export interface UpstreamOptions {
+  /** The XMPP domain: `to` of the stream header, SNI and the name the certificate must match. */
+  domain: string;
+  /** Fixed host; when absent, `_xmpp-client._tcp.<domain>` SRV then `<domain>` itself. */
+  host?: string;
+  /** Port for a fixed host or for the SRV fallback. @default 5222 */
+  port?: number;
+  /** @default 'required' */
+  tls: TlsPolicy;
+  /** Extra CA certificates (PEM) trusted for the upstream certificate. */
+  ca?: string | Buffer;
+  /** Skip certificate verification: for tests only. @default false */
+  insecure?: boolean;
+  /** `xml:lang` of the stream header (from the BOSH creation request). */
+  lang?: string;
+  /** `version` of the stream header: the client's `xmpp:version` (X-06). @default '1.0' */
+  version?: string;
+  /** `from` of the stream header, when the client gave one (X-07). */
+  from?: string;
+  /** Give up connecting (TCP + TLS + first features) after this long. @default 15000 */
+  connectTimeoutMs?: number;
+  /** Largest top-level element accepted from the server, in bytes. @default 1048576 */
+  maxStanzaBytes?: number;
+  logger: Logger;
+  clock: Clock;
+  /** DNS SRV resolver, injectable for tests. @default node:dns/promises resolveSrv */
+  resolveSrv?: (name: string) => Promise<Array<{ name: string; port: number; priority: number; weight: number }>>;
+}
+
+/** The server's stream header, as the client needs it (`authid`, `from`, `xmpp:version`). */
+export interface StreamInfo {
+  id: string;
+  from: string;
+  version: string;
+}
+
+/** Why the upstream stream is gone. */
+export type UpstreamEnd =
+  | { kind: 'closed' }                             // we closed it (close() completed)
+  | { kind: 'connect-failed'; error: Error }       // never opened: DNS, TCP, TLS, STARTTLS policy, timeout
+  | { kind: 'stream-error'; error: Element }       // the server sent <stream:error/>
+  | { kind: 'lost'; error?: Error };               // TCP closed, </stream:stream> from the server, bad XML
+
+/** What an upstream stream reports to its owner (the link). Direction: inbound. */
+export interface UpstreamSink {
+  /** A stream header arrived (first open, after STARTTLS, after every restart). */
+  onStreamOpen(info: StreamInfo): void;
+  /**
+   * Complete top-level elements, one call per chunk read from the socket. Stream features are
+   * passed with any `<starttls/>` removed (the CM negotiates TLS itself, D22). STARTTLS and
+   * `<stream:error/>` are never passed here.
+   */
+  onElements(elements: Element[]): void;
+  /** The stream ended; called exactly once. */
+  onEnd(end: UpstreamEnd): void;
+}
+
+/** One XMPP client stream to the server, over TCP with STARTTLS. */
+export interface Upstream {
+  /** Writes serialized top-level elements (outbound). Ignored once the stream is closing. */
+  send(xml: string): void;
+  /** XEP-0206 §5 (X-19, X-20): treat the stream as closed and open a new one on the same TCP connection. */
+  restart(): void;
+  /** Writes `</stream:stream>`, waits briefly for the server's, then closes TCP; onEnd({kind:'closed'}). */
+  close(): void;
+}
