@@ -1,0 +1,32 @@
+/**
+ * One HTTP request as the BOSH layer sees it: `http/` builds it, `bosh/` answers it.
+ * Keeps `bosh/` free of node:http (data flows http -> bosh, answers come back through reply()).
+ */
+export interface BoshExchange {
+  /** The request body as text, after any Content-Encoding was decoded. */
+  body: string;
+  /** True when the body exceeded `http.maxBodyBytes`; `body` then holds only its first bytes. */
+  oversized: boolean;
+  /** The peer's IP address (for per-address limits and logs). */
+  remoteAddress: string;
+  /** The `Origin` request header, if any (already allowed by CORS). */
+  origin: string | undefined;
+  /** Whether the request came over TLS (XEP-0124 §19.1, B-136). */
+  secure: boolean;
+  /** Answers the request. Called exactly once. */
+  reply(reply: BoshReply): void;
+}
+
+/** What the BOSH layer answers: the HTTP layer adds CORS, compression and Content-Length. */
+export interface BoshReply {
+  /** 200, or a legacy status (400/403/404) for clients that sent no `ver` (B-116). */
+  status: number;
+  /** B-17/B-18: the session's `content`, else 'text/xml; charset=utf-8'. */
+  contentType: string;
+  body: string;
+}
+
+/** The one entry point `http/` calls. */
+export interface BoshRequestHandler {
+  handle(exchange: BoshExchange): void;
+}
