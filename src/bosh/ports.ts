@@ -1,0 +1,70 @@
+import type { Element } from '../xml/element.js';
+import type { BoshError } from './conditions.js';
+
+/**
+ * The ports between a BOSH session and the upstream link it talks through. `bosh/` declares
+ * them; `shared/` implements LinkPort and LinkProvider. Directions (DESIGN, Words):
+ * inbound = server -> client, outbound = client -> server.
+ */
+
+/** A stanza on its way to one client (inbound), already serialized and self-contained. */
+export interface InboundItem {
+  xml: string;
+}
+
+/** The upstream stream's header, as the creation response needs it (authid, from, xmpp:version). */
+export interface UpstreamInfo {
+  id: string;
+  from: string;
+  version: string;
+}
+
+/** What a session needs of its link (outbound). */
+export interface LinkPort {
+  /** Forward payloads upstream, in rid order (B-46). */
+  send(payload: Element[]): void;
+  /** XEP-0206 §5 `xmpp:restart='true'` (X-19, X-20). */
+  restart(): void;
+  /**
+   * The member is gone. `payload` is its terminate payload, forwarded first (B-78); null when
+   * it timed out or failed. The link decides whether the upstream stream closes (D16, D17).
+   */
+  leave(payload: Element[] | null): void;
+}
+
+/** What a link needs of a session (inbound). */
+export interface MemberPort {
+  readonly sid: string;
+  /** The upstream stream opened (or reopened after a restart). */
+  streamOpened(info: UpstreamInfo): void;
+  /** Stanzas for this member, in link order. */
+  deliver(items: InboundItem[]): void;
+  /** The link ended this member: a terminal condition (D19, D20). */
+  fail(error: BoshError): void;
+}
+
+/** The parts of a session creation request that choose or open a link. */
+export interface JoinRequest {
+  to: string;
+  route?: string;
+  from?: string;
+  lang?: string;
+  xmppVersion?: string;
+  sharedKey?: string;
+  sharedSince?: string;
+  origin?: string;
+  remoteAddress: string;
+}
+
+export interface JoinResult {
+  link: LinkPort;
+  /** Extra attributes for the creation response (e.g. `shared:result`), with their xmlns declarations. */
+  attrs: Record<string, string>;
+  /** Known at once when joining a stream that is already open (attach). */
+  info?: UpstreamInfo;
+}
+
+/** Opens or finds the link for a new session; throws BoshError to refuse (e.g. host-unknown). */
+export interface LinkProvider {
+  join(request: JoinRequest, member: MemberPort): JoinResult;
+}

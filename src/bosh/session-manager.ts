@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
+import { BoshError, LEGACY_HTTP_STATUS } from './conditions.js';
+import type { BoshExchange, BoshReply, BoshRequestHandler } from './exchange.js';
+import type { LinkProvider } from './ports.js';
+import { compareVersions, formatVersion, NS_XBOSH, parseRequest, type BoshRequest, type Version } from './request.js';
+import { DEFAULT_CONTENT_TYPE, renderTerminate } from './response.js';
+import { BoshSession, sharedErrorAttrs, type SessionOwner } from './session.js';
+
+/** The session rules an operator sets (config `bosh.*`), in seconds as on the wire. */
+export interface BoshLimits {
+  maxWaitS: number;
+  maxHold: number;
+  inactivityS: number;
+  pollingS: number;
+  maxPauseS: number;
+  maxSessions: number;
+  maxQueueBytes: number;
+}
+
+/** D21: the highest BOSH version this CM speaks. */
+export const CM_VERSION: Version = { major: 1, minor: 11 };
+/** B-90: resends of one rid allowed before policy-violation. */
+const MAX_RESENDS = 5;
+/** When a request's body can't be parsed, this finds its session so the error reaches it. */
+const SID_PATTERN = /\bsid\s*=\s*(['"])([^'"]{1,128})\1/;
+
+/**
+ * Routes each request to its session by `sid`, creates sessions (XEP-0124 §7) and keeps the
+ * sids of ended ones for a while so a late request learns why its session ended.
+ */
+export class SessionManager implements BoshRequestHandler, SessionOwner {
+  private readonly sessions = new Map<string, BoshSession>();
+  private readonly tombstones = new Map<string, { reply: BoshReply; timer: TimerHandle }>();
+  private closing = false;
+
+  constructor(
+    private readonly limits: BoshLimits,
+    private readonly links: LinkProvider,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  handle(exchange: BoshExchange): void {
+    if (exchange.oversized) {
+      this.refuse(exchange, new BoshError('policy-violation', 'request body too large'));
+      return;
+    }
+    let request: BoshRequest;
+    try {
+      request = parseRequest(exchange.body);
+    } catch (err) {
+      this.refuse(exchange, err instanceof BoshError ? err : new BoshError('internal-server-error', String(err)));
+      return;
+    }
+    if (request.sid === undefined) {
+      this.create(request, exchange);
+      return;
+    }
+    const session = this.sessions.get(request.sid);
+    if (session) {
+      session.handle(request, exchange);
+      return;
+    }
+    const tombstone = this.tombstones.get(request.sid);
+    if (tombstone) exchange.reply(tombstone.reply);
+    else reply(exchange, new BoshError('item-not-found', 'unknown sid'), false); // B-16, B-62, B-124
+  }
+
+  /** A request that could not be read ends its session, if it names one (B-119, B-126). */
+  private refuse(exchange: BoshExchange, error: BoshError): void {
+    const sid = SID_PATTERN.exec(exchange.body)?.[2];
+    const session = sid === undefined ? undefined : this.sessions.get(sid);
+    if (session) session.reject(exchange, error);
+    else reply(exchange, error, false);
+  }
+
+  /** XEP-0124 §7.1, §7.2: session creation request and response. */
+  private create(request: BoshRequest, exchange: BoshExchange): void {
+    const legacy = request.ver === undefined;
+    if (this.closing) return reply(exchange, new BoshError('system-shutdown'), legacy); // B-130
+    if (!request.to) return reply(exchange, new BoshError('improper-addressing', 'no to'), legacy); // B-122
+    if (this.sessions.size >= this.limits.maxSessions) {
+      return reply(exchange, new BoshError('policy-violation', 'too many sessions'), legacy);
+    }
+    const sid = randomBytes(16).toString('hex'); // B-23, B-24, B-141
+    const log = this.log.child({ sid });
+    const limits = this.limits;
+    const hold = Math.min(request.hold ?? 1, limits.maxHold); // B-34
+    const waitS = Math.min(request.wait ?? limits.maxWaitS, limits.maxWaitS); // B-26
+    const requests = hold + 1; // B-28, B-29
+    // B-76: a polling session gets more inactivity than the polling interval.
+    const inactivityS = hold === 0 ? limits.inactivityS + 2 * limits.pollingS : limits.inactivityS;
+    const acks = request.ack === 1;
+    const creationAttrs: Record<string, string> = {
+      sid,
+      wait: String(waitS),
+      requests: String(requests),
+      hold: String(hold),
+      polling: String(limits.pollingS),
+      inactivity: String(inactivityS),
+      maxpause: String(limits.maxPauseS),
+      accept: 'gzip,deflate', // B-37
+      from: request.to,
+      'xmlns:xmpp': NS_XBOSH,
+      'xmpp:restartlogic': 'true', // X-10
+    };
+    if (request.ver) {
+      // B-19, B-30, D21: the lower of the two versions.
+      creationAttrs.ver = formatVersion(compareVersions(request.ver, CM_VERSION) < 0 ? request.ver : CM_VERSION);
+    }
+    if (acks) creationAttrs.ack = String(request.rid); // B-39, B-56
+    if (request.content !== undefined) creationAttrs.content = request.content;
+
+    const session = new BoshSession(
+      {
+        sid,
+        creationRid: request.rid,
+        waitMs: waitS * 1000,
+        hold,
+        requests,
+        pollingMs: limits.pollingS * 1000,
+        inactivityMs: inactivityS * 1000,
+        maxPauseMs: limits.maxPauseS * 1000,
+        legacy,
+        contentType: request.content ?? DEFAULT_CONTENT_TYPE, // B-17, B-18
+        acks,
+        creationAttrs,
+        maxQueueBytes: limits.maxQueueBytes,
+        maxResends: MAX_RESENDS,
+      },
+      request.newkey,
+      this,
+      this.clock,
+      log,
+    );
+    let joined;
+    try {
+      joined = this.links.join(
+        {
+          to: request.to,
+          route: request.route,
+          from: request.from,
+          lang: request.lang,
+          xmppVersion: request.xmppVersion,
+          sharedKey: request.sharedKey,
+          sharedSince: request.sharedSince,
+          origin: exchange.origin,
+          remoteAddress: exchange.remoteAddress,
+        },
+        session,
+      );
+    } catch (err) {
+      const error = err instanceof BoshError ? err : new BoshError('internal-server-error', String(err));
+      log.info({ condition: error.condition, reason: error.message }, 'session creation refused');
+      return reply(exchange, error, legacy);
+    }
+    Object.assign(creationAttrs, joined.attrs);
+    this.sessions.set(sid, session);
+    log.info({ to: request.to, hold, wait: waitS, ver: creationAttrs.ver ?? 'legacy' }, 'session created');
+    session.start(joined.link, joined.info, request, exchange);
+  }
+
+  sessionEnded(session: BoshSession, tombstone: BoshReply | undefined): void {
+    this.sessions.delete(session.sid);
+    if (!tombstone) return;
+    // Keep the sid's last word for a while, then forget it (item-not-found).
+    const timer = this.clock.setTimeout(() => this.tombstones.delete(session.sid), this.limits.inactivityS * 1000);
+    this.tombstones.set(session.sid, { reply: tombstone, timer });
+  }
+
+  /** Refuse new sessions from now on (B-130); the links end the existing ones. */
+  beginShutdown(): void {
+    this.closing = true;
+  }
+
+  /** Forget every tombstone and its timer. */
+  destroy(): void {
+    for (const { timer } of this.tombstones.values()) timer.cancel();
+    this.tombstones.clear();
+  }
+}
+
+/** A terminal error for a request that has no session (§17.2; B-116 for legacy clients). */
+function reply(exchange: BoshExchange, error: BoshError, legacy: boolean): void {
+  const status = legacy ? LEGACY_HTTP_STATUS[error.condition] ?? 200 : 200;
+  const body = renderTerminate(error.condition, error.children.map((c) => c.toString()), sharedErrorAttrs(error));
+  exchange.reply({ status, contentType: DEFAULT_CONTENT_TYPE, body });
+}

@@ -1,0 +1,498 @@
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
+import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditions.js';
+import type { BoshExchange, BoshReply } from './exchange.js';
+import { KeySequence } from './key-sequence.js';
+import type { InboundItem, LinkPort, MemberPort, UpstreamInfo } from './ports.js';
+import type { BoshRequest, Rid } from './request.js';
+import { RECOVERABLE_ERROR_BODY, renderBody, renderTerminate } from './response.js';
+
+/** What was negotiated at session creation (XEP-0124 §7.2), in the units used inside. */
+export interface SessionSettings {
+  sid: string;
+  creationRid: Rid;
+  waitMs: number;
+  hold: number;
+  requests: number;
+  /** Shortest interval between empty polls; 0 = no polling rule (B-74). */
+  pollingMs: number;
+  inactivityMs: number;
+  maxPauseMs: number;
+  /** The client's `ver`; absent = legacy client, which gets HTTP error codes (B-116). */
+  legacy: boolean;
+  contentType: string;
+  /** The client asked for acknowledgements (`ack='1'` on creation, §9). */
+  acks: boolean;
+  /** Creation response attributes known at creation (wait, requests, ..., shared:*). */
+  creationAttrs: Record<string, string>;
+  /** Most bytes queued for the client while it has no request to answer (DESIGN D15). */
+  maxQueueBytes: number;
+  /** Most resends of one rid (B-90) before `policy-violation` (B-91). */
+  maxResends: number;
+}
+
+export type SessionState = 'connecting' | 'open' | 'ended';
+
+/** A request waiting for its answer, in rid order. */
+interface PendingRequest {
+  rid: Rid;
+  exchange: BoshExchange;
+  arrivedAt: number;
+  /** No payloads and no restart: a poll (§11, §12). */
+  empty: boolean;
+}
+
+interface CachedResponse {
+  body: string;
+  sentAt: number;
+  hadPayload: boolean;
+  resends: number;
+}
+
+/** Notifications from a session to whoever keeps its sid (the session manager). */
+export interface SessionOwner {
+  /** The session ended; `tombstone` answers its later requests, or undefined for item-not-found. */
+  sessionEnded(session: BoshSession, tombstone: BoshReply | undefined): void;
+}
+
+/** §9.2: a response that is this much overdue in the client's acks gets reported (B-59, B-60). */
+const REPORT_AFTER_MS = 2000;
+
+/**
+ * One BOSH session (a "member" of a link): rid sequencing and the retransmission cache, held
+ * requests with hold/wait, the send queue, inactivity and pause, acknowledgements and key
+ * sequencing. It talks upstream only through its LinkPort.
+ */
+export class BoshSession implements MemberPort {
+  private state: SessionState = 'connecting';
+  private link: LinkPort | undefined;
+  /** Processed requests not yet answered, oldest first. */
+  private readonly held: PendingRequest[] = [];
+  /** Requests that arrived above the next expected rid (B-83), by rid. */
+  private readonly early = new Map<Rid, { request: BoshRequest; pending: PendingRequest }>();
+  /** The highest rid processed: every rid up to it has arrived. */
+  private lastRid: Rid;
+  private highestAnswered: Rid = 0;
+  /** B-86: answered responses by rid, for retransmission. */
+  private readonly cache = new Map<Rid, CachedResponse>();
+  private queue: string[] = [];
+  private queueBytes = 0;
+  private readonly keys: KeySequence;
+  private info: UpstreamInfo | undefined;
+  private creationAnswered = false;
+  private previous: PendingRequest | undefined;
+  private report: { rid: Rid; time: number } | undefined;
+  private currentInactivityMs: number;
+  private waitTimer: TimerHandle | undefined;
+  private waitTimerFor: PendingRequest | undefined;
+  private inactivityTimer: TimerHandle | undefined;
+
+  constructor(
+    private readonly settings: SessionSettings,
+    newkey: string | undefined,
+    private readonly owner: SessionOwner,
+    private readonly clock: Clock,
+    readonly log: Logger,
+  ) {
+    this.lastRid = settings.creationRid - 1;
+    this.keys = new KeySequence(newkey);
+    this.currentInactivityMs = settings.inactivityMs;
+  }
+
+  get sid(): string {
+    return this.settings.sid;
+  }
+
+  get ended(): boolean {
+    return this.state === 'ended';
+  }
+
+  private setState(next: SessionState): void {
+    if (next === this.state) return;
+    this.log.debug({ from: this.state, to: next }, 'session state');
+    this.state = next;
+  }
+
+  /** Connects the session to its link; the creation request is then handled like any other. */
+  start(link: LinkPort, info: UpstreamInfo | undefined, creation: BoshRequest, exchange: BoshExchange): void {
+    this.link = link;
+    if (info) this.streamOpened(info);
+    this.handle(creation, exchange);
+  }
+
+  // ---- requests (outbound) ------------------------------------------------------------
+
+  /** Entry point for every request of this session, in arrival order. */
+  handle(request: BoshRequest, exchange: BoshExchange): void {
+    if (this.state === 'ended') {
+      this.replyTerminal(exchange, new BoshError('item-not-found', 'session ended'));
+      return;
+    }
+    // B-68: any request ends a pause.
+    this.currentInactivityMs = this.settings.inactivityMs;
+    const rid = request.rid;
+    if (rid <= this.lastRid) {
+      this.retransmission(rid, exchange);
+    } else {
+      const early = this.early.get(rid);
+      if (early) {
+        // B-89: the earlier copy gets a recoverable error, the newest copy the real answer.
+        this.log.debug({ rid }, 'rid repeated before processing; answering the older copy with a recoverable error');
+        early.pending.exchange.reply(this.reply(200, RECOVERABLE_ERROR_BODY));
+        early.pending.exchange = exchange;
+      } else {
+        this.arrive(request, exchange);
+      }
+    }
+    this.armTimers();
+  }
+
+  private arrive(request: BoshRequest, exchange: BoshExchange): void {
+    const rid = request.rid;
+    const special = request.terminate || request.pause !== undefined;
+    // B-70: one request beyond `requests` is allowed for pause or terminate.
+    const window = this.settings.requests + (special ? 1 : 0);
+    if (rid > this.lastRid + window) {
+      // B-85, B-93: above the window; same condition as a stale rid.
+      this.failWith(exchange, new BoshError('item-not-found', `rid ${rid} above the window`));
+      return;
+    }
+    if (!special && this.held.length + this.early.size >= this.settings.requests) {
+      // B-71: more simultaneous requests than `requests`, none answered.
+      this.failWith(exchange, new BoshError('policy-violation', 'too many simultaneous requests'));
+      return;
+    }
+    const pending: PendingRequest = {
+      rid,
+      exchange,
+      arrivedAt: this.clock.now(),
+      empty: request.payload.length === 0 && !request.restart,
+    };
+    if (rid !== this.lastRid + 1) {
+      // B-83: buffer until the gap is filled.
+      this.log.debug({ rid, expected: this.lastRid + 1 }, 'request arrived out of order; buffering');
+      this.early.set(rid, { request, pending });
+      return;
+    }
+    this.process(request, pending);
+    for (let next = this.early.get(this.lastRid + 1); next && this.state !== 'ended'; next = this.early.get(this.lastRid + 1)) {
+      this.early.delete(next.request.rid);
+      this.process(next.request, next.pending);
+    }
+  }
+
+  /** A rid at or below the last processed one (§14.3). */
+  private retransmission(rid: Rid, exchange: BoshExchange): void {
+    const cached = this.cache.get(rid);
+    if (cached) {
+      cached.resends += 1;
+      if (cached.resends > this.settings.maxResends) {
+        this.failWith(exchange, new BoshError('policy-violation', `rid ${rid} resent too often`)); // B-90, B-91
+        return;
+      }
+      this.log.debug({ rid }, 'rid repeated within window; replaying cached response');
+      exchange.reply(this.reply(200, cached.body)); // B-88
+      return;
+    }
+    const held = this.held.find((p) => p.rid === rid);
+    if (held) {
+      this.log.debug({ rid }, 'rid repeated while held; answering the older copy with a recoverable error');
+      held.exchange.reply(this.reply(200, RECOVERABLE_ERROR_BODY)); // B-89
+      held.exchange = exchange;
+      return;
+    }
+    this.failWith(exchange, new BoshError('item-not-found', `response to rid ${rid} no longer stored`)); // B-92
+  }
+
+  /** Handles one request in rid order (B-46). */
+  private process(request: BoshRequest, pending: PendingRequest): void {
+    this.lastRid = request.rid;
+    if (!this.keys.accept(request.key, request.newkey)) {
+      this.failWith(pending.exchange, new BoshError('item-not-found', 'key sequence mismatch')); // B-97
+      return;
+    }
+    if (this.settings.acks) this.acknowledge(request.ack ?? this.highestAnswered); // B-58
+    if (this.violatesPolling(request, pending)) {
+      this.failWith(pending.exchange, new BoshError('policy-violation', 'polling too frequently'));
+      return;
+    }
+    this.previous = request.terminate || request.pause !== undefined ? undefined : pending;
+    if (request.terminate) {
+      this.terminate(request, pending);
+      return;
+    }
+    const link = this.link!;
+    if (request.restart) {
+      link.restart(); // X-19, X-20; X-22: payloads of a restart request are ignored
+    } else if (request.payload.length > 0) {
+      link.send(request.payload); // B-45
+    }
+    this.held.push(pending);
+    if (request.pause !== undefined) {
+      this.pause(request.pause, pending);
+      return;
+    }
+    this.checkReport(request);
+    this.flush();
+  }
+
+  /** B-73 (requests outstanding) and B-77 (polling sessions): empty requests too close together. */
+  private violatesPolling(request: BoshRequest, pending: PendingRequest): boolean {
+    const previous = this.previous;
+    if (!pending.empty || request.pause !== undefined || request.terminate || !previous?.empty) return false;
+    if (this.settings.pollingMs === 0 || pending.arrivedAt - previous.arrivedAt >= this.settings.pollingMs) return false;
+    if (this.held.includes(previous)) {
+      return this.held.length + this.early.size + 1 >= this.settings.requests; // B-73
+    }
+    const answered = this.cache.get(previous.rid);
+    return this.settings.hold === 0 && answered !== undefined && !answered.hadPayload; // B-77
+  }
+
+  /** §9.2 (B-59, B-60): the client's ack shows a response it has not received for a while. */
+  private checkReport(request: BoshRequest): void {
+    if (!this.settings.acks || request.ack === undefined || request.ack >= this.highestAnswered) return;
+    const missing = this.cache.get(request.ack + 1);
+    if (!missing) return;
+    const time = this.clock.now() - missing.sentAt;
+    if (time >= REPORT_AFTER_MS) this.report = { rid: request.ack + 1, time: Math.round(time) };
+  }
+
+  /** §10 (B-65, B-66): answer everything now, and allow `pause` seconds of inactivity. */
+  private pause(seconds: number, pending: PendingRequest): void {
+    const pauseMs = Math.min(seconds * 1000, this.settings.maxPauseMs);
+    this.log.info({ pauseMs }, 'session paused');
+    while (this.held.length > 1) this.answer(this.held.shift()!, this.takeQueue());
+    this.held.shift();
+    this.answer(pending, []);
+    this.currentInactivityMs = pauseMs;
+  }
+
+  /** §13 (B-78..B-81): forward the payloads, confirm on the oldest open request. */
+  private terminate(request: BoshRequest, pending: PendingRequest): void {
+    this.log.info({ rid: request.rid }, 'client terminated the session');
+    this.link!.leave(request.payload);
+    const open = this.held.splice(0);
+    const payloads = this.takeQueue();
+    const terminateBody = renderTerminate(undefined, payloads);
+    if (open.length === 0) {
+      pending.exchange.reply(this.reply(200, terminateBody));
+    } else {
+      open[0]!.exchange.reply(this.reply(200, terminateBody));
+      for (const other of open.slice(1)) other.exchange.reply(this.reply(200, renderBody({})));
+      pending.exchange.reply(this.reply(200, renderBody({})));
+    }
+    this.end(undefined, new BoshError('other-request', 'session terminated'));
+  }
+
+  // ---- responses (inbound) ------------------------------------------------------------
+
+  streamOpened(info: UpstreamInfo): void {
+    this.info = info;
+    if (this.state === 'connecting') this.setState('open');
+  }
+
+  deliver(items: InboundItem[]): void {
+    if (this.state === 'ended') return;
+    for (const item of items) {
+      this.queue.push(item.xml);
+      this.queueBytes += item.xml.length;
+    }
+    if (this.held.length === 0 && this.queueBytes > this.settings.maxQueueBytes) {
+      // D15: a member that stopped polling is ended alone.
+      this.log.warn({ queueBytes: this.queueBytes }, 'send queue over its bound; ending the session');
+      this.link!.leave(null);
+      this.fail(new BoshError('policy-violation', 'send queue over its bound'));
+      return;
+    }
+    this.flush();
+    this.armTimers();
+  }
+
+  /** Answers held requests as hold and the queue demand (B-50, B-53). */
+  private flush(): void {
+    if (this.state === 'ended') return;
+    // While the stream is not open, the creation request waits for it even if hold is 0.
+    const hold = this.state === 'connecting' ? Math.max(1, this.settings.hold) : this.settings.hold;
+    while (this.held.length > hold) this.answer(this.held.shift()!, this.takeQueue());
+    if (this.held.length > 0 && (this.queue.length > 0 || this.report)) {
+      this.answer(this.held.shift()!, this.takeQueue());
+    }
+  }
+
+  private takeQueue(): string[] {
+    const items = this.queue;
+    this.queue = [];
+    this.queueBytes = 0;
+    return items;
+  }
+
+  /** Sends one response and keeps it for retransmission (B-86, B-87). */
+  private answer(pending: PendingRequest, payloads: string[]): void {
+    const attrs: Record<string, string> = {};
+    if (!this.creationAnswered) {
+      this.creationAnswered = true;
+      Object.assign(attrs, this.settings.creationAttrs);
+      if (this.info) {
+        // B-35, X-09, X-12: the upstream stream's identity, when known.
+        attrs.from = this.info.from || attrs.from || '';
+        attrs.authid = this.info.id;
+        attrs['xmpp:version'] = this.info.version;
+      }
+    } else if (this.settings.acks && this.lastRid !== pending.rid) {
+      attrs.ack = String(this.lastRid); // B-55, B-57
+    }
+    if (this.report) {
+      attrs.report = String(this.report.rid); // B-60
+      attrs.time = String(this.report.time);
+      this.report = undefined;
+    }
+    const body = renderBody(attrs, payloads);
+    const now = this.clock.now();
+    this.cache.set(pending.rid, { body, sentAt: now, hadPayload: payloads.length > 0, resends: 0 });
+    if (pending.rid > this.highestAnswered) this.highestAnswered = pending.rid;
+    this.trimCache();
+    pending.exchange.reply(this.reply(200, body));
+  }
+
+  /** B-58: responses up to `ack` have arrived and need not be kept. */
+  private acknowledge(ack: Rid): void {
+    for (const rid of this.cache.keys()) if (rid <= ack) this.cache.delete(rid);
+  }
+
+  /** B-87: keep `requests` responses, or every unacknowledged one (within a bound). */
+  private trimCache(): void {
+    const keep = this.settings.acks ? Math.max(this.settings.requests, 16) : this.settings.requests;
+    if (this.cache.size <= keep) return;
+    for (const rid of this.cache.keys()) {
+      this.cache.delete(rid);
+      if (this.cache.size <= keep) break;
+    }
+  }
+
+  // ---- timers -------------------------------------------------------------------------
+
+  /** After every event: a wait timer for the oldest held request, or the inactivity timer. */
+  private armTimers(): void {
+    if (this.state === 'ended') return;
+    const oldest = this.held[0];
+    if (oldest) {
+      this.disarmInactivity();
+      if (this.waitTimerFor !== oldest) {
+        this.waitTimer?.cancel();
+        this.waitTimerFor = oldest;
+        const delay = Math.max(0, oldest.arrivedAt + this.settings.waitMs - this.clock.now());
+        this.waitTimer = this.clock.setTimeout(() => this.onWait(oldest), delay);
+      }
+    } else {
+      this.disarmWait();
+      if (!this.inactivityTimer && this.settings.inactivityMs > 0) {
+        const delay = this.currentInactivityMs;
+        this.inactivityTimer = this.clock.setTimeout(() => this.onInactivity(delay), delay);
+      }
+    }
+  }
+
+  /** B-49, B-52: nothing to send within `wait`: an empty response. */
+  private onWait(request: PendingRequest): void {
+    this.waitTimer = undefined;
+    this.waitTimerFor = undefined;
+    const index = this.held.indexOf(request);
+    if (index !== -1) {
+      this.held.splice(index, 1);
+      this.answer(request, this.takeQueue());
+    }
+    this.armTimers();
+  }
+
+  /** B-61: the client is gone; end without telling it (B-62: later requests: item-not-found). */
+  private onInactivity(delayMs: number): void {
+    this.inactivityTimer = undefined;
+    this.log.info({ inactivityMs: delayMs }, 'client inactive; ending session');
+    this.link?.leave(null);
+    this.end(undefined, new BoshError('other-request'), false);
+  }
+
+  private disarmWait(): void {
+    this.waitTimer?.cancel();
+    this.waitTimer = undefined;
+    this.waitTimerFor = undefined;
+  }
+
+  private disarmInactivity(): void {
+    this.inactivityTimer?.cancel();
+    this.inactivityTimer = undefined;
+  }
+
+  // ---- ending -------------------------------------------------------------------------
+
+  /** The link ended this member (D19, D20), or the session ended itself (D15). */
+  fail(error: BoshError): void {
+    if (this.state === 'ended') return;
+    this.log.info({ condition: error.condition, reason: error.message }, 'session ended by the connection manager');
+    // X-24: stanzas still held for the client, then the error's own payloads.
+    const payloads = [...this.takeQueue(), ...error.children.map((c) => c.toString())];
+    const body = renderTerminate(error.condition, payloads, sharedErrorAttrs(error));
+    const oldest = this.held.shift();
+    if (oldest) {
+      oldest.exchange.reply(this.terminalReply(error.condition, body));
+      this.end(this.terminalReply(error.condition, renderTerminate(error.condition, [], sharedErrorAttrs(error))), new BoshError('other-request'));
+    } else {
+      // No request to tell it on: the next one will.
+      this.end(this.terminalReply(error.condition, body), new BoshError('other-request'));
+    }
+  }
+
+  /** A request that could not be read, but names this session, ends it (B-119). */
+  reject(exchange: BoshExchange, error: BoshError): void {
+    if (this.state === 'ended') this.replyTerminal(exchange, error);
+    else this.failWith(exchange, error);
+  }
+
+  /** A request broke the rules: it gets the condition, the others `other-request` (B-125). */
+  private failWith(exchange: BoshExchange, error: BoshError): void {
+    this.log.info({ condition: error.condition, reason: error.message }, 'request refused; ending session');
+    const body = renderTerminate(error.condition, this.takeQueue(), sharedErrorAttrs(error));
+    exchange.reply(this.terminalReply(error.condition, body));
+    this.link?.leave(null);
+    this.end(this.terminalReply(error.condition, renderTerminate(error.condition)), new BoshError('other-request'));
+  }
+
+  /**
+   * Final state: every pending request gets `others`, timers are cleared, and the owner learns
+   * what later requests should get (`tombstone`; undefined: item-not-found).
+   */
+  private end(tombstone: BoshReply | undefined, others: BoshError, answerOthers = true): void {
+    this.setState('ended');
+    this.disarmWait();
+    this.disarmInactivity();
+    const rest = [...this.held.splice(0), ...[...this.early.values()].map((e) => e.pending)];
+    this.early.clear();
+    if (answerOthers) {
+      for (const pending of rest) pending.exchange.reply(this.terminalReply(others.condition, renderTerminate(others.condition)));
+    }
+    this.queue = [];
+    this.cache.clear();
+    this.owner.sessionEnded(this, tombstone);
+  }
+
+  private replyTerminal(exchange: BoshExchange, error: BoshError): void {
+    exchange.reply(this.terminalReply(error.condition, renderTerminate(error.condition)));
+  }
+
+  /** B-116: legacy clients get HTTP codes for the three starred conditions. */
+  private terminalReply(condition: TerminalCondition, body: string): BoshReply {
+    const status = this.settings.legacy ? LEGACY_HTTP_STATUS[condition] ?? 200 : 200;
+    return this.reply(status, body);
+  }
+
+  private reply(status: number, body: string): BoshReply {
+    return { status, contentType: this.settings.contentType, body };
+  }
+}
+
+/** D2..D8: a refusal of the shared extension names its reason in `shared:error`. */
+export function sharedErrorAttrs(error: BoshError): Record<string, string> {
+  return error.sharedError
+    ? { 'xmlns:shared': 'urn:xmpp:tmp:shared-bosh:0', 'shared:error': error.sharedError }
+    : {};
+}

@@ -1,0 +1,117 @@
+import { SaxesParser } from 'saxes';
+import { Element } from './element.js';
+
+export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
+
+/** A BOSH `<body/>` document: its attributes, the prefixes it declares, and its payloads. */
+export interface ParsedBody {
+  /** Attributes of `<body/>` as written (prefixed names kept literally). */
+  attrs: Record<string, string>;
+  /** Namespace prefixes declared on `<body/>`: prefix -> URI (default namespace under ''). */
+  prefixes: Record<string, string>;
+  /** The payloads: complete child elements, each self-contained (see inheritPrefixes). */
+  children: Element[];
+}
+
+export class BodyParseError extends Error {
+  override name = 'BodyParseError';
+}
+
+/**
+ * Parses one HTTP request body as a BOSH wrapper (XEP-0124 §6, checklist B-11..B-15):
+ * exactly one `<body/>` in the httpbind namespace, no DTD (so no entity declarations),
+ * no character data directly inside it.
+ */
+export function parseBody(xml: string): ParsedBody {
+  const parser = new SaxesParser({ position: false });
+  const stack: Element[] = [];
+  let root: Element | undefined;
+  let failure: string | undefined;
+  const fail = (message: string) => {
+    failure ??= message;
+  };
+
+  parser.on('error', (err) => fail(err.message));
+  parser.on('doctype', () => fail('DTD not allowed'));
+  parser.on('opentag', (tag) => {
+    const el = new Element(tag.name, tag.attributes as Record<string, string>);
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(el);
+    else if (root) fail('more than one root element');
+    else root = el;
+    stack.push(el);
+  });
+  parser.on('closetag', () => void stack.pop());
+  const onText = (text: string) => {
+    const parent = stack[stack.length - 1];
+    if (!parent) return; // whitespace around the root; saxes rejects anything else
+    if (parent === root) {
+      if (/\S/.test(text)) fail('character data directly inside <body/>');
+      return;
+    }
+    parent.children.push(text);
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+
+  try {
+    parser.write(xml).close();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (failure !== undefined) throw new BodyParseError(failure);
+  if (!root) throw new BodyParseError('empty request');
+
+  const prefixes = declaredPrefixes(root.attrs);
+  if (root.localName !== 'body' || prefixes[root.prefix] !== NS_HTTPBIND) {
+    throw new BodyParseError(`root element is not <body xmlns='${NS_HTTPBIND}'/>`);
+  }
+  const children = root.elements();
+  if (Object.keys(prefixes).length > 1) {
+    for (const child of children) inheritPrefixes(child, prefixes);
+  }
+  return { attrs: root.attrs, prefixes, children };
+}
+
+/** prefix -> URI for the `xmlns` / `xmlns:p` attributes of one element. */
+export function declaredPrefixes(attrs: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in attrs) {
+    if (name === 'xmlns') out[''] = attrs[name]!;
+    else if (name.startsWith('xmlns:')) out[name.slice(6)] = attrs[name]!;
+  }
+  return out;
+}
+
+/**
+ * A payload is forwarded on its own, out of its `<body/>`: copy onto it the declarations of
+ * any prefix it uses that only `<body/>` declared, so it stays well-formed in the XMPP stream.
+ * The default namespace is never copied (X-04: unqualified stanzas are jabber:client upstream).
+ */
+function inheritPrefixes(el: Element, bodyPrefixes: Record<string, string>): void {
+  const missing = new Set<string>();
+  collectUndeclared(el, new Set(), missing);
+  for (const prefix of missing) {
+    const uri = bodyPrefixes[prefix];
+    if (uri !== undefined) el.attrs['xmlns:' + prefix] = uri;
+  }
+}
+
+function collectUndeclared(el: Element, inScope: Set<string>, missing: Set<string>): void {
+  let scope = inScope;
+  for (const name in el.attrs) {
+    if (name.startsWith('xmlns:')) {
+      if (scope === inScope) scope = new Set(inScope);
+      scope.add(name.slice(6));
+    }
+  }
+  const use = (prefix: string) => {
+    if (prefix !== '' && prefix !== 'xml' && prefix !== 'xmlns' && !scope.has(prefix)) missing.add(prefix);
+  };
+  use(el.prefix);
+  for (const name in el.attrs) {
+    const colon = name.indexOf(':');
+    if (colon > 0) use(name.slice(0, colon));
+  }
+  for (const child of el.children) if (typeof child !== 'string') collectUndeclared(child, scope, missing);
+}
