@@ -6,12 +6,8 @@ import { createHash } from 'node:crypto';
  * reference; `newkey` (with the last `key` of a chain) starts a new chain.
  */
 export class KeySequence {
+  /** The reference for the next `key`; set by the first `newkey` (normally the creation request's). */
   private expected: string | undefined;
-
-  /** Starts from the creation request's `newkey`, if any. */
-  constructor(newkey?: string) {
-    this.expected = newkey?.toLowerCase();
-  }
 
   /** Checks a request's keys; false means: do not process it, end with item-not-found (B-97). */
   accept(key: string | undefined, newkey: string | undefined): boolean {

@@ -134,7 +134,6 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
         maxQueueBytes: limits.maxQueueBytes,
         maxResends: MAX_RESENDS,
       },
-      request.newkey,
       this,
       this.clock,
       log,

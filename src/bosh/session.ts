@@ -77,7 +77,7 @@ export class BoshSession implements MemberPort {
   private readonly cache = new Map<Rid, CachedResponse>();
   private queue: string[] = [];
   private queueBytes = 0;
-  private readonly keys: KeySequence;
+  private readonly keys = new KeySequence();
   private info: UpstreamInfo | undefined;
   private creationAnswered = false;
   private previous: PendingRequest | undefined;
@@ -89,13 +89,11 @@ export class BoshSession implements MemberPort {
 
   constructor(
     private readonly settings: SessionSettings,
-    newkey: string | undefined,
     private readonly owner: SessionOwner,
     private readonly clock: Clock,
     readonly log: Logger,
   ) {
     this.lastRid = settings.creationRid - 1;
-    this.keys = new KeySequence(newkey);
     this.currentInactivityMs = settings.inactivityMs;
   }
 
@@ -128,7 +126,8 @@ export class BoshSession implements MemberPort {
       this.replyTerminal(exchange, new BoshError('item-not-found', 'session ended'));
       return;
     }
-    // B-68: any request ends a pause.
+    // B-61: inactivity runs only while nothing is pending; B-68: any request ends a pause.
+    this.disarmInactivity();
     this.currentInactivityMs = this.settings.inactivityMs;
     const rid = request.rid;
     if (rid <= this.lastRid) {

@@ -1,0 +1,488 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHarness, HTTPBIND } from '../../test/support/bosh-harness.js';
+import { parseBody } from '../xml/body-parser.js';
+
+const MSG = "<message to='a@example.com' xmlns='jabber:client'><body>hi</body></message>";
+
+test('B-16 B-124: a request with an unknown sid gets item-not-found', () => {
+  const h = createHarness();
+  const ex = h.req('nope', 5);
+  assert.equal(ex.attrs.type, 'terminate');
+  assert.equal(ex.attrs.condition, 'item-not-found');
+  assert.equal(ex.replies[0]!.status, 200);
+});
+
+test('B-25..B-35 B-37 X-10: the creation response carries every negotiated attribute', () => {
+  const h = createHarness();
+  const { ex } = h.create("wait='300' hold='3' ver='1.6'");
+  const a = ex.attrs;
+  assert.match(a.sid!, /^[0-9a-f]{32}$/);
+  assert.equal(a.wait, '60', 'B-26: wait no greater than the configured maximum');
+  assert.equal(a.hold, '1', 'B-34: hold no greater than requested nor configured');
+  assert.equal(a.requests, '2', 'B-28 B-29: requests = hold + 1');
+  assert.equal(a.ver, '1.6');
+  assert.equal(a.polling, '2');
+  assert.equal(a.inactivity, '30');
+  assert.equal(a.maxpause, '120');
+  assert.equal(a.accept, 'gzip,deflate');
+  assert.equal(a.from, 'example.com');
+  assert.equal(a.authid, 'stream-1');
+  assert.equal(a['xmpp:version'], '1.0');
+  assert.equal(a['xmpp:restartlogic'], 'true');
+  assert.equal(ex.parsed.children[0]!.name, 'stream:features', 'X-09: features in the creation response');
+});
+
+test('B-26: a client wait below the maximum is kept', () => {
+  const h = createHarness();
+  assert.equal(h.create("wait='10' hold='1' ver='1.11'").ex.attrs.wait, '10');
+});
+
+test('B-19 B-30 D21: ver is the lower of the client and 1.11, minor compared as an integer', () => {
+  for (const [client, expected] of [['1.9', '1.9'], ['1.10', '1.10'], ['1.11', '1.11'], ['1.12', '1.11'], ['2.0', '1.11'], ['1.6', '1.6']]) {
+    const h = createHarness();
+    assert.equal(h.create(`wait='60' hold='1' ver='${client}'`).ex.attrs.ver, expected, client);
+  }
+});
+
+test('B-23 B-24 B-141: sids are random and unique', () => {
+  const h = createHarness();
+  const sids = new Set<string>();
+  for (let i = 0; i < 50; i++) sids.add(h.create(undefined, 1000 + i * 10).sid);
+  assert.equal(sids.size, 50);
+});
+
+test('B-17 B-18: content sets the Content-Type of every response, else text/xml; charset=utf-8', () => {
+  const h = createHarness();
+  const { ex, sid } = h.create("wait='60' hold='1' ver='1.11' content='text/plain; charset=utf-8'");
+  assert.equal(ex.replies[0]!.contentType, 'text/plain; charset=utf-8');
+  const next = h.req(sid, 1001);
+  h.clock.tick(60_000);
+  assert.equal(next.replies[0]!.contentType, 'text/plain; charset=utf-8');
+  const h2 = createHarness();
+  assert.equal(h2.create().ex.replies[0]!.contentType, 'text/xml; charset=utf-8');
+});
+
+test('B-122: a creation request without to gets improper-addressing', () => {
+  const h = createHarness();
+  const ex = h.post(`<body rid='1' wait='60' hold='1' ver='1.11' ${HTTPBIND}/>`);
+  assert.equal(ex.attrs.condition, 'improper-addressing');
+});
+
+test('B-121: an unserved domain gets host-unknown and no session', () => {
+  const h = createHarness();
+  const ex = h.post(`<body rid='1' to='unknown.example' wait='60' hold='1' ver='1.11' ${HTTPBIND}/>`);
+  assert.equal(ex.attrs.condition, 'host-unknown');
+  assert.equal(h.manager.size, 0);
+});
+
+test('B-119 B-13: malformed bodies, DTDs and foreign roots get bad-request', () => {
+  const h = createHarness();
+  for (const body of [
+    '<body',
+    `<body rid='1' ${HTTPBIND}><message></body>`,
+    `<!DOCTYPE body [<!ENTITY x 'y'>]><body rid='1' ${HTTPBIND}>&x;</body>`,
+    `<body rid='1' ${HTTPBIND}>text</body>`,
+    `<foo rid='1' ${HTTPBIND}/>`,
+    `<body rid='1'/>`,
+    `<body rid='x' ${HTTPBIND}/>`,
+    `<body rid='99999999999999999' ${HTTPBIND}/>`,
+    `<body rid='1' to='example.com' ver='one' ${HTTPBIND}/>`,
+    `<body ${HTTPBIND}/>`,
+  ]) {
+    const ex = h.post(body);
+    assert.equal(ex.attrs.condition, 'bad-request', body);
+  }
+});
+
+test('B-119: a malformed request naming a session ends that session only', () => {
+  const h = createHarness();
+  const a = h.create();
+  const b = h.create(undefined, 5000);
+  const bad = h.post(`<body rid='1001' sid='${a.sid}' ${HTTPBIND}><unclosed></body>`);
+  assert.equal(bad.attrs.condition, 'bad-request');
+  assert.equal(h.manager.size, 1);
+  const ok = h.req(b.sid, 5001, MSG);
+  assert.equal(ok.answered, false, 'the other session is untouched and holds its request');
+  assert.equal(h.link.sent.length, 1);
+});
+
+test('B-116 B-115: legacy clients (no ver) get HTTP 400/403/404; others get 200', () => {
+  const h = createHarness();
+  const { sid } = h.create("wait='60' hold='1'");
+  const ex = h.req(sid, 1000 + 50);
+  assert.equal(ex.replies[0]!.status, 404, 'rid above window: item-not-found -> 404');
+  const h2 = createHarness();
+  const s2 = h2.create();
+  assert.equal(h2.req(s2.sid, 1050).replies[0]!.status, 200);
+  const h3 = createHarness();
+  const s3 = h3.create("wait='60' hold='1'");
+  assert.equal(h3.post(`<body rid='1001' sid='${s3.sid}' ${HTTPBIND}><x></body>`).replies[0]!.status, 400);
+});
+
+test('B-45 B-46 B-83: out-of-order requests are forwarded and answered in rid order', () => {
+  const h = createHarness({ maxHold: 2 });
+  const { sid } = h.create("wait='60' hold='2' ver='1.11'");
+  const r3 = h.req(sid, 1002, "<message id='b' xmlns='jabber:client'/>");
+  assert.equal(h.link.sent.length, 0, 'rid 1002 waits for 1001');
+  const r2 = h.req(sid, 1001, "<message id='a' xmlns='jabber:client'/>");
+  assert.deepEqual(h.link.sent.map((p) => p[0]!.attrs.id), ['a', 'b']);
+  assert.equal(r2.answered, false);
+  assert.equal(r3.answered, false);
+  h.link.deliver(MSG);
+  assert.equal(r2.parsed.children.length, 1, 'B-51: the lower rid is answered first');
+  assert.equal(r3.answered, false);
+});
+
+test('B-47 B-50: one request beyond hold answers the oldest held request at once', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const r1 = h.req(sid, 1001);
+  assert.equal(r1.answered, false, 'B-48: held');
+  const r2 = h.req(sid, 1002, MSG);
+  assert.equal(r1.replies[0]!.status, 200);
+  assert.equal(r1.parsed.children.length, 0, 'empty body');
+  assert.equal(r2.answered, false);
+});
+
+test('B-49 B-52 B-54: an empty request is held at most wait seconds, then answered empty', () => {
+  const h = createHarness();
+  const { sid } = h.create("wait='20' hold='1' ver='1.11'");
+  const r1 = h.req(sid, 1001);
+  h.clock.tick(19_999);
+  assert.equal(r1.answered, false);
+  h.clock.tick(1);
+  assert.equal(r1.replies[0]!.body, `<body ${HTTPBIND}/>`);
+});
+
+test('B-53: stanzas from the server go out on the held request at once', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const r1 = h.req(sid, 1001);
+  h.link.deliver(MSG);
+  assert.equal(r1.parsed.children[0]!.name, 'message');
+});
+
+test('B-53: stanzas queued while no request is held go out with the next one', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.link.deliver(MSG);
+  h.link.deliver(MSG);
+  const r1 = h.req(sid, 1001);
+  assert.equal(r1.parsed.children.length, 2);
+});
+
+test('X-02 B-11 B-12: a body with stream features declares xmlns:stream and is well-formed', () => {
+  const h = createHarness();
+  const { ex } = h.create();
+  assert.match(ex.replies[0]!.body, /xmlns:stream='http:\/\/etherx.jabber.org\/streams'/);
+  parseBody(ex.replies[0]!.body);
+});
+
+test('B-86 B-88: a repeated rid that was answered gets the identical stored response', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const r1 = h.req(sid, 1001);
+  h.link.deliver(MSG);
+  const again = h.req(sid, 1001);
+  assert.equal(again.replies[0]!.body, r1.replies[0]!.body);
+  assert.equal(h.link.sent.length, 0, 'not forwarded twice');
+});
+
+test('B-87 B-92: a repeated rid whose response is no longer stored gets item-not-found', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  for (let rid = 1001; rid <= 1004; rid++) {
+    h.req(sid, rid);
+    h.clock.tick(60_000);
+  }
+  const old = h.req(sid, 1001);
+  assert.equal(old.attrs.condition, 'item-not-found');
+  assert.equal(h.manager.size, 0);
+});
+
+test('B-89 B-133: a repeated rid still held: the older copy gets a recoverable error, the new one the answer', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const first = h.req(sid, 1001);
+  const second = h.req(sid, 1001);
+  assert.equal(first.attrs.type, 'error');
+  assert.equal(second.answered, false);
+  h.link.deliver(MSG);
+  assert.equal(second.parsed.children.length, 1);
+  assert.equal(h.manager.size, 1, 'the session survives');
+});
+
+test('B-89: a repeated rid that is buffered out of order replaces the buffered copy', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const early = h.req(sid, 1002, MSG);
+  const again = h.req(sid, 1002, MSG);
+  assert.equal(early.attrs.type, 'error');
+  h.req(sid, 1001);
+  assert.equal(h.link.sent.length, 1, 'forwarded once');
+  h.link.deliver(MSG);
+  assert.equal(again.answered, true);
+});
+
+test('B-90 B-91: resending one rid too often gets policy-violation', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001);
+  h.clock.tick(60_000);
+  let last;
+  for (let i = 0; i < 6; i++) last = h.req(sid, 1001);
+  assert.equal(last!.attrs.condition, 'policy-violation');
+});
+
+test('B-84 B-85 B-93: a rid above the window ends the session with item-not-found', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const ex = h.req(sid, 1003);
+  assert.equal(ex.attrs.condition, 'item-not-found');
+  assert.equal(h.manager.size, 0);
+});
+
+test('B-70: one extra request is allowed for terminate or pause', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001);
+  h.req(sid, 1002, MSG);
+  const term = h.req(sid, 1003, '', "type='terminate'");
+  assert.equal(term.answered, true);
+  assert.notEqual(term.attrs.condition, 'policy-violation');
+});
+
+test('B-71: more simultaneous requests than requests gets policy-violation', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001); // held
+  h.req(sid, 1003, MSG); // buffered: 1002 missing
+  const third = h.req(sid, 1002, MSG);
+  // 1002 arrives with 1001 and 1003 outstanding: three new requests with none answered.
+  assert.equal(third.attrs.condition, 'policy-violation');
+});
+
+test('B-73: an empty request while `requests` are outstanding, within polling, is a policy-violation', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001);
+  h.clock.tick(500);
+  const ex = h.req(sid, 1002);
+  assert.equal(ex.attrs.condition, 'policy-violation');
+});
+
+test('B-73 B-74: the same request after the polling interval is fine', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const r1 = h.req(sid, 1001);
+  h.clock.tick(2_000);
+  const r2 = h.req(sid, 1002);
+  assert.equal(r1.parsed.children.length, 0);
+  assert.equal(r2.answered, false);
+});
+
+test('B-77 B-75 B-76: polling sessions (hold=0): two empty polls within polling seconds get policy-violation', () => {
+  const h = createHarness();
+  const { sid, ex } = h.create("wait='60' hold='0' ver='1.11'");
+  assert.equal(ex.attrs.hold, '0');
+  assert.equal(ex.attrs.requests, '1');
+  assert.equal(Number(ex.attrs.inactivity) > 30 + 2, true, 'B-76: longer inactivity for polling sessions');
+  const p1 = h.req(sid, 1001);
+  assert.equal(p1.parsed.children.length, 0, 'answered at once');
+  h.clock.tick(2_500);
+  h.req(sid, 1002);
+  h.clock.tick(500);
+  assert.equal(h.req(sid, 1003).attrs.condition, 'policy-violation');
+});
+
+test('B-61 B-62 B-64: an inactive session ends silently and later requests get item-not-found', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.clock.tick(29_999);
+  assert.equal(h.manager.size, 1);
+  h.clock.tick(1);
+  assert.equal(h.manager.size, 0);
+  assert.deepEqual(h.link.left, [null], 'the member left its link');
+  assert.equal(h.req(sid, 1001).attrs.condition, 'item-not-found');
+});
+
+test('B-61: inactivity counts only while no request is held', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001);
+  h.clock.tick(59_999);
+  assert.equal(h.manager.size, 1);
+});
+
+test('B-65 B-66 B-67 B-68: pause answers every held request, no payload in its own response, extends inactivity', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const held = h.req(sid, 1001);
+  h.link.deliver(MSG);
+  h.link.deliver(MSG);
+  const held2 = h.req(sid, 1002);
+  assert.equal(held.answered, true);
+  const pause = h.req(sid, 1003, '', "pause='100'");
+  assert.equal(held2.answered, true);
+  assert.equal(pause.parsed.children.length, 0, 'B-66');
+  h.clock.tick(99_000);
+  assert.equal(h.manager.size, 1, 'inactivity raised to pause');
+  const back = h.req(sid, 1004);
+  assert.equal(back.answered, false);
+  h.clock.tick(60_000); // wait answers the request; inactivity is back to 30 s
+  h.clock.tick(30_000);
+  assert.equal(h.manager.size, 0, 'B-68: inactivity back to normal');
+});
+
+test('B-78 B-79 B-80 B-81: terminate forwards its payload and confirms on the oldest open request', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const held = h.req(sid, 1001);
+  const term = h.req(sid, 1002, "<presence type='unavailable' xmlns='jabber:client'/>", "type='terminate'");
+  assert.equal(h.link.left.length, 1);
+  assert.equal(h.link.left[0]![0]!.name, 'presence');
+  assert.equal(held.attrs.type, 'terminate');
+  assert.equal(held.attrs.condition, undefined);
+  assert.equal(term.replies[0]!.body, `<body ${HTTPBIND}/>`);
+  assert.equal(h.manager.size, 0);
+});
+
+test('B-79 B-80: terminate as the only open request is confirmed with type=terminate', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const term = h.req(sid, 1001, '', "type='terminate'");
+  assert.equal(term.attrs.type, 'terminate');
+  assert.equal(term.replies[0]!.status, 200);
+});
+
+test('B-39 B-56 B-55 B-57: acknowledgements: ack on creation, then only when it differs from the rid', () => {
+  const h = createHarness({ maxHold: 2 });
+  const { ex, sid } = h.create("wait='60' hold='2' ver='1.11' ack='1'");
+  assert.equal(ex.attrs.ack, '1000');
+  const r1 = h.req(sid, 1001, '', "ack='1000'");
+  const r2 = h.req(sid, 1002, '', "ack='1000'");
+  h.link.deliver(MSG);
+  assert.equal(r1.attrs.ack, '1002', 'answering 1001 after 1002 arrived');
+  h.link.deliver(MSG);
+  assert.equal(r2.attrs.ack, undefined, 'B-57: ack equal to the rid is left out');
+});
+
+test('B-58 B-87: with acks, acknowledged responses are dropped from the cache; unacknowledged kept', () => {
+  const h = createHarness();
+  const { sid } = h.create("wait='60' hold='1' ver='1.11' ack='1'");
+  for (let rid = 1001; rid <= 1004; rid++) {
+    h.req(sid, rid, '', "ack='1000'");
+    h.link.deliver(MSG);
+  }
+  const replay = h.req(sid, 1001, '', "ack='1000'");
+  assert.equal(replay.parsed.children.length, 1, 'unacknowledged: still replayable');
+  h.req(sid, 1005, '', "ack='1003'");
+  assert.equal(h.req(sid, 1002).attrs.condition, 'item-not-found', 'acknowledged: gone');
+});
+
+test('B-59 B-60: an ack that leaves a response unacknowledged for a while gets report and time', () => {
+  const h = createHarness();
+  const { sid } = h.create("wait='60' hold='1' ver='1.11' ack='1'");
+  h.req(sid, 1001, '', "ack='1000'");
+  h.link.deliver(MSG); // 1001 answered, lost on the way
+  h.clock.tick(3_000);
+  const r = h.req(sid, 1002, '', "ack='1000'");
+  assert.equal(r.attrs.report, '1001');
+  assert.equal(r.attrs.time, '3000');
+});
+
+test('B-94..B-98: key sequencing accepts the chain, a switch to a new chain, and rejects a wrong key', async () => {
+  const { createHash } = await import('node:crypto');
+  const sha = (s: string) => createHash('sha1').update(s).digest('hex');
+  const k0 = 'seed';
+  const k1 = sha(k0);
+  const k2 = sha(k1);
+  const h = createHarness();
+  const { sid } = h.create(`wait='60' hold='1' ver='1.11' newkey='${k2.toUpperCase()}'`);
+  h.req(sid, 1001, '', `key='${k1}'`);
+  h.clock.tick(60_000);
+  const n0 = 'other';
+  const n1 = sha(n0);
+  h.req(sid, 1002, '', `key='${k0}' newkey='${n1}'`);
+  h.clock.tick(60_000);
+  const ok = h.req(sid, 1003, '', `key='${n0}'`);
+  assert.equal(ok.answered, false, 'accepted and held: ' + JSON.stringify(ok.replies));
+  h.clock.tick(60_000);
+  const bad = h.req(sid, 1004, '', `key='${n0}'`);
+  assert.equal(bad.attrs.condition, 'item-not-found', 'B-97');
+});
+
+test('B-97: a missing key after a newkey ends the session with item-not-found', () => {
+  const h = createHarness();
+  const { sid, ex } = h.create("wait='60' hold='1' ver='1.11' newkey='abcdef'");
+  assert.equal(ex.attrs.type, undefined, 'the creation request itself is accepted');
+  assert.equal(h.req(sid, 1001).attrs.condition, 'item-not-found');
+});
+
+test('X-18 X-19 X-22: xmpp:restart (xs:boolean) restarts the stream and its payload is not forwarded', () => {
+  for (const value of ['true', '1']) {
+    const h = createHarness();
+    const { sid } = h.create();
+    const r = h.req(sid, 1001, MSG, `xmpp:restart='${value}' xmlns:xmpp='urn:xmpp:xbosh'`);
+    assert.equal(h.link.restarts, 1);
+    assert.equal(h.link.sent.length, 0);
+    h.link.open();
+    assert.equal(r.parsed.children[0]!.name, 'stream:features', 'X-21');
+  }
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001, '', "xmpp:restart='false' xmlns:xmpp='urn:xmpp:xbosh'");
+  assert.equal(h.link.restarts, 0);
+});
+
+test('S-01: qualified attributes are found by namespace, not by prefix', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001, '', "x:restart='true' xmlns:x='urn:xmpp:xbosh'");
+  assert.equal(h.link.restarts, 1);
+});
+
+test('X-04: payloads keep the namespace form the client used; prefixes declared on body are carried', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  h.req(sid, 1001, "<message to='x@y'><body>a</body></message><p:q xmlns:p='urn:q'/><r:s/>", "xmlns:r='urn:r'");
+  const [plain, declared, inherited] = h.link.sent[0]!;
+  assert.equal(plain!.toString(), "<message to='x@y'><body>a</body></message>");
+  assert.equal(declared!.toString(), "<p:q xmlns:p='urn:q'/>");
+  assert.equal(inherited!.toString(), "<r:s xmlns:r='urn:r'/>");
+});
+
+test('D15: a session whose queue overflows while no request is held ends alone', () => {
+  const h = createHarness({ maxQueueBytes: 200 });
+  const a = h.create();
+  const aMember = h.link.members[0]!;
+  h.create(undefined, 5000);
+  for (let i = 0; i < 5; i++) h.link.deliver(MSG, aMember);
+  assert.equal(h.manager.size, 1);
+  const next = h.req(a.sid, 1001);
+  assert.equal(next.attrs.condition, 'policy-violation', 'the next request learns why');
+});
+
+test('B-127 X-24: a link failure reaches the held request with the condition and queued stanzas first', async () => {
+  const { BoshError } = await import('./conditions.js');
+  const { Element } = await import('../xml/element.js');
+  const h = createHarness();
+  const { sid } = h.create();
+  h.link.deliver(MSG);
+  const streamError = new Element('stream:error', {}, [new Element('conflict', { xmlns: 'urn:ietf:params:xml:ns:xmpp-streams' })]);
+  h.link.members[0]!.fail(new BoshError('remote-stream-error', 'x', [streamError]));
+  const r = h.req(sid, 1001);
+  assert.equal(r.attrs.condition, 'remote-stream-error');
+  const children = r.parsed.children;
+  assert.deepEqual(children.map((c) => c.name), ['message', 'stream:error']);
+  assert.match(r.replies[0]!.body, /xmlns:stream=/, 'X-03');
+});
+
+test('B-125: a request that ends the session answers the other held requests with other-request', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const held = h.req(sid, 1001);
+  h.req(sid, 1005);
+  assert.equal(held.attrs.condition, 'other-request');
+});
