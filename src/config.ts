@@ -52,8 +52,23 @@ export interface CmConfig {
     maxPauseS: number;
     /** Most concurrent sessions; creation beyond gets `policy-violation`. @default 10000 */
     maxSessions: number;
-    /** Most bytes of stanzas queued for a session that has no request to answer. @default 1048576 */
+    /** Most bytes of stanzas queued for a session that has no request to answer (D15). @default 1048576 */
     maxQueueBytes: number;
+    /** Session creations allowed per client address per minute (D3); 0 = unlimited. @default 120 */
+    creationsPerMinute: number;
+    /** Creations an address may make in a burst before the per-minute rate applies. @default 30 */
+    creationBurst: number;
+  };
+  /** Shared BOSH (`urn:xmpp:tmp:shared-bosh:0`). */
+  shared: {
+    /** Most sessions attached to one upstream link (D8). @default 16 */
+    maxMembers: number;
+    /** Origins allowed to attach (D5); null = whatever `cors.origins` allows. @default null */
+    attachOrigins: string[] | null;
+    /** Events kept for `shared:since` replay (D14b). @default 1000 */
+    replayEvents: number;
+    /** Oldest event kept for replay, seconds (D14b). @default 120 */
+    replayS: number;
   };
   upstream: {
     /** Give up connecting to the XMPP server after this long, ms. @default 15000 */
@@ -78,7 +93,10 @@ export const DEFAULT_CONFIG: CmConfig = {
     maxPauseS: 120,
     maxSessions: 10_000,
     maxQueueBytes: 1_048_576,
+    creationsPerMinute: 120,
+    creationBurst: 30,
   },
+  shared: { maxMembers: 16, attachOrigins: null, replayEvents: 1000, replayS: 120 },
   upstream: { connectTimeoutMs: 15_000, maxStanzaBytes: 1_048_576 },
   logLevel: 'info',
 };
