@@ -10,6 +10,8 @@ import type { BoshError } from './conditions.js';
 /** A stanza on its way to one client (inbound), already serialized and self-contained. */
 export interface InboundItem {
   xml: string;
+  /** Its event number on a shared link (DESIGN D14b); absent on unshared links. */
+  seq?: number;
 }
 
 /** The upstream stream's header, as the creation response needs it (authid, from, xmpp:version). */
@@ -21,15 +23,20 @@ export interface UpstreamInfo {
 
 /** What a session needs of its link (outbound). */
 export interface LinkPort {
-  /** Forward payloads upstream, in rid order (B-46). */
-  send(payload: Element[]): void;
-  /** XEP-0206 §5 `xmpp:restart='true'` (X-19, X-20). */
+  /**
+   * Forward payloads upstream, in rid order (B-46). Returns the event number of the last one
+   * on a shared link (so the member's `shared:seq` covers its own stanzas). Throws BoshError
+   * for a payload the link refuses (D13), before anything is forwarded.
+   */
+  send(payload: Element[]): number | undefined;
+  /** XEP-0206 §5 `xmpp:restart='true'` (X-19, X-20); throws BoshError where refused (D13). */
   restart(): void;
   /**
    * The member is gone. `payload` is its terminate payload, forwarded first (B-78); null when
-   * it timed out or failed. The link decides whether the upstream stream closes (D16, D17).
+   * it timed out or failed. The link decides whether the upstream stream closes (D16, D17);
+   * `closeAll` ends it for every member (D18).
    */
-  leave(payload: Element[] | null): void;
+  leave(payload: Element[] | null, closeAll?: boolean): void;
 }
 
 /** What a link needs of a session (inbound). */
@@ -62,6 +69,10 @@ export interface JoinResult {
   attrs: Record<string, string>;
   /** Known at once when joining a stream that is already open (attach). */
   info?: UpstreamInfo;
+  /** The link is sharable: responses carry `shared:seq` (D14b), starting from `seq`. */
+  shared?: { seq: number };
+  /** What an attached member gets before anything else: snapshot and replay (D14, D14b). */
+  initial?: InboundItem[];
 }
 
 /** Opens or finds the link for a new session; throws BoshError to refuse (e.g. host-unknown). */

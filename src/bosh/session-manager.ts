@@ -7,6 +7,8 @@ import type { LinkProvider } from './ports.js';
 import { compareVersions, formatVersion, NS_XBOSH, parseRequest, type BoshRequest, type Version } from './request.js';
 import { DEFAULT_CONTENT_TYPE, renderTerminate } from './response.js';
 import { BoshSession, sharedErrorAttrs, type SessionOwner } from './session.js';
+import { RateLimiter } from './rate-limiter.js';
+import { Metrics } from '../metrics.js';
 
 /** The session rules an operator sets (config `bosh.*`), in seconds as on the wire. */
 export interface BoshLimits {
@@ -17,6 +19,9 @@ export interface BoshLimits {
   maxPauseS: number;
   maxSessions: number;
   maxQueueBytes: number;
+  /** D3: creations per client address per minute (0 = unlimited), and the burst allowed. */
+  creationsPerMinute: number;
+  creationBurst: number;
 }
 
 /** D21: the highest BOSH version this CM speaks. */
@@ -34,19 +39,24 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
   private readonly sessions = new Map<string, BoshSession>();
   private readonly tombstones = new Map<string, { reply: BoshReply; timer: TimerHandle }>();
   private closing = false;
+  private readonly creations: RateLimiter;
 
   constructor(
     private readonly limits: BoshLimits,
     private readonly links: LinkProvider,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {}
+    private readonly metrics: Metrics = new Metrics(),
+  ) {
+    this.creations = new RateLimiter(limits.creationsPerMinute, limits.creationBurst, clock);
+  }
 
   get size(): number {
     return this.sessions.size;
   }
 
   handle(exchange: BoshExchange): void {
+    this.metrics.requests.inc();
     if (exchange.oversized) {
       this.refuse(exchange, new BoshError('policy-violation', 'request body too large'));
       return;
@@ -87,6 +97,10 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     if (!request.to) return reply(exchange, new BoshError('improper-addressing', 'no to'), legacy); // B-122
     if (this.sessions.size >= this.limits.maxSessions) {
       return reply(exchange, new BoshError('policy-violation', 'too many sessions'), legacy);
+    }
+    if (!this.creations.take(exchange.remoteAddress)) {
+      this.metrics.rateLimited.inc();
+      return reply(exchange, new BoshError('policy-violation', 'session creation rate exceeded'), legacy); // D3
     }
     const sid = randomBytes(16).toString('hex'); // B-23, B-24, B-141
     const log = this.log.child({ sid });
@@ -161,12 +175,17 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     }
     Object.assign(creationAttrs, joined.attrs);
     this.sessions.set(sid, session);
+    this.metrics.sessions.set(this.sessions.size);
+    this.metrics.sessionsCreated.inc();
     log.info({ to: request.to, hold, wait: waitS, ver: creationAttrs.ver ?? 'legacy' }, 'session created');
-    session.start(joined.link, joined.info, request, exchange);
+    if (joined.initial) session.deliver(joined.initial);
+    session.start(joined.link, joined.info, joined.shared?.seq, request, exchange);
   }
 
-  sessionEnded(session: BoshSession, tombstone: BoshReply | undefined): void {
+  sessionEnded(session: BoshSession, tombstone: BoshReply | undefined, condition: string | undefined): void {
     this.sessions.delete(session.sid);
+    this.metrics.sessions.set(this.sessions.size);
+    this.metrics.sessionsEnded.inc({ condition: condition ?? 'none' });
     if (!tombstone) return;
     // Keep the sid's last word for a while, then forget it (item-not-found).
     const timer = this.clock.setTimeout(() => this.tombstones.delete(session.sid), this.limits.inactivityS * 1000);

@@ -4,7 +4,7 @@ import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditi
 import type { BoshExchange, BoshReply } from './exchange.js';
 import { KeySequence } from './key-sequence.js';
 import type { InboundItem, LinkPort, MemberPort, UpstreamInfo } from './ports.js';
-import type { BoshRequest, Rid } from './request.js';
+import { NS_SHARED, type BoshRequest, type Rid } from './request.js';
 import { RECOVERABLE_ERROR_BODY, renderBody, renderTerminate } from './response.js';
 
 /** What was negotiated at session creation (XEP-0124 §7.2), in the units used inside. */
@@ -52,7 +52,7 @@ interface CachedResponse {
 /** Notifications from a session to whoever keeps its sid (the session manager). */
 export interface SessionOwner {
   /** The session ended; `tombstone` answers its later requests, or undefined for item-not-found. */
-  sessionEnded(session: BoshSession, tombstone: BoshReply | undefined): void;
+  sessionEnded(session: BoshSession, tombstone: BoshReply | undefined, condition: TerminalCondition | undefined): void;
 }
 
 /** §9.2: a response that is this much overdue in the client's acks gets reported (B-59, B-60). */
@@ -77,6 +77,9 @@ export class BoshSession implements MemberPort {
   private readonly cache = new Map<Rid, CachedResponse>();
   private queue: string[] = [];
   private queueBytes = 0;
+  /** Shared links (D14b): the highest event number queued, and the highest covered by a response. */
+  private queueSeq = 0;
+  private coveredSeq: number | undefined;
   private readonly keys = new KeySequence();
   private info: UpstreamInfo | undefined;
   private creationAnswered = false;
@@ -111,9 +114,13 @@ export class BoshSession implements MemberPort {
     this.state = next;
   }
 
-  /** Connects the session to its link; the creation request is then handled like any other. */
-  start(link: LinkPort, info: UpstreamInfo | undefined, creation: BoshRequest, exchange: BoshExchange): void {
+  /**
+   * Connects the session to its link; the creation request is then handled like any other.
+   * `sharedSeq`: the link is sharable, so responses carry `shared:seq` from this number on.
+   */
+  start(link: LinkPort, info: UpstreamInfo | undefined, sharedSeq: number | undefined, creation: BoshRequest, exchange: BoshExchange): void {
     this.link = link;
+    this.coveredSeq = sharedSeq;
     if (info) this.streamOpened(info);
     this.handle(creation, exchange);
   }
@@ -221,10 +228,17 @@ export class BoshSession implements MemberPort {
       return;
     }
     const link = this.link!;
-    if (request.restart) {
-      link.restart(); // X-19, X-20; X-22: payloads of a restart request are ignored
-    } else if (request.payload.length > 0) {
-      link.send(request.payload); // B-45
+    try {
+      if (request.restart) {
+        link.restart(); // X-19, X-20; X-22: payloads of a restart request are ignored
+      } else if (request.payload.length > 0) {
+        const ownSeq = link.send(request.payload); // B-45
+        if (ownSeq !== undefined && this.coveredSeq !== undefined) this.coveredSeq = Math.max(this.coveredSeq, ownSeq);
+      }
+    } catch (err) {
+      if (!(err instanceof BoshError)) throw err;
+      this.failWith(pending.exchange, err); // D13: refused for this member alone
+      return;
     }
     this.held.push(pending);
     if (request.pause !== undefined) {
@@ -262,14 +276,14 @@ export class BoshSession implements MemberPort {
     this.log.info({ pauseMs }, 'session paused');
     while (this.held.length > 1) this.answer(this.held.shift()!, this.takeQueue());
     this.held.shift();
-    this.answer(pending, []);
+    this.answer(pending, [], false);
     this.currentInactivityMs = pauseMs;
   }
 
   /** §13 (B-78..B-81): forward the payloads, confirm on the oldest open request. */
   private terminate(request: BoshRequest, pending: PendingRequest): void {
     this.log.info({ rid: request.rid }, 'client terminated the session');
-    this.link!.leave(request.payload);
+    this.link!.leave(request.payload, request.sharedClose === 'all'); // D18
     const open = this.held.splice(0);
     const payloads = this.takeQueue();
     const terminateBody = renderTerminate(undefined, payloads);
@@ -295,11 +309,12 @@ export class BoshSession implements MemberPort {
     for (const item of items) {
       this.queue.push(item.xml);
       this.queueBytes += item.xml.length;
+      if (item.seq !== undefined && item.seq > this.queueSeq) this.queueSeq = item.seq;
     }
-    if (this.held.length === 0 && this.queueBytes > this.settings.maxQueueBytes) {
+    if (this.state !== 'connecting' && this.held.length === 0 && this.queueBytes > this.settings.maxQueueBytes) {
       // D15: a member that stopped polling is ended alone.
       this.log.warn({ queueBytes: this.queueBytes }, 'send queue over its bound; ending the session');
-      this.link!.leave(null);
+      this.link?.leave(null);
       this.fail(new BoshError('policy-violation', 'send queue over its bound'));
       return;
     }
@@ -318,15 +333,20 @@ export class BoshSession implements MemberPort {
     }
   }
 
+  /** Everything queued goes into the response being built, which then covers `queueSeq`. */
   private takeQueue(): string[] {
     const items = this.queue;
     this.queue = [];
     this.queueBytes = 0;
+    if (this.coveredSeq !== undefined && this.queueSeq > this.coveredSeq) this.coveredSeq = this.queueSeq;
     return items;
   }
 
-  /** Sends one response and keeps it for retransmission (B-86, B-87). */
-  private answer(pending: PendingRequest, payloads: string[]): void {
+  /**
+   * Sends one response and keeps it for retransmission (B-86, B-87). `covers`: the response
+   * took the whole queue, so on a shared link it carries `shared:seq` (D14b).
+   */
+  private answer(pending: PendingRequest, payloads: string[], covers = true): void {
     const attrs: Record<string, string> = {};
     if (!this.creationAnswered) {
       this.creationAnswered = true;
@@ -339,6 +359,10 @@ export class BoshSession implements MemberPort {
       }
     } else if (this.settings.acks && this.lastRid !== pending.rid) {
       attrs.ack = String(this.lastRid); // B-55, B-57
+    }
+    if (covers && this.coveredSeq !== undefined) {
+      attrs['xmlns:shared'] = NS_SHARED;
+      attrs['shared:seq'] = String(this.coveredSeq);
     }
     if (this.report) {
       attrs.report = String(this.report.rid); // B-60
@@ -434,10 +458,10 @@ export class BoshSession implements MemberPort {
     const oldest = this.held.shift();
     if (oldest) {
       oldest.exchange.reply(this.terminalReply(error.condition, body));
-      this.end(this.terminalReply(error.condition, renderTerminate(error.condition, [], sharedErrorAttrs(error))), new BoshError('other-request'));
+      this.end(this.terminalReply(error.condition, renderTerminate(error.condition, [], sharedErrorAttrs(error))), new BoshError('other-request'), true, error.condition);
     } else {
       // No request to tell it on: the next one will.
-      this.end(this.terminalReply(error.condition, body), new BoshError('other-request'));
+      this.end(this.terminalReply(error.condition, body), new BoshError('other-request'), true, error.condition);
     }
   }
 
@@ -453,14 +477,14 @@ export class BoshSession implements MemberPort {
     const body = renderTerminate(error.condition, this.takeQueue(), sharedErrorAttrs(error));
     exchange.reply(this.terminalReply(error.condition, body));
     this.link?.leave(null);
-    this.end(this.terminalReply(error.condition, renderTerminate(error.condition)), new BoshError('other-request'));
+    this.end(this.terminalReply(error.condition, renderTerminate(error.condition)), new BoshError('other-request'), true, error.condition);
   }
 
   /**
    * Final state: every pending request gets `others`, timers are cleared, and the owner learns
    * what later requests should get (`tombstone`; undefined: item-not-found).
    */
-  private end(tombstone: BoshReply | undefined, others: BoshError, answerOthers = true): void {
+  private end(tombstone: BoshReply | undefined, others: BoshError, answerOthers = true, condition?: TerminalCondition): void {
     this.setState('ended');
     this.disarmWait();
     this.disarmInactivity();
@@ -471,7 +495,7 @@ export class BoshSession implements MemberPort {
     }
     this.queue = [];
     this.cache.clear();
-    this.owner.sessionEnded(this, tombstone);
+    this.owner.sessionEnded(this, tombstone, condition);
   }
 
   private replyTerminal(exchange: BoshExchange, error: BoshError): void {
@@ -492,6 +516,6 @@ export class BoshSession implements MemberPort {
 /** D2..D8: a refusal of the shared extension names its reason in `shared:error`. */
 export function sharedErrorAttrs(error: BoshError): Record<string, string> {
   return error.sharedError
-    ? { 'xmlns:shared': 'urn:xmpp:tmp:shared-bosh:0', 'shared:error': error.sharedError }
+    ? { 'xmlns:shared': NS_SHARED, 'shared:error': error.sharedError }
     : {};
 }

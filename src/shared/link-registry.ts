@@ -2,8 +2,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { BoshError } from '../bosh/conditions.js';
 import type { JoinRequest, JoinResult, LinkProvider, MemberPort } from '../bosh/ports.js';
+import type { Metrics } from '../metrics.js';
 import type { TlsPolicy, Upstream, UpstreamOptions, UpstreamSink } from '../xmpp/types.js';
-import { Link } from './link.js';
+import { Link, NS_SHARED, type Sharing } from './link.js';
+import { ReplayBuffer } from './replay-buffer.js';
+import { digestSharedKey, type KeyDigest } from './shared-key.js';
 
 /** A served domain and how its upstream is reached (DESIGN D22). */
 export interface ServedDomain {
@@ -15,23 +18,40 @@ export interface ServedDomain {
   insecure: boolean;
 }
 
+/** Shared BOSH limits (DESIGN D5, D8, D14b). */
+export interface SharingLimits {
+  /** D8: most members per link. */
+  maxMembers: number;
+  /** D5: Origins allowed to attach; undefined = any (whatever CORS lets through). */
+  attachOrigins: string[] | undefined;
+  /** D14b: replay buffer bounds. */
+  replayEvents: number;
+  replayMs: number;
+}
+
 export interface LinkRegistryOptions {
   domains: Record<string, ServedDomain>;
   /** `host:port` targets a client may name in `route`; empty: `route` is ignored (B-20). */
   allowedRoutes: string[];
+  sharing: SharingLimits;
   connectTimeoutMs: number;
   maxStanzaBytes: number;
   openUpstream: (options: UpstreamOptions, sink: UpstreamSink) => Upstream;
   clock: Clock;
   log: Logger;
+  metrics: Metrics;
 }
+
+const SHARED_ATTRS = { 'xmlns:shared': NS_SHARED };
 
 /**
  * Finds or opens the link for each new session: checks the domain (host-unknown, B-121) and
- * `route` (B-20, B-21), and opens an upstream stream for it.
+ * `route` (B-20, B-21); a `shared:key` creates a sharable link or attaches to the live link
+ * holding that key (S-02, S-04, D2..D8). Keys are held only as digests (D3).
  */
 export class LinkRegistry implements LinkProvider {
   private readonly links = new Set<Link>();
+  private readonly byKey = new Map<KeyDigest, Link>();
   private readonly domains: Map<string, ServedDomain>;
   private linkCounter = 0;
 
@@ -47,46 +67,123 @@ export class LinkRegistry implements LinkProvider {
     const domain = request.to.toLowerCase();
     const served = this.domains.get(domain);
     if (!served) throw new BoshError('host-unknown', `domain not served: ${domain}`);
-    const target = this.routeTarget(request.route) ?? { host: served.host, port: served.port };
-    const log = this.options.log.child({ link: ++this.linkCounter, domain });
-    const link = new Link(domain, log, (closed) => this.links.delete(closed));
-    this.links.add(link);
+    const target = this.routeTarget(request.route);
+    if (request.sharedKey === undefined) {
+      return { link: this.open(domain, served, target, undefined, request).addMember(member), attrs: {} };
+    }
+    const digest = this.refusing(() => digestSharedKey(request.sharedKey!));
+    const existing = this.byKey.get(digest);
+    if (!existing) {
+      const sharing: Sharing = {
+        digest,
+        replay: new ReplayBuffer(this.options.sharing.replayEvents, this.options.sharing.replayMs, this.options.clock),
+      };
+      const link = this.open(domain, served, target, sharing, request);
+      this.byKey.set(digest, link);
+      this.options.metrics.sharedLinks.inc();
+      return { link: link.addMember(member), attrs: { ...SHARED_ATTRS, 'shared:result': 'created' }, shared: { seq: 0 } };
+    }
+    return this.refusing(() => this.attach(existing, domain, target, request, member));
+  }
+
+  /** S-04, D4..D8, D14, D14b: attach a new member to a live shared link. */
+  private attach(link: Link, domain: string, target: RouteTarget | undefined, request: JoinRequest, member: MemberPort): JoinResult {
+    const limits = this.options.sharing;
+    if (link.domain !== domain || link.route !== target?.key) {
+      throw new BoshError('policy-violation', 'key belongs to another domain or route', [], 'key-in-use'); // D5
+    }
+    if (limits.attachOrigins && request.origin !== undefined && !limits.attachOrigins.includes(request.origin)) {
+      throw new BoshError('policy-violation', 'origin may not attach', [], 'origin-mismatch'); // D5
+    }
+    const jid = link.boundJid;
+    const info = link.streamInfo;
+    if (jid === undefined || info === undefined) {
+      throw new BoshError('policy-violation', 'shared stream has not bound a resource yet', [], 'not-ready'); // D6
+    }
+    if (link.memberCount >= limits.maxMembers) {
+      throw new BoshError('policy-violation', 'shared link is full', [], 'too-many-members'); // D8
+    }
+    const since = request.sharedSince === undefined ? undefined : parseSince(request.sharedSince);
+    const seq = link.lastSeq;
+    const { items, gap } = link.attachItems(since);
     const port = link.addMember(member);
+    this.options.metrics.attaches.inc();
+    this.options.metrics.membersPerLink.observe(link.memberCount);
+    const attrs: Record<string, string> = { ...SHARED_ATTRS, 'shared:result': 'attached', 'shared:jid': jid }; // D7
+    if (gap) attrs['shared:gap'] = 'true';
+    return {
+      link: port,
+      attrs,
+      info,
+      shared: { seq },
+      initial: items,
+    };
+  }
+
+  private open(domain: string, served: ServedDomain, target: RouteTarget | undefined, sharing: Sharing | undefined, request: JoinRequest): Link {
+    const log = this.options.log.child({ link: ++this.linkCounter, domain, shared: sharing !== undefined });
+    const link = new Link(domain, target?.key, sharing, log, this.options.metrics, {
+      closing: (l) => this.forgetKey(l),
+      closed: (l) => {
+        if (this.links.delete(l)) this.options.metrics.links.dec();
+      },
+    });
+    this.links.add(link);
+    this.options.metrics.links.inc();
     // Connect once the caller has wired the member up, so every sink callback finds it ready.
-    queueMicrotask(() => link.connect((sink) =>
-      this.options.openUpstream(
-        {
-          domain,
-          host: target.host,
-          port: target.port,
-          tls: served.tls,
-          ca: served.ca,
-          insecure: served.insecure,
-          lang: request.lang,
-          version: request.xmppVersion,
-          from: request.from,
-          connectTimeoutMs: this.options.connectTimeoutMs,
-          maxStanzaBytes: this.options.maxStanzaBytes,
-          logger: log,
-          clock: this.options.clock,
-        },
-        sink,
+    queueMicrotask(() =>
+      link.connect((sink) =>
+        this.options.openUpstream(
+          {
+            domain,
+            host: target?.host ?? served.host,
+            port: target?.port ?? served.port,
+            tls: served.tls,
+            ca: served.ca,
+            insecure: served.insecure,
+            lang: request.lang,
+            version: request.xmppVersion,
+            from: request.from,
+            connectTimeoutMs: this.options.connectTimeoutMs,
+            maxStanzaBytes: this.options.maxStanzaBytes,
+            logger: log,
+            clock: this.options.clock,
+          },
+          sink,
+        ),
       ),
-    ));
-    return { link: port, attrs: {} };
+    );
+    return link;
+  }
+
+  /** D4: a key is valid exactly as long as its link lives. */
+  private forgetKey(link: Link): void {
+    if (link.sharing && this.byKey.get(link.sharing.digest) === link) {
+      this.byKey.delete(link.sharing.digest);
+      this.options.metrics.sharedLinks.dec();
+    }
+  }
+
+  /** Counts shared refusals by reason (metrics never see the key). */
+  private refusing<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof BoshError && err.sharedError) this.options.metrics.refusals.inc({ reason: err.sharedError });
+      throw err;
+    }
   }
 
   /** B-20, B-21: `route` is `proto:host:port`, honoured only for configured targets. */
-  private routeTarget(route: string | undefined): { host: string; port: number } | undefined {
+  private routeTarget(route: string | undefined): RouteTarget | undefined {
     if (route === undefined || this.options.allowedRoutes.length === 0) return undefined;
     const match = /^[^:]+:(.+):([0-9]{1,5})$/.exec(route);
     if (!match) throw new BoshError('bad-request', 'route is not proto:host:port');
     const host = match[1]!.replace(/^\[(.*)\]$/, '$1');
     const port = Number(match[2]);
-    if (!this.options.allowedRoutes.includes(`${host}:${port}`)) {
-      throw new BoshError('host-unknown', `route not allowed: ${host}:${port}`);
-    }
-    return { host, port };
+    const key = `${host}:${port}`;
+    if (!this.options.allowedRoutes.includes(key)) throw new BoshError('host-unknown', `route not allowed: ${key}`);
+    return { host, port, key };
   }
 
   /** D20: end every member with system-shutdown and close every stream; resolves once closed. */
@@ -95,4 +192,15 @@ export class LinkRegistry implements LinkProvider {
     const deadline = Date.now() + timeoutMs;
     while (this.links.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+interface RouteTarget {
+  host: string;
+  port: number;
+  key: string;
+}
+
+function parseSince(text: string): number {
+  if (!/^[0-9]{1,15}$/.test(text)) throw new BoshError('bad-request', 'shared:since is not a sequence number');
+  return Number(text);
 }

@@ -17,6 +17,8 @@ export const TEST_LIMITS: BoshLimits = {
   maxPauseS: 120,
   maxSessions: 100,
   maxQueueBytes: 10_000,
+  creationsPerMinute: 0,
+  creationBurst: 0,
 };
 
 /** One fake HTTP exchange: the reply it got, if any. */

@@ -1,0 +1,29 @@
+import type { Element } from '../xml/element.js';
+
+/**
+ * DESIGN D14: the presence state a newly attached member starts from: the latest available
+ * presence per full JID seen inbound, and the last undirected presence a member sent.
+ */
+export class PresenceSnapshot {
+  private readonly inbound = new Map<string, Element>();
+  private own: Element | undefined;
+
+  observeInbound(el: Element): void {
+    const from = el.attrs.from;
+    if (el.name !== 'presence' || from === undefined) return;
+    const type = el.attrs.type;
+    if (type === undefined) this.inbound.set(from, el);
+    else if (type === 'unavailable' || type === 'error') this.inbound.delete(from);
+  }
+
+  /** `el` as the other members saw it (its echo form). */
+  observeOwn(el: Element): void {
+    if (el.name !== 'presence' || el.attrs.to !== undefined) return;
+    this.own = el.attrs.type === undefined ? el : undefined;
+  }
+
+  /** The member's own presence first, then everyone else's. */
+  elements(): Element[] {
+    return this.own ? [this.own, ...this.inbound.values()] : [...this.inbound.values()];
+  }
+}
