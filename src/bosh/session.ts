@@ -123,6 +123,13 @@ export class BoshSession implements MemberPort {
     this.coveredSeq = sharedSeq;
     if (info) this.streamOpened(info);
     this.handle(creation, exchange);
+    // Joining a stream that is already open (attach, D7): no features will come, answer now.
+    const held = this.held[0];
+    if (info && held?.rid === creation.rid) {
+      this.held.shift();
+      this.answer(held, this.takeQueue());
+      this.armTimers();
+    }
   }
 
   // ---- requests (outbound) ------------------------------------------------------------
