@@ -14,7 +14,7 @@ import { parseBody } from '../xml/body-parser.js';
 type Action =
   | { kind: 'inbound' }
   | { kind: 'outbound'; member: number }
-  | { kind: 'retransmit'; member: number }
+  | { kind: 'retransmit'; member: number; back: number }
   | { kind: 'join' }
   | { kind: 'leave'; member: number }
   | { kind: 'reload'; member: number };
@@ -22,7 +22,7 @@ type Action =
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ kind: 'inbound' as const }) },
   { weight: 4, arbitrary: fc.nat(7).map((member) => ({ kind: 'outbound' as const, member })) },
-  { weight: 2, arbitrary: fc.nat(7).map((member) => ({ kind: 'retransmit' as const, member })) },
+  { weight: 2, arbitrary: fc.tuple(fc.nat(7), fc.nat(2)).map(([member, back]) => ({ kind: 'retransmit' as const, member, back })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'join' as const }) },
   { weight: 1, arbitrary: fc.nat(7).map((member) => ({ kind: 'leave' as const, member })) },
   { weight: 1, arbitrary: fc.nat(7).map((member) => ({ kind: 'reload' as const, member })) },
@@ -36,7 +36,8 @@ interface ModelEvent {
 interface Member {
   sid: string;
   rid: number;
-  lastBody: string;
+  /** The bodies it sent, by rid, to resend byte for byte (C-09). */
+  bodies: Map<number, string>;
   exchanges: Map<number, FakeExchange[]>;
   /** Index in the link's event list from which it sees live events. */
   from: number;
@@ -75,8 +76,9 @@ test('D10 D14b: every member sees the link order minus its own stanzas, exactly 
 
       const send = (m: Member, payload: string, extra = ''): FakeExchange => {
         m.rid += 1;
-        m.lastBody = `<body rid='${m.rid}' sid='${m.sid}' ${extra} ${HTTPBIND}>${payload}</body>`;
-        return record(m, m.rid, h.post(m.lastBody));
+        const body = `<body rid='${m.rid}' sid='${m.sid}' ${extra} ${HTTPBIND}>${payload}</body>`;
+        m.bodies.set(m.rid, body);
+        return record(m, m.rid, h.post(body));
       };
       const record = (m: Member, rid: number, ex: FakeExchange): FakeExchange => {
         const list = m.exchanges.get(rid) ?? [];
@@ -87,7 +89,7 @@ test('D10 D14b: every member sees the link order minus its own stanzas, exactly 
       const creatorMember: Member = {
         sid: creator.sid,
         rid: creator.rid,
-        lastBody: '',
+        bodies: new Map(),
         exchanges: new Map(),
         from: 0,
         replayFrom: undefined,
@@ -104,7 +106,7 @@ test('D10 D14b: every member sees the link order minus its own stanzas, exactly 
         const m: Member = {
           sid: ex.attrs.sid!,
           rid,
-          lastBody: '',
+          bodies: new Map(),
           exchanges: new Map([[rid, [ex]]]),
           from: events.length,
           replayFrom: since === undefined ? undefined : since - base,
@@ -146,7 +148,10 @@ test('D10 D14b: every member sees the link order minus its own stanzas, exactly 
           }
           case 'retransmit': {
             const m = pick(a.member);
-            if (m.lastBody) record(m, m.rid, h.post(m.lastBody));
+            // The latest request (likely held) or an earlier one (answered, from the cache).
+            const rid = m.rid - a.back;
+            const body = m.bodies.get(rid);
+            if (body) record(m, rid, h.post(body));
             break;
           }
           case 'join':
