@@ -203,7 +203,7 @@ export class Link implements UpstreamSink {
       this.failAll(new BoshError('other-request', 'shared link closed by another member'));
     }
     if (this.members.size === 0) this.close();
-    else this.upstream?.send(this.clientStateChange());
+    else this.updateClientState();
   }
 
   /** Closes the upstream stream (`</stream:stream>`); members must already be gone. */
