@@ -673,8 +673,14 @@ function isPresenceFrom(jid: string, type = 'available') {
  * to the full JID). Throws on the first failure.
  */
 export async function exchangePresenceAndMessages(a: TestClient, b: TestClient, timeoutMs = 10_000): Promise<void> {
+  // Initial presence, and wait for the server's echo of it: only then is each resource
+  // "available", so that presence or messages to the bare JID reach it.
+  const ma0 = a.mark();
+  const mb0 = b.mark();
   a.sendPresence();
   b.sendPresence();
+  await a.waitFor(isPresenceFrom(a.jid), { since: ma0, timeoutMs, label: `own presence echo of ${a.jid}` });
+  await b.waitFor(isPresenceFrom(b.jid), { since: mb0, timeoutMs, label: `own presence echo of ${b.jid}` });
   let mb = b.mark();
   a.sendPresence({ to: b.bareJid, status: `${a.library} here` });
   await b.waitFor(isPresenceFrom(a.jid), { since: mb, timeoutMs, label: `presence from ${a.jid}` });
@@ -713,4 +719,23 @@ export async function disconnectAndObserve(a: TestClient, b: TestClient, timeout
   const aJid = a.jid;
   await a.disconnect(timeoutMs);
   await b.waitFor(isPresenceFrom(aJid, 'unavailable'), { since: mb, timeoutMs, label: `unavailable presence from ${aJid}` });
+}
+
+/**
+ * Retries `check` (which throws or rejects while the condition does not hold) until it passes or
+ * `timeoutMs` is over; then rethrows the last failure.
+ */
+export async function eventually<T>(check: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; label?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() >= deadline) {
+        if (opts.label && err instanceof Error) err.message = `${opts.label}: ${err.message}`;
+        throw err;
+      }
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+  }
 }
