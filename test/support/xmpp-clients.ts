@@ -255,7 +255,12 @@ export class NodeXMLHttpRequest {
   }
 
   send(body?: string | null): void {
-    if (this.readyState !== 1 || this.sent) throw new Error('InvalidStateError');
+    if (this.readyState !== 1 || this.sent) {
+      // A browser throws InvalidStateError here and merely logs it; Strophe hits this when a
+      // retry timer fires after the request was aborted. Throwing from a timer would crash Node.
+      xhrCallbackErrors.push(new Error('XMLHttpRequest.send() in state ' + this.readyState));
+      return;
+    }
     this.sent = true;
     const url = new URL(this.url);
     const secure = url.protocol === 'https:';
@@ -385,6 +390,14 @@ function normaliseElement(el: Element): ReceivedStanza {
   };
 }
 
+/** Stops a Strophe connection locally: aborts its requests, stops its idle loop, drops handlers. */
+function hardStopStrophe(conn: StropheConnection): void {
+  const c = conn as unknown as { _proto: { _abortAllRequests(): void }; _doDisconnect(): void };
+  try { c._proto._abortAllRequests(); } catch { /* ignore */ }
+  try { c._doDisconnect(); } catch { /* ignore */ }
+  try { conn.reset(); } catch { /* ignore */ }
+}
+
 /** Logs in with Strophe.js over BOSH; resolves once a resource is bound. */
 export async function connectStrophe(opts: ClientConnectOptions): Promise<StropheClient> {
   installXmlHttpRequest();
@@ -443,8 +456,7 @@ export async function connectStrophe(opts: ClientConnectOptions): Promise<Stroph
       }
     }, opts.wait ?? 10, 1);
   }), timeoutMs, `${who} connect`).catch((err: unknown) => {
-    try { conn.reset(); } catch { /* ignore */ }
-    try { (conn as unknown as { _proto: { _abortAllRequests(): void } })._proto._abortAllRequests(); } catch { /* ignore */ }
+    hardStopStrophe(conn);
     throw err;
   });
 
@@ -503,9 +515,9 @@ export async function connectStrophe(opts: ClientConnectOptions): Promise<Stroph
     async disconnect(timeout = 10_000) {
       if (!connected) return;
       conn.disconnect('test done');
-      await withTimeout(disconnected, timeout, `${who} disconnect`).catch(() => undefined);
+      const clean = await withTimeout(disconnected, timeout, `${who} disconnect`).then(() => true, () => false);
       connected = false;
-      try { (conn as unknown as { _proto: { _abortAllRequests(): void } })._proto._abortAllRequests(); } catch { /* ignore */ }
+      if (!clean) hardStopStrophe(conn);
     },
   };
   if (opts.presence) client.sendPresence();
@@ -538,6 +550,14 @@ function normaliseJson(kind: ReceivedStanza['kind'], json: Record<string, unknow
   };
 }
 
+/** Stops StanzaJS's BOSH transport locally: no new requests, no more retries of failed ones. */
+function hardStopStanza(agent: StanzaAgent): void {
+  const t = agent.transport as unknown as { isEnded?: boolean; channels?: { maxRetries: number }[] } | undefined;
+  if (!t) return;
+  t.isEnded = true;
+  for (const ch of t.channels ?? []) ch.maxRetries = 0;
+}
+
 /** Logs in with StanzaJS over BOSH; resolves once a resource is bound. */
 export async function connectStanza(opts: ClientConnectOptions): Promise<StanzaClient> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -552,6 +572,16 @@ export async function connectStanza(opts: ClientConnectOptions): Promise<StanzaC
     timeout: 10,
     softwareVersion: { name: 'stanza-test', version: '12' },
   });
+  // StanzaJS's BOSH transport ends itself with `this.end(err)` after failed HTTP requests, which
+  // can emit an unhandled 'error' (ERR_STREAM_WRITE_AFTER_END) and crash the test process.
+  const transports = (agent as unknown as { transports: Record<string, new (...args: unknown[]) => NodeJS.EventEmitter> }).transports;
+  const BaseBosh = transports.bosh!;
+  transports.bosh = class extends BaseBosh {
+    constructor(...args: unknown[]) {
+      super(...args);
+      this.on('error', () => { /* reported through 'disconnected' */ });
+    }
+  };
   if (opts.mechanism) {
     const sasl = agent.sasl as unknown as { mechanisms: { name: string }[] };
     sasl.mechanisms = sasl.mechanisms.filter((m) => m.name === opts.mechanism);
@@ -588,6 +618,7 @@ export async function connectStanza(opts: ClientConnectOptions): Promise<StanzaC
     });
     agent.connect();
   }), timeoutMs, `${who} connect`).catch(async (err: unknown) => {
+    hardStopStanza(agent);
     try { await withTimeout(Promise.resolve(agent.disconnect() as unknown), 2000, 'cleanup'); } catch { /* ignore */ }
     throw err;
   });
@@ -627,8 +658,9 @@ export async function connectStanza(opts: ClientConnectOptions): Promise<StanzaC
     async disconnect(timeout = 10_000) {
       if (!connected) return;
       void agent.disconnect();
-      await withTimeout(disconnected, timeout, `${who} disconnect`).catch(() => undefined);
+      const clean = await withTimeout(disconnected, timeout, `${who} disconnect`).then(() => true, () => false);
       connected = false;
+      if (!clean) hardStopStanza(agent);
     },
   };
   if (opts.presence) client.sendPresence();
