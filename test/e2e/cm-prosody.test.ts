@@ -104,12 +104,12 @@ describe('CM in front of Prosody', { skip, timeout: 300_000 }, () => {
           assert.match(all, /<mechanisms\b/);
           assert.match(all, /<bind\b[^>]*urn:ietf:params:xml:ns:xmpp-bind/);
           // The session is real on the server side.
-          assert.deepEqual(await prosody.onlineResources(bare), [resource]);
+          assert.ok((await prosody.onlineResources(bare)).includes(resource), 'Prosody lists the resource');
           await c.ping();
         } finally {
           await c.disconnect();
         }
-        await eventually(async () => assert.deepEqual(await prosody.onlineResources(bare), []), { timeoutMs: 10_000, label: `${bare} offline` });
+        await eventually(async () => assert.ok(!(await prosody.onlineResources(bare)).includes(resource)), { timeoutMs: 10_000, label: `${bare}/${resource} offline` });
       });
     }
   }
@@ -193,8 +193,8 @@ describe('CM in front of Prosody', { skip, timeout: 300_000 }, () => {
       assert.match(terminate() ?? '', /<presence\b[^>]*type=['"]unavailable['"]/, 'Strophe puts unavailable presence in the terminate body');
       // B-80: the terminate was confirmed by the CM.
       assert.ok(a.rawIn.some((r) => /type=['"]terminate['"]/.test(bodyTag(r))), a.rawIn.slice(-3).join('\n'));
-      await eventually(async () => assert.deepEqual(await prosody.onlineResources(`alice@${prosody.domain}`), []), { timeoutMs: 10_000 });
-      assert.deepEqual(await prosody.onlineResources(`bob@${prosody.domain}`), ['bye-stanza']);
+      await eventually(async () => assert.ok(!(await prosody.onlineResources(`alice@${prosody.domain}`)).includes('bye-strophe')), { timeoutMs: 10_000 });
+      assert.ok((await prosody.onlineResources(`bob@${prosody.domain}`)).includes('bye-stanza'));
     } finally {
       await disconnectAll([a, b]);
     }
@@ -208,8 +208,8 @@ describe('CM in front of Prosody', { skip, timeout: 300_000 }, () => {
       b = await connectStrophe({ boshUrl: url, jid: `alice@${prosody.domain}/bye2-strophe`, password: 'alice-pw', mechanism: 'SCRAM-SHA-1' });
       await exchangePresenceAndMessages(a, b);
       await disconnectAndObserve(a, b);
-      await eventually(async () => assert.deepEqual(await prosody.onlineResources(`bob@${prosody.domain}`), []), { timeoutMs: 10_000 });
-      assert.deepEqual(await prosody.onlineResources(`alice@${prosody.domain}`), ['bye2-strophe']);
+      await eventually(async () => assert.ok(!(await prosody.onlineResources(`bob@${prosody.domain}`)).includes('bye2-stanza')), { timeoutMs: 10_000 });
+      assert.ok((await prosody.onlineResources(`alice@${prosody.domain}`)).includes('bye2-strophe'));
     } finally {
       await disconnectAll([a, b]);
     }
