@@ -188,14 +188,13 @@ export class Link implements UpstreamSink {
       if (kept.length !== forward.length) this.metrics.suppressed.inc({ kind: 'unavailable-presence' });
       forward = kept;
     }
-    if (forward.length > 0) {
-      try {
-        this.send(member, forward);
-      } catch (err) {
-        // A refused element in a terminate payload is dropped; the member leaves anyway.
-        this.log.debug({ sid: member.sid, reason: (err as Error).message }, 'terminate payload refused');
-      }
+    if (this.sharing && this.jid !== undefined) {
+      // D13: what a shared stream refuses is left out of a terminate payload; the rest goes.
+      const allowed = forward.filter((el) => STANZAS.has(el.name) || isClientState(el));
+      if (allowed.length !== forward.length) this.log.debug({ sid: member.sid }, 'non-stanza elements of a terminate payload dropped');
+      forward = allowed;
     }
+    if (forward.length > 0) this.send(member, forward);
     this.members.delete(member);
     this.log.debug({ sid: member.sid, members: this.members.size }, 'member left');
     if (closeAll && this.members.size > 0) {
@@ -248,7 +247,13 @@ export class Link implements UpstreamSink {
     const perMember = new Map<MemberPort, InboundItem[]>();
     for (const member of this.members.keys()) perMember.set(member, []);
     for (const el of elements) {
-      if (this.jid === undefined) this.watchBindResult(el);
+      if (this.jid === undefined) {
+        // D11: login traffic (features, SASL, the bind result) is the creator's alone: no event.
+        this.watchBindResult(el);
+        const item = toInboundItem(el);
+        for (const items of perMember.values()) items.push(item);
+        continue;
+      }
       const type = el.attrs.type;
       const asker = el.name === 'iq' && (type === 'result' || type === 'error') ? this.iqs.inboundResponse(el.attrs.id) : undefined;
       if (asker) {

@@ -388,3 +388,12 @@ test('D20: shutdown ends every member with system-shutdown and closes the stream
   const late = await h.client();
   assert.equal(late.creation.attrs.condition, 'system-shutdown', 'B-130: no new sessions');
 });
+
+test('D11 D14b: login traffic gets no event number: shared:since=0 replays nothing from before binding', async () => {
+  const h = createSharedHarness();
+  const a = await h.creator();
+  a.up.server(MSG_IN);
+  assert.equal(a.held.attrs['shared:seq'], '1', 'the first event after binding is number 1');
+  const c = await h.client(`shared:key='${KEY}' ${SHARED_NS} shared:since='0'`);
+  assert.deepEqual(c.creation.parsed.children.map((x) => x.name), ['message']);
+});
