@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { XmppStreamParser, type StreamChunk } from './stream-parser.js';
+
+const HEADER =
+  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " +
+  "id='s1' from='example.com' version='1.0' xml:lang='en'>";
+const BODY =
+  "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>" +
+  ' \n ' +
+  "<message to='a@b/c' type='chat'><body>caf\u00e9 \u{1F600} &amp; &lt;ok&gt; &#65;&#x42;<![CDATA[<raw>]]></body></message>" +
+  "<!-- a comment --><?pi data?>" +
+  "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>";
+const STREAM = HEADER + BODY + '</stream:stream>';
+
+/** Everything a sequence of writes reported, merged. */
+function collect(parser: XmppStreamParser, chunks: string[]): { header?: Record<string, string>; xml: string[]; end: boolean; error?: string } {
+  const result: { header?: Record<string, string>; xml: string[]; end: boolean; error?: string } = { xml: [], end: false };
+  for (const chunk of chunks) merge(result, parser.write(chunk));
+  return result;
+}
+
+function merge(into: { header?: Record<string, string>; xml: string[]; end: boolean; error?: string }, out: StreamChunk): void {
+  if (out.header) into.header = out.header.attrs;
+  into.xml.push(...out.elements.map((e) => e.toString()));
+  if (out.end) into.end = true;
+  if (out.error) into.error ??= out.error.condition + ': ' + out.error.message;
+}
+
+test('parses header, top-level elements and the end of the stream', () => {
+  const r = collect(new XmppStreamParser(), [STREAM]);
+  assert.equal(r.error, undefined);
+  assert.deepEqual({ ...r.header }, {
+    xmlns: 'jabber:client',
+    'xmlns:stream': 'http://etherx.jabber.org/streams',
+    id: 's1',
+    from: 'example.com',
+    version: '1.0',
+    'xml:lang': 'en',
+  });
+  assert.equal(r.xml.length, 3);
+  assert.match(r.xml[0]!, /^<stream:features>/);
+  assert.equal(r.xml[2], "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
+  assert.ok(r.end);
+});
+
+test('entities and character references are decoded in text and attributes', () => {
+  const parser = new XmppStreamParser();
+  const out = parser.write(HEADER + "<message a='x &amp; &apos;y&apos; &#x263A;'><body>&lt;b&gt; &amp; &quot;q&quot; &#65;</body></message>");
+  const msg = out.elements[0]!;
+  assert.equal(msg.attrs.a, "x & 'y' \u263A");
+  assert.equal(msg.getChild('body')!.text(), '<b> & "q" A');
+});
+
+test('a chunk split at every position yields the same result', () => {
+  const expected = collect(new XmppStreamParser(), [STREAM]);
+  for (let i = 0; i <= STREAM.length; i++) {
+    const r = collect(new XmppStreamParser(), [STREAM.slice(0, i), STREAM.slice(i)]);
+    assert.deepEqual(r, expected, `split at ${i}`);
+  }
+  // One character per write (surrogate pairs split too).
+  assert.deepEqual(collect(new XmppStreamParser(), STREAM.split('')), expected);
+});
+
+test('write() returns every element completed by its chunk in one batch', () => {
+  const parser = new XmppStreamParser();
+  const first = parser.write(HEADER + '<a/><b>');
+  assert.ok(first.header);
+  assert.deepEqual(first.elements.map((e) => e.name), ['a']);
+  const second = parser.write('</b><c/><d');
+  assert.equal(second.header, undefined);
+  assert.deepEqual(second.elements.map((e) => e.name), ['b', 'c']);
+  assert.deepEqual(parser.write('/>').elements.map((e) => e.name), ['d']);
+});
+
+test('keepRaw gives each element as written', () => {
+  const parser = new XmppStreamParser({ keepRaw: true });
+  const raw: string[] = [];
+  for (const chunk of [HEADER + "<a x='1'>t&amp;", "u</a>  <b/>\n<c>", '</c>']) raw.push(...parser.write(chunk).raw!);
+  assert.deepEqual(raw, ["<a x='1'>t&amp;u</a>", '<b/>', '<c></c>']);
+});
+
+test('DOCTYPE is rejected (restricted-xml)', () => {
+  const doc = "<?xml version='1.0'?><!DOCTYPE foo [<!ENTITY x 'y'>]><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>";
+  const r = collect(new XmppStreamParser(), [doc]);
+  assert.match(r.error!, /^restricted-xml/);
+  assert.equal(r.header, undefined);
+});
+
+test('an undefined entity is an error (not-well-formed)', () => {
+  const r = collect(new XmppStreamParser(), [HEADER + '<a/><b>&foo;</b><c/>']);
+  assert.deepEqual(r.xml, ['<a/>']);
+  assert.match(r.error!, /^not-well-formed/);
+});
+
+test('malformed XML is an error and later input is ignored', () => {
+  const parser = new XmppStreamParser();
+  const r = collect(parser, [HEADER + '<a></b>']);
+  assert.match(r.error!, /^not-well-formed/);
+  assert.deepEqual(parser.write('<c/>').elements, []);
+});
+
+test('a first element that is not a stream header is an error', () => {
+  const r = collect(new XmppStreamParser(), ["<stream xmlns='jabber:client'>"]);
+  assert.match(r.error!, /expected a stream header/);
+});
+
+test('an element larger than the limit is rejected, whole or in progress (policy-violation)', () => {
+  // The header counts as the first unit, so the limit must leave room for it.
+  const max = 250;
+  assert.ok(HEADER.length < max);
+  const big = '<message><body>' + 'x'.repeat(max) + '</body></message>';
+  const whole = collect(new XmppStreamParser({ maxElementChars: max }), [HEADER + '<a/>' + big]);
+  assert.deepEqual(whole.xml, ['<a/>']);
+  assert.match(whole.error!, /^policy-violation/);
+
+  const parser = new XmppStreamParser({ maxElementChars: max });
+  assert.equal(parser.write(HEADER + '<message><body>').error, undefined);
+  assert.equal(parser.write('x'.repeat(max / 2)).error, undefined);
+  assert.equal(parser.write('x'.repeat(max / 2)).error?.condition, 'policy-violation');
+
+  const ok = collect(new XmppStreamParser({ maxElementChars: max }), [HEADER, ...Array(20).fill('<m><b>' + 'x'.repeat(max - 20) + '</b></m>')]);
+  assert.equal(ok.error, undefined);
+  assert.equal(ok.xml.length, 20);
+});
+
+test('reset() starts a new stream; whitespace before the new header is ignored', () => {
+  const parser = new XmppStreamParser();
+  parser.write(HEADER + '<success/>');
+  parser.reset();
+  const out = parser.write(' \n' + HEADER.replace("id='s1'", "id='s2'") + '<stream:features/>');
+  assert.equal(out.error, undefined);
+  assert.equal(out.header!.attrs.id, 's2');
+  assert.equal(out.elements.length, 1);
+});
+
+test('after </stream:stream> nothing more is reported', () => {
+  const parser = new XmppStreamParser();
+  const out = parser.write(HEADER + '<a/></stream:stream><b/>');
+  assert.ok(out.end);
+  assert.equal(out.error, undefined);
+  assert.deepEqual(parser.write('<c/>').elements, []);
+});
