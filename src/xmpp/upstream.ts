@@ -1,0 +1,391 @@
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { StringDecoder } from 'node:string_decoder';
+import type { Logger } from 'pino';
+import type { TimerHandle } from '../clock.js';
+import { Element, startTag } from '../xml/element.js';
+import { NS_STREAMS, XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
+import { resolveTargets, type UpstreamTarget } from './srv.js';
+import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
+
+export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';
+/** How long close() waits for the server's `</stream:stream>` before dropping TCP. */
+export const CLOSE_WAIT_MS = 2000;
+
+/**
+ * - connecting: DNS and TCP; negotiating: stream header, STARTTLS, first usable features;
+ * - open: the sink has the stream; closing: our `</stream:stream>` is sent; ended: onEnd was called.
+ */
+type State = 'connecting' | 'negotiating' | 'open' | 'closing' | 'ended';
+
+/**
+ * Opens one XMPP client stream (RFC 6120) to the server of `options.domain` and reports it to
+ * `sink`. No sink callback runs before this function returns. Data given to send() before the
+ * stream is open is queued and written, in order, right after the first usable features.
+ */
+export function openUpstream(options: UpstreamOptions, sink: UpstreamSink): Upstream {
+  return new UpstreamStream(options, sink);
+}
+
+class UpstreamStream implements Upstream {
+  private state: State = 'connecting';
+  private socket: net.Socket | undefined;
+  private decoder = new StringDecoder('utf8');
+  private readonly parser: XmppStreamParser;
+  private readonly log: Logger;
+  private secured = false;
+  private awaitingProceed = false;
+  private info: StreamInfo | undefined;
+  private streamPrefix = 'stream';
+  /** send() calls made before the stream was open. */
+  private queue: string[] = [];
+  private connectTimer: TimerHandle | undefined;
+  private closeTimer: TimerHandle | undefined;
+
+  constructor(
+    private readonly options: UpstreamOptions,
+    private readonly sink: UpstreamSink,
+  ) {
+    this.log = options.logger.child({ component: 'upstream' });
+    this.parser = new XmppStreamParser({ maxElementChars: options.maxStanzaBytes });
+    const timeoutMs = options.connectTimeoutMs ?? 15_000;
+    this.connectTimer = options.clock.setTimeout(
+      () => this.fail(new Error(`connecting to ${options.domain} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    void this.connect();
+  }
+
+  // ---- Upstream ------------------------------------------------------------------------
+
+  send(xml: string): void {
+    switch (this.state) {
+      case 'connecting':
+      case 'negotiating':
+        this.queue.push(xml);
+        break;
+      case 'open':
+        this.socket!.write(xml);
+        break;
+      default:
+        this.log.debug('send after close; dropped');
+    }
+  }
+
+  // XEP-0206 §5 (X-19, X-20): the old stream is gone; a new header on the same TCP connection.
+  restart(): void {
+    if (this.state !== 'open') {
+      this.log.warn({ state: this.state }, 'restart requested while the stream is not open; ignored');
+      return;
+    }
+    this.log.debug('stream restart: new stream header on the same connection');
+    this.parser.reset();
+    this.writeHeader();
+  }
+
+  close(): void {
+    if (this.state === 'closing' || this.state === 'ended') return;
+    if (this.state !== 'open') {
+      this.log.info({ state: this.state }, 'closed before the stream was open; dropping the connection');
+      this.end({ kind: 'closed' }, 'abort');
+      return;
+    }
+    // RFC 6120 §4.4: send our close tag, then wait a little for the server's.
+    this.setState('closing');
+    this.socket!.write('</stream:stream>');
+    this.closeTimer = this.options.clock.setTimeout(() => {
+      this.log.info(`server did not close its stream within ${CLOSE_WAIT_MS} ms; dropping the connection`);
+      this.end({ kind: 'closed' }, 'abort');
+    }, CLOSE_WAIT_MS);
+  }
+
+  // ---- connecting ----------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    let targets: UpstreamTarget[];
+    try {
+      const resolved = await resolveTargets(this.options);
+      targets = resolved.targets;
+      this.log.info({ source: resolved.source, srvError: resolved.srvError, targets: targets.map(hostPort) }, 'upstream targets resolved');
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    let lastError: Error | undefined;
+    for (const target of targets) {
+      if (this.state !== 'connecting') return; // closed or timed out meanwhile
+      try {
+        this.log.debug({ target: hostPort(target) }, 'connecting');
+        const socket = await this.tryConnect(target);
+        if (this.state !== 'connecting') return;
+        this.log.info({ target: hostPort(target) }, 'TCP connected; opening the stream');
+        this.attach(socket);
+        this.setState('negotiating');
+        this.writeHeader();
+        return;
+      } catch (err) {
+        lastError = err as Error;
+        if (this.state === 'connecting') this.log.warn({ target: hostPort(target), err: lastError.message }, 'TCP connect failed; trying the next target');
+      }
+    }
+    this.fail(new Error(`could not connect to ${this.options.domain}: ${lastError?.message ?? 'no targets'}`));
+  }
+
+  /** One TCP attempt; this.socket holds it meanwhile so that end() can abort it. */
+  private tryConnect(target: UpstreamTarget): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: target.host, port: target.port });
+      this.socket = socket;
+      const done = (err?: Error) => {
+        socket.off('connect', onConnect).off('error', onError).off('close', onClose);
+        if (err) {
+          socket.destroy();
+          if (this.socket === socket) this.socket = undefined;
+          reject(err);
+        } else {
+          resolve(socket);
+        }
+      };
+      const onConnect = () => done();
+      const onError = (err: Error) => done(err);
+      const onClose = () => done(new Error('connection closed while connecting'));
+      socket.once('connect', onConnect).once('error', onError).once('close', onClose);
+    });
+  }
+
+  private attach(socket: net.Socket): void {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  private detach(socket: net.Socket): void {
+    socket.off('data', this.onData).off('error', this.onSocketError).off('close', this.onSocketClose);
+  }
+
+  private writeHeader(): void {
+    const o = this.options;
+    const attrs: Record<string, string> = { xmlns: 'jabber:client', 'xmlns:stream': NS_STREAMS, to: o.domain, version: o.version ?? '1.0' };
+    if (o.lang !== undefined) attrs['xml:lang'] = o.lang;
+    if (o.from !== undefined) attrs.from = o.from;
+    this.socket!.write("<?xml version='1.0'?>" + startTag('stream:stream', attrs));
+  }
+
+  // ---- inbound -------------------------------------------------------------------------
+
+  private readonly onData = (data: Buffer): void => {
+    if (this.state === 'ended') return;
+    const text = this.decoder.write(data);
+    if (text !== '') this.handle(this.parser.write(text));
+  };
+
+  private handle(chunk: StreamChunk): void {
+    if (chunk.header) this.onHeader(chunk.header);
+    const batch: Element[] = [];
+    for (const el of chunk.elements) {
+      if (this.state === 'ended') return;
+      if (this.isStreamElement(el, 'error')) {
+        this.deliver(batch);
+        this.onStreamError(el);
+        return;
+      }
+      if (this.state === 'negotiating') this.negotiate(el, batch);
+      else batch.push(this.isStreamElement(el, 'features') ? withoutStarttls(el) : el);
+    }
+    this.deliver(batch);
+    if (this.state === 'ended') return;
+    if (chunk.error) {
+      const error = new Error(`bad XML from the server (${chunk.error.condition}): ${chunk.error.message}`);
+      if (this.state === 'open') {
+        // RFC 6120 §4.9: tell the server why we leave.
+        this.socket!.write(`<stream:error><${chunk.error.condition} xmlns='${NS_STREAM_ERRORS}'/></stream:error></stream:stream>`);
+      }
+      this.lose(error);
+    } else if (chunk.end) {
+      if (this.state === 'open') this.socket!.write('</stream:stream>'); // RFC 6120 §4.4: close ours too
+      this.lose(new Error('the server closed the stream'), 'graceful');
+    }
+  }
+
+  private deliver(batch: Element[]): void {
+    if (batch.length === 0 || this.state === 'ended') return;
+    this.log.trace({ elements: batch.map((el) => el.name) }, 'elements received');
+    this.sink.onElements(batch);
+  }
+
+  private onHeader(header: StreamHeader): void {
+    const colon = header.name.indexOf(':');
+    this.streamPrefix = colon === -1 ? '' : header.name.slice(0, colon);
+    // RFC 6120 §4.7.5: no version attribute means 0.9.
+    this.info = { id: header.attrs.id ?? '', from: header.attrs.from ?? '', version: header.attrs.version ?? '0.9' };
+    this.log.debug({ id: this.info.id, version: this.info.version }, 'stream header received');
+    // While negotiating, the owner hears of the stream only with its first usable features.
+    if (this.state === 'open') this.sink.onStreamOpen(this.info);
+  }
+
+  /** RFC 6120 §5.4: STARTTLS (D22: the CM negotiates it whenever offered, unless tls is 'off'). */
+  private negotiate(el: Element, batch: Element[]): void {
+    if (this.awaitingProceed) {
+      if (el.name === 'proceed' && el.attrs.xmlns === NS_TLS) this.upgrade();
+      else if (el.name === 'failure' && el.attrs.xmlns === NS_TLS) this.fail(new Error(`${this.options.domain} refused STARTTLS`));
+      else this.fail(new Error(`unexpected <${el.name}/> while waiting for STARTTLS <proceed/>`));
+      return;
+    }
+    if (!this.isStreamElement(el, 'features')) {
+      this.log.debug({ element: el.name }, 'element before stream features; ignored');
+      return;
+    }
+    const starttls = el.getChild('starttls', NS_TLS);
+    const policy = this.options.tls;
+    if (!this.secured) {
+      if (starttls && policy !== 'off') {
+        this.log.debug('server offers STARTTLS; negotiating');
+        this.awaitingProceed = true;
+        this.socket!.write(`<starttls xmlns='${NS_TLS}'/>`);
+        return;
+      }
+      if (starttls?.getChild('required')) {
+        this.fail(new Error(`${this.options.domain} requires STARTTLS but TLS is configured off`));
+        return;
+      }
+      if (policy === 'required') {
+        this.fail(new Error(`${this.options.domain} does not offer STARTTLS and TLS is required`));
+        return;
+      }
+      this.log.warn({ tls: policy }, 'stream is not encrypted');
+    }
+    this.opened(withoutStarttls(el), batch);
+  }
+
+  private opened(features: Element, batch: Element[]): void {
+    this.connectTimer?.cancel();
+    this.connectTimer = undefined;
+    this.setState('open');
+    this.log.info({ id: this.info?.id, version: this.info?.version, secured: this.secured, queued: this.queue.length }, 'stream open');
+    if (this.queue.length > 0) this.socket!.write(this.queue.join(''));
+    this.queue = [];
+    this.sink.onStreamOpen(this.info!);
+    batch.push(features);
+  }
+
+  private upgrade(): void {
+    this.awaitingProceed = false;
+    const plain = this.socket!;
+    this.detach(plain);
+    plain.on('error', (err) => this.log.debug({ err: err.message }, 'TCP error under TLS'));
+    const { domain, ca, insecure } = this.options;
+    if (insecure) this.log.warn('upstream certificate verification is disabled (insecure)');
+    const secure = tls.connect({
+      socket: plain,
+      host: domain, // the name the certificate must match (checkServerIdentity)
+      servername: net.isIP(domain) ? undefined : domain, // SNI does not take IP addresses
+      ca: ca === undefined ? undefined : [...tls.rootCertificates, ca.toString()],
+      rejectUnauthorized: !insecure,
+    });
+    // A new stream over TLS: fresh decoder and parser, then a new header (RFC 6120 §5.4.3.3).
+    this.decoder = new StringDecoder('utf8');
+    this.parser.reset();
+    this.attach(secure);
+    secure.once('secureConnect', () => {
+      if (this.state !== 'negotiating') return;
+      this.secured = true;
+      this.log.info({ protocol: secure.getProtocol(), authorized: secure.authorized }, 'TLS established; restarting the stream');
+      this.writeHeader();
+    });
+  }
+
+  private onStreamError(el: Element): void {
+    const condition = el.elements().find((c) => c.attrs.xmlns === NS_STREAM_ERRORS)?.name ?? 'unknown';
+    if (this.state === 'closing') {
+      this.log.info({ condition }, 'stream error while closing');
+      this.end({ kind: 'closed' }, 'abort');
+      return;
+    }
+    this.log.warn({ condition }, 'server sent a stream error; the stream is gone');
+    this.socket!.write('</stream:stream>'); // RFC 6120 §4.9.1.1: both sides close the stream
+    this.end({ kind: 'stream-error', error: el }, 'graceful');
+  }
+
+  private readonly onSocketError = (err: Error): void => {
+    if (this.state === 'ended') return;
+    const tlsHint = this.awaitingProceed || (this.socket instanceof tls.TLSSocket && !this.secured) ? 'TLS: ' : '';
+    this.lose(new Error(`${tlsHint}${err.message}`));
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.state === 'ended') return;
+    this.lose(new Error('connection closed by the server'));
+  };
+
+  // ---- ending --------------------------------------------------------------------------
+
+  /** The connection is gone or unusable: how that is reported depends on the state. */
+  private lose(error: Error, release: 'graceful' | 'abort' = 'abort'): void {
+    switch (this.state) {
+      case 'connecting':
+      case 'negotiating':
+        this.fail(error);
+        break;
+      case 'open':
+        this.log.warn({ err: error.message }, 'upstream connection lost');
+        this.end({ kind: 'lost', error }, release);
+        break;
+      case 'closing':
+        this.log.info({ reason: error.message }, 'stream closed');
+        this.end({ kind: 'closed' }, release);
+        break;
+      case 'ended':
+        break;
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.state === 'ended') return;
+    this.log.warn({ err: error.message }, 'could not open the upstream stream');
+    this.end({ kind: 'connect-failed', error }, 'abort');
+  }
+
+  /** The one way out: stops timers, releases the socket, then tells the sink (exactly once). */
+  private end(result: UpstreamEnd, release: 'graceful' | 'abort'): void {
+    if (this.state === 'ended') return;
+    this.setState('ended');
+    this.connectTimer?.cancel();
+    this.closeTimer?.cancel();
+    this.connectTimer = this.closeTimer = undefined;
+    this.queue = [];
+    const socket = this.socket;
+    if (socket) {
+      // Our listeners stay (they return early once ended) so that a late 'error' is not unhandled.
+      if (release === 'graceful') socket.end(() => socket.destroy());
+      else socket.destroy();
+    }
+    this.sink.onEnd(result);
+  }
+
+  private setState(state: State): void {
+    this.log.debug({ from: this.state, to: state }, 'state');
+    this.state = state;
+  }
+
+  private isStreamElement(el: Element, local: string): boolean {
+    if (this.streamPrefix !== '' && el.name === this.streamPrefix + ':' + local) return true;
+    return el.localName === local && el.attrs[el.prefix === '' ? 'xmlns' : 'xmlns:' + el.prefix] === NS_STREAMS;
+  }
+}
+
+/** D22, X-15: the client never sees `<starttls/>`; the CM negotiates TLS itself. */
+function withoutStarttls(features: Element): Element {
+  if (!features.getChild('starttls', NS_TLS)) return features;
+  return new Element(
+    features.name,
+    features.attrs,
+    features.children.filter((c) => typeof c === 'string' || c.name !== 'starttls' || c.attrs.xmlns !== NS_TLS),
+  );
+}
+
+function hostPort(t: UpstreamTarget): string {
+  return net.isIPv6(t.host) ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
+}
