@@ -19,7 +19,7 @@
  * never stopped by name.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -322,6 +322,7 @@ async function launch(p: LaunchInput): Promise<ProsodyInstance> {
     if (exited === undefined && child.pid !== undefined) {
       try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
     }
+    try { rmSync(p.dir, { recursive: true, force: true }); } catch { /* best effort */ }
   };
   process.once('exit', onExit);
 
