@@ -91,7 +91,7 @@ export interface TestClient {
   mark(): number;
   sendMessage(to: string, body: string, type?: 'chat' | 'normal' | 'headline'): void;
   sendPresence(opts?: { to?: string; type?: string; status?: string }): void;
-  /** Raw stanza XML (Strophe) or a StanzaJS `[kind, json]` pair is library specific: see `sendRaw`. */
+  /** One raw XML element onto the stream (Strophe parses it first; StanzaJS writes it to its BOSH transport as is). */
   sendRaw(xml: string): void;
   /** XEP-0199 ping; `to` defaults to the server (own domain). Rejects on error or timeout. */
   ping(to?: string, timeoutMs?: number): Promise<void>;
