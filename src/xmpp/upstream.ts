@@ -203,7 +203,7 @@ class UpstreamStream implements Upstream {
         // RFC 6120 §4.9: tell the server why we leave.
         this.socket!.write(`<stream:error><${chunk.error.condition} xmlns='${NS_STREAM_ERRORS}'/></stream:error></stream:stream>`);
       }
-      this.lose(error);
+      this.lose(error, 'graceful');
     } else if (chunk.end) {
       if (this.state === 'open') this.socket!.write('</stream:stream>'); // RFC 6120 §4.4: close ours too
       this.lose(new Error('the server closed the stream'), 'graceful');
