@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled *.test.js under dist/ (or under the given folders of the source tree)
 // with node's test runner, so that the runner's summary line ends the output.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -13,7 +13,8 @@ function walk(dir) {
   for (const name of entries) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) walk(path);
-    else if (name.endsWith('.test.js')) files.push(path);
+    // Only tests whose TypeScript source still exists (dist/ may hold stale compiled files).
+    else if (name.endsWith('.test.js') && existsSync(path.slice('dist/'.length).replace(/\.js$/, '.ts'))) files.push(path);
   }
 }
 for (const root of roots) walk(join('dist', root));
