@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { systemClock, type Clock } from './clock.js';
+import type { CmConfig } from './config.js';
+import { createHttpServer } from './http/server.js';
+import { createLogger, type Logger } from './log.js';
+import { SessionManager } from './bosh/session-manager.js';
+import { LinkRegistry, type ServedDomain } from './shared/link-registry.js';
+import { openUpstream } from './xmpp/upstream.js';
+import { Metrics } from './metrics.js';
+
+export interface ConnectionManager {
+  /** Listens on `http.host:http.port`; resolves with the bound address and the BOSH URL. */
+  start(): Promise<{ url: string; host: string; port: number }>;
+  /** D20: ends every session with `system-shutdown`, closes every upstream stream, stops HTTP. */
+  stop(): Promise<void>;
+  /** Live sessions and upstream links, for tests and monitoring. */
+  stats(): { sessions: number; links: number };
+  /** Counters and gauges (Prometheus registry in `metrics.registry`). */
+  readonly metrics: Metrics;
+}
+
+export interface ConnectionManagerDeps {
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/**
+ * The composition root: HTTP -> sessions -> links -> upstream streams.
+ */
+export function createConnectionManager(config: CmConfig, deps: ConnectionManagerDeps = {}): ConnectionManager {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const clock = deps.clock ?? systemClock;
+  const domains: Record<string, ServedDomain> = {};
+  for (const [name, d] of Object.entries(config.domains)) {
+    domains[name] = {
+      host: d.host,
+      port: d.port,
+      tls: d.tls,
+      insecure: d.insecure,
+      ca: d.caFile === undefined ? undefined : readFileSync(d.caFile, 'utf8'),
+    };
+  }
+  const metrics = new Metrics();
+  const links = new LinkRegistry({
+    domains,
+    allowedRoutes: config.allowedRoutes,
+    sharing: {
+      maxMembers: config.shared.maxMembers,
+      attachOrigins: attachOrigins(config),
+      replayEvents: config.shared.replayEvents,
+      replayMs: config.shared.replayS * 1000,
+    },
+    metrics,
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    maxStanzaBytes: config.upstream.maxStanzaBytes,
+    openUpstream,
+    clock,
+    log: logger,
+  });
+  const sessions = new SessionManager(config.bosh, links, clock, logger, metrics);
+  const http = createHttpServer(config, sessions, logger);
+
+  return {
+    start: () => http.listen(),
+    async stop() {
+      sessions.beginShutdown();
+      await links.shutdown();
+      await http.close();
+      sessions.destroy();
+    },
+    stats: () => ({ sessions: sessions.size, links: links.size }),
+    metrics,
+  };
+}
+
+/** D5: the attach allowlist defaults to the CORS origins ('*' = any). */
+function attachOrigins(config: CmConfig): string[] | undefined {
+  const origins = config.shared.attachOrigins ?? config.cors.origins;
+  return origins.includes('*') ? undefined : origins;
+}
