@@ -28,6 +28,12 @@ export interface CmConfig {
     maxBodyBytes: number;
     /** Responses at least this large are compressed when the client accepts gzip/deflate. @default 1024 */
     compressMinBytes: number;
+    /**
+     * Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry and
+     * "over TLS" from `X-Forwarded-Proto: https`. Only enable when every request comes through
+     * the proxy, or clients can spoof their address. @default false
+     */
+    trustProxy: boolean;
   };
   cors: {
     /** Allowed `Origin`s: exact origins, or '*' for any. @default ['*'] */
@@ -81,7 +87,7 @@ export interface CmConfig {
 }
 
 export const DEFAULT_CONFIG: CmConfig = {
-  http: { host: '127.0.0.1', port: 5280, path: '/http-bind', maxBodyBytes: 262_144, compressMinBytes: 1024 },
+  http: { host: '127.0.0.1', port: 5280, path: '/http-bind', maxBodyBytes: 262_144, compressMinBytes: 1024, trustProxy: false },
   cors: { origins: ['*'], maxAgeS: 86_400 },
   domains: { localhost: { tls: 'required', insecure: false } },
   allowedRoutes: [],

@@ -1,0 +1,276 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CONFIG } from './config.js';
+import { ConfigError, describeDomain, helpText, loadConfig, OPTIONS, DOMAIN_OPTIONS } from './config-load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'shared-bosh-config-'));
+let files = 0;
+/** Writes a YAML file and returns its path. */
+function yamlFile(text: string): string {
+  const path = join(dir, `config-${++files}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+const caFile = join(dir, 'ca.pem');
+writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+
+function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message;
+  }
+  assert.fail(`no error for ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
+}
+
+test('no file, variables or flags: DEFAULT_CONFIG', () => {
+  const { config, configFile, warnings } = loadConfig([], {});
+  assert.deepEqual(config, DEFAULT_CONFIG);
+  assert.equal(configFile, undefined);
+  assert.deepEqual(warnings, []);
+});
+
+test('precedence: defaults < config file < environment < flags', () => {
+  const file = yamlFile('http:\n  port: 6000\n  path: /bosh\n');
+  const table: Array<[string[], NodeJS.ProcessEnv, number, string]> = [
+    [[], {}, 5280, '/http-bind'],
+    [['--config', file], {}, 6000, '/bosh'],
+    [[], { SHARED_BOSH_CONFIG: file }, 6000, '/bosh'],
+    [['--config', file], { SHARED_BOSH_PORT: '7000' }, 7000, '/bosh'],
+    [['--config', file, '--port', '8000'], { SHARED_BOSH_PORT: '7000' }, 8000, '/bosh'],
+    [['--port', '8000'], { SHARED_BOSH_PORT: '7000', SHARED_BOSH_PATH: '/env' }, 8000, '/env'],
+    [['--path', '/flag'], { SHARED_BOSH_CONFIG: file, SHARED_BOSH_PATH: '/env' }, 6000, '/flag'],
+    [[], { SHARED_BOSH_PORT: '' }, 5280, '/http-bind'],
+    [[], { SHARED_BOSH_PORT: ' 9000 ' }, 9000, '/http-bind'],
+  ];
+  for (const [argv, env, port, path] of table) {
+    const { config } = loadConfig(argv, env);
+    assert.equal(config.http.port, port, JSON.stringify([argv, env]));
+    assert.equal(config.http.path, path, JSON.stringify([argv, env]));
+    assert.equal(config.http.host, '127.0.0.1', 'untouched keys keep their defaults');
+    assert.equal(config.http.maxBodyBytes, DEFAULT_CONFIG.http.maxBodyBytes);
+  }
+});
+
+test('--config wins over SHARED_BOSH_CONFIG, and the path is reported absolute', () => {
+  const a = yamlFile('http: { port: 1111 }\n');
+  const b = yamlFile('http: { port: 2222 }\n');
+  const loaded = loadConfig(['--config', b], { SHARED_BOSH_CONFIG: a });
+  assert.equal(loaded.config.http.port, 2222);
+  assert.equal(loaded.configFile, b);
+});
+
+test('every key can be set by its environment variable', () => {
+  const table: Array<[string, string, unknown]> = [
+    ['SHARED_BOSH_HOST', '0.0.0.0', '0.0.0.0'],
+    ['SHARED_BOSH_MAX_BODY_BYTES', '4096', 4096],
+    ['SHARED_BOSH_COMPRESS_MIN_BYTES', '0', 0],
+    ['SHARED_BOSH_TRUST_PROXY', 'yes', true],
+    ['SHARED_BOSH_CORS_ORIGINS', 'https://a.example, HTTPS://B.example:443/', ['https://a.example', 'https://b.example']],
+    ['SHARED_BOSH_CORS_MAX_AGE_S', '60', 60],
+    ['SHARED_BOSH_ALLOWED_ROUTES', 'xmpp.example:5222,[::1]:5223', ['xmpp.example:5222', '::1:5223']],
+    ['SHARED_BOSH_MAX_WAIT_S', '30', 30],
+    ['SHARED_BOSH_MAX_HOLD', '2', 2],
+    ['SHARED_BOSH_INACTIVITY_S', '90', 90],
+    ['SHARED_BOSH_POLLING_S', '1', 1],
+    ['SHARED_BOSH_MAX_PAUSE_S', '300', 300],
+    ['SHARED_BOSH_MAX_SESSIONS', '5', 5],
+    ['SHARED_BOSH_MAX_QUEUE_BYTES', '2048', 2048],
+    ['SHARED_BOSH_CREATIONS_PER_MINUTE', '0', 0],
+    ['SHARED_BOSH_CREATION_BURST', '3', 3],
+    ['SHARED_BOSH_SHARED_MAX_MEMBERS', '4', 4],
+    ['SHARED_BOSH_SHARED_ATTACH_ORIGINS', '*', ['*']],
+    ['SHARED_BOSH_SHARED_REPLAY_EVENTS', '10', 10],
+    ['SHARED_BOSH_SHARED_REPLAY_S', '10', 10],
+    ['SHARED_BOSH_CONNECT_TIMEOUT_MS', '500', 500],
+    ['SHARED_BOSH_MAX_STANZA_BYTES', '65536', 65536],
+    ['SHARED_BOSH_LOG_LEVEL', 'debug', 'debug'],
+  ];
+  for (const [name, value, expected] of table) {
+    const spec = OPTIONS.find((o) => o.env === name);
+    assert.ok(spec, name);
+    const { config } = loadConfig([], { [name]: value });
+    let node: unknown = config;
+    for (const part of spec.key.split('.')) node = (node as Record<string, unknown>)[part];
+    assert.deepEqual(node, expected, name);
+  }
+  assert.equal(table.length + 2, OPTIONS.length, 'PORT and PATH are covered by the precedence test');
+});
+
+test('flags: lists repeat, booleans need no value', () => {
+  const { config } = loadConfig(['--cors-origin', 'https://a.example', '--cors-origin', 'https://b.example,https://c.example', '--trust-proxy', '--log-level', 'warn', '--host', '::'], {});
+  assert.deepEqual(config.cors.origins, ['https://a.example', 'https://b.example', 'https://c.example']);
+  assert.equal(config.http.trustProxy, true);
+  assert.equal(config.logLevel, 'warn');
+  assert.equal(config.http.host, '::');
+});
+
+test('domains: a file replaces the default; --domain chooses, keeping file settings; shorthands set every domain', () => {
+  const file = yamlFile(
+    [
+      'domains:',
+      '  example.com:',
+      '    host: xmpp.example.com',
+      '    port: 5223',
+      '    caFile: ca.pem',
+      '  Other.Example:',
+      '  plain.example: { tls: off, host: 127.0.0.1 }',
+    ].join('\n'),
+  );
+  const fromFile = loadConfig(['--config', file], {}).config.domains;
+  assert.deepEqual(fromFile, {
+    'example.com': { host: 'xmpp.example.com', port: 5223, caFile, tls: 'required', insecure: false },
+    'other.example': { tls: 'required', insecure: false },
+    'plain.example': { host: '127.0.0.1', tls: 'off', insecure: false },
+  });
+
+  const chosen = loadConfig(['--config', file, '--domain', 'example.com', '--domain', 'new.example'], {}).config.domains;
+  assert.deepEqual(Object.keys(chosen), ['example.com', 'new.example']);
+  assert.equal(chosen['example.com']!.host, 'xmpp.example.com');
+  assert.deepEqual(chosen['new.example'], { tls: 'required', insecure: false });
+
+  const shorthands = loadConfig(
+    ['--domain', 'a.example', '--upstream-host', '127.0.0.1', '--upstream-port', '15222', '--tls', 'optional', '--ca-file', caFile],
+    { SHARED_BOSH_DOMAINS: 'ignored.example', SHARED_BOSH_UPSTREAM_HOST: 'env.example' },
+  ).config.domains;
+  assert.deepEqual(shorthands, { 'a.example': { host: '127.0.0.1', port: 15222, tls: 'optional', caFile, insecure: false } });
+
+  const env = loadConfig([], { SHARED_BOSH_DOMAINS: 'a.example, b.example', SHARED_BOSH_INSECURE: 'true', SHARED_BOSH_TLS: 'required' }).config.domains;
+  assert.deepEqual(env, { 'a.example': { tls: 'required', insecure: true }, 'b.example': { tls: 'required', insecure: true } });
+
+  const defaultDomain = loadConfig(['--upstream-host', 'localhost', '--tls', 'off'], {}).config.domains;
+  assert.deepEqual(defaultDomain, { localhost: { host: 'localhost', tls: 'off', insecure: false } });
+});
+
+test('a file deep-merges into the defaults; lists are replaced', () => {
+  const file = yamlFile('bosh:\n  maxWaitS: 30\ncors:\n  origins: [https://app.example]\nshared:\n  attachOrigins: null\n');
+  const { config } = loadConfig(['--config', file], {});
+  assert.equal(config.bosh.maxWaitS, 30);
+  assert.equal(config.bosh.maxHold, DEFAULT_CONFIG.bosh.maxHold);
+  assert.deepEqual(config.cors, { origins: ['https://app.example'], maxAgeS: DEFAULT_CONFIG.cors.maxAgeS });
+  assert.equal(config.shared.attachOrigins, null);
+  assert.deepEqual(loadConfig(['--config', yamlFile('# nothing yet\n')], {}).config, DEFAULT_CONFIG);
+});
+
+test('every bad value names the key, the value and where it came from', () => {
+  const table: Array<[string[], NodeJS.ProcessEnv, string | RegExp]> = [
+    [['--port', 'abc'], {}, 'http.port: must be an integer 0..65535, got "abc" (from --port)'],
+    [[], { SHARED_BOSH_PORT: '70000' }, 'http.port: must be an integer 0..65535, got 70000 (from SHARED_BOSH_PORT)'],
+    [['--port', '1.5'], {}, 'http.port: must be an integer 0..65535, got "1.5" (from --port)'],
+    [['--port=-1'], {}, 'http.port: must be an integer 0..65535, got -1 (from --port)'],
+    [['--host', ''], {}, 'http.host: must not be empty, got "" (from --host)'],
+    [['--path', 'http-bind'], {}, `http.path: must start with '/' and have no spaces, '?' or '#', got "http-bind" (from --path)`],
+    [['--path', '/a?b'], {}, /^http\.path: must start with '\/'/],
+    [[], { SHARED_BOSH_MAX_BODY_BYTES: '100' }, 'http.maxBodyBytes: must be an integer 1024..1073741824, got 100 (from SHARED_BOSH_MAX_BODY_BYTES)'],
+    [[], { SHARED_BOSH_TRUST_PROXY: 'maybe' }, 'http.trustProxy: must be true or false, got "maybe" (from SHARED_BOSH_TRUST_PROXY)'],
+    [['--log-level', 'loud'], {}, 'logLevel: must be one of fatal, error, warn, info, debug, trace, silent, got "loud" (from --log-level)'],
+    [['--tls', 'maybe'], {}, 'domains.localhost.tls: must be one of required, optional, off, got "maybe" (from --tls)'],
+    [['--upstream-port', '0'], {}, 'domains.localhost.port: must be an integer 1..65535, got 0 (from --upstream-port)'],
+    [[], { SHARED_BOSH_INSECURE: 'maybe' }, 'domains.localhost.insecure: must be true or false, got "maybe" (from SHARED_BOSH_INSECURE)'],
+    [['--domain', 'bad name'], {}, 'domains: "bad name" is not a valid domain name (from --domain)'],
+    [['--domain', 'a..example'], {}, 'domains: "a..example" is not a valid domain name (from --domain)'],
+    [['--domain', 'user@example.com'], {}, 'domains: "user@example.com" is not a valid domain name (from --domain)'],
+    [['--domain', ''], {}, 'domains: at least one domain must be served (from --domain)'],
+    [['--domain', 'a.example', '--domain', 'A.example'], {}, 'domains: "A.example" is listed twice (from --domain)'],
+    [['--cors-origin', 'app.example'], {}, `cors.origins.0: must be '*' or an origin like https://app.example, got "app.example" (from --cors-origin)`],
+    [['--cors-origin', 'https://app.example/path'], {}, /^cors\.origins\.0: must be '\*' or an origin/],
+    [['--cors-origin', 'ftp://app.example'], {}, /^cors\.origins\.0: must be '\*' or an origin/],
+    [[], { SHARED_BOSH_SHARED_ATTACH_ORIGINS: '*,nope' }, /^shared\.attachOrigins\.1: must be '\*' or an origin like https:\/\/app\.example, got "nope" \(from SHARED_BOSH_SHARED_ATTACH_ORIGINS\)$/],
+    [[], { SHARED_BOSH_ALLOWED_ROUTES: 'xmpp.example' }, 'allowedRoutes.0: must be host:port, got "xmpp.example" (from SHARED_BOSH_ALLOWED_ROUTES)'],
+    [[], { SHARED_BOSH_ALLOWED_ROUTES: 'xmpp.example:99999' }, /^allowedRoutes\.0: must be host:port/],
+    [['--ca-file', join(dir, 'missing.pem')], {}, `domains.localhost.caFile: cannot read "${join(dir, 'missing.pem')}" (ENOENT) (from --ca-file)`],
+    [[], { SHARED_BOSH_MAX_WAIT_S: '0' }, 'bosh.maxWaitS: must be an integer 1..3600, got 0 (from SHARED_BOSH_MAX_WAIT_S)'],
+    [[], { SHARED_BOSH_CONNECT_TIMEOUT_MS: '10' }, 'upstream.connectTimeoutMs: must be an integer 100..600000, got 10 (from SHARED_BOSH_CONNECT_TIMEOUT_MS)'],
+    [['--prot', '1'], {}, "Unknown option '--prot' (see --help)"],
+    [['--port'], {}, /^Option '--port <value>' argument missing/],
+    [['--port', '--host', 'x'], {}, /^Option '--port' argument is ambiguous\. Did you forget .* \(see --help\)$/],
+    [['serve'], {}, /^Unexpected argument 'serve'/],
+    [['--config', join(dir, 'missing.yaml')], {}, `cannot read config file "${join(dir, 'missing.yaml')}" (--config): ENOENT`],
+    [[], { SHARED_BOSH_CONFIG: join(dir, 'missing.yaml') }, `cannot read config file "${join(dir, 'missing.yaml')}" (SHARED_BOSH_CONFIG): ENOENT`],
+  ];
+  for (const [argv, env, expected] of table) {
+    const message = errorOf(argv, env);
+    if (typeof expected === 'string') assert.equal(message, expected);
+    else assert.match(message, expected);
+  }
+});
+
+test('every bad config-file value names the key and the file', () => {
+  const table: Array<[string, RegExp]> = [
+    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy \(in .*\.yaml\)$/],
+    ['colour: blue\n', /^colour: unknown setting; known keys: http, cors, domains, .* \(in .*\.yaml\)$/],
+    ['http: 5\n', /^http: must be a mapping, got 5 \(in .*\.yaml\)$/],
+    ['http:\n  port: "5280"\n', /^http\.port: must be an integer 0\.\.65535, got "5280" \(in .*\.yaml\)$/],
+    ['http:\n  port: ~\n', /^http\.port: must be an integer 0\.\.65535, got null \(in .*\.yaml\)$/],
+    ['domains: [a.example]\n', /^domains: must be a mapping of domain names, got a list \(in .*\.yaml\)$/],
+    ['domains: {}\n', /^domains: at least one domain must be served \(in .*\.yaml\)$/],
+    ['domains:\n  a.example: { hots: x }\n', /^domains\.a\.example\.hots: unknown setting; known keys of domains\.a\.example: host, port, tls, caFile, insecure \(in .*\.yaml\)$/],
+    ['domains:\n  a.example: { tls: true }\n', /^domains\.a\.example\.tls: must be one of required, optional, off, got true \(in .*\.yaml\)$/],
+    ['domains:\n  a.example: { caFile: nope.pem }\n', /^domains\.a\.example\.caFile: cannot read ".*\/nope\.pem" \(ENOENT\) \(in .*\.yaml\)$/],
+    ['cors:\n  origins: https://a.example\n', /^cors\.origins: must be a list, got "https:\/\/a\.example" \(in .*\.yaml\)$/],
+    ['bosh:\n  maxHold: 1000\n', /^bosh\.maxHold: must be an integer 0\.\.100, got 1000 \(in .*\.yaml\)$/],
+    ['http:\n  port: 1\n  port: 2\n', /^config file .*\.yaml: Map keys must be unique at line 3, column 3:$/],
+    ['just a string\n', /^config file .*\.yaml: must be a mapping of settings, got "just a string"$/],
+    ['- a\n- b\n', /^config file .*\.yaml: must be a mapping of settings, got a list$/],
+  ];
+  for (const [yaml, expected] of table) assert.match(errorOf(['--config', yamlFile(yaml)]), expected, yaml);
+});
+
+test('several bad values are all reported, on one line', () => {
+  const message = errorOf(['--port', 'x', '--log-level', 'y'], {});
+  assert.equal(message, 'http.port: must be an integer 0..65535, got "x" (from --port); logLevel: must be one of fatal, error, warn, info, debug, trace, silent, got "y" (from --log-level)');
+  assert.doesNotMatch(message, /\n/);
+});
+
+test('B-140: valid settings that are probably mistakes are warned about', () => {
+  const table: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['--domain', 'example.com', '--tls', 'off'], {}, /^domains\.example\.com: tls is off, so XMPP traffic \(passwords included\) to example\.com is not encrypted/],
+    [['--tls', 'off', '--insecure', '--upstream-host', '127.0.0.1'], {}, /^domains\.localhost\.insecure has no effect with tls: off$/],
+    [['--tls', 'off', '--ca-file', caFile, '--upstream-host', '::1'], {}, /^domains\.localhost\.caFile has no effect with tls: off$/],
+    [['--insecure'], {}, /^domains\.localhost: insecure is true, so the server's certificate is not verified/],
+    [['--insecure', '--ca-file', caFile], {}, /^domains\.localhost\.caFile is not used while insecure is true$/],
+    [[], { SHARED_BOSH_POLLING_S: '60' }, /^bosh\.pollingS \(60\) is not below bosh\.inactivityS \(60\)/],
+    [[], { SHARED_BOSH_PROT: '1' }, /^SHARED_BOSH_PROT is not a shared-bosh setting; ignored/],
+    [['--cors-origin', 'https://a.example'], { SHARED_BOSH_SHARED_ATTACH_ORIGINS: 'https://b.example' }, /^shared\.attachOrigins https:\/\/b\.example not in cors\.origins/],
+  ];
+  for (const [argv, env, expected] of table) {
+    const { warnings } = loadConfig(argv, env);
+    assert.ok(warnings.some((w) => expected.test(w)), `${JSON.stringify([argv, env])}: ${JSON.stringify(warnings)}`);
+  }
+  assert.deepEqual(loadConfig(['--tls', 'off', '--upstream-host', '127.0.0.1'], {}).warnings, []);
+});
+
+test('describeDomain says where each domain connects', () => {
+  const table: Array<[string, Parameters<typeof describeDomain>[1], string]> = [
+    ['localhost', { tls: 'required', insecure: false }, 'domain localhost -> SRV _xmpp-client._tcp.localhost, else localhost:5222, STARTTLS required'],
+    ['example.com', { port: 5223, tls: 'optional', insecure: false }, 'domain example.com -> SRV _xmpp-client._tcp.example.com, else example.com:5223, STARTTLS if offered'],
+    ['example.com', { host: '127.0.0.1', tls: 'off', insecure: false }, 'domain example.com -> 127.0.0.1:5222, no TLS'],
+    ['example.com', { host: '::1', port: 15222, tls: 'required', insecure: false, caFile: '/ca.pem' }, 'domain example.com -> [::1]:15222, STARTTLS required, extra CAs from /ca.pem'],
+    ['example.com', { host: 'xmpp.example.com', tls: 'required', insecure: true }, 'domain example.com -> xmpp.example.com:5222, STARTTLS required, certificate NOT verified'],
+  ];
+  for (const [name, domain, expected] of table) assert.equal(describeDomain(name, domain), expected);
+});
+
+test('--help names every flag, environment variable and config-file key', () => {
+  const help = helpText();
+  for (const spec of [...OPTIONS, ...DOMAIN_OPTIONS]) {
+    assert.ok(help.includes(spec.env), spec.env);
+    if (spec.flag) assert.ok(help.includes(`--${spec.flag}`), spec.flag);
+    if (!spec.key.startsWith('domains')) assert.ok(help.includes(`  ${spec.key} `), spec.key);
+  }
+  for (const flag of ['--config', '--help', '--version', 'SHARED_BOSH_CONFIG', 'domains.<name>.caFile']) assert.ok(help.includes(flag), flag);
+});
+
+test('shared-bosh.example.yaml loads; apart from its example domains it holds the defaults', () => {
+  const example = fileURLToPath(new URL('../../shared-bosh.example.yaml', import.meta.url));
+  const { config, warnings } = loadConfig(['--config', example], {});
+  assert.deepEqual({ ...config, domains: DEFAULT_CONFIG.domains }, DEFAULT_CONFIG);
+  assert.deepEqual(Object.keys(config.domains), ['localhost', 'example.com', 'internal.example']);
+  assert.deepEqual(config.domains['example.com'], { host: 'xmpp.example.com', port: 5222, tls: 'required', insecure: false });
+  assert.deepEqual(warnings, []);
+});

@@ -1,0 +1,587 @@
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_CONFIG, type CmConfig, type DomainConfig } from './config.js';
+
+/**
+ * The final configuration, from (in increasing precedence) DEFAULT_CONFIG, a YAML file,
+ * SHARED_BOSH_* environment variables and command-line flags. Every key, variable and flag is in
+ * one table (OPTIONS), which `--help` and docs/configuration.md follow.
+ */
+
+/** A bad flag, variable, file or value; `message` is one line that names the key and the value. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(issues.join('; '));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: CmConfig;
+  /** Absolute path of the config file read, if any. */
+  configFile?: string;
+  /** Settings that are valid but probably not what was meant (e.g. `insecure` with `tls: off`). */
+  warnings: string[];
+}
+
+type Kind = 'int' | 'string' | 'bool' | 'list' | 'level' | 'tls';
+
+/** One setting: its config-file key, environment variable and (for the common ones) flag. */
+export interface OptionSpec {
+  /** Dotted config-file key; `domains.*` for the shorthands that apply to every served domain. */
+  key: string;
+  env: string;
+  flag?: string;
+  kind: Kind;
+  /** Placeholder of the value in `--help`. */
+  value: string;
+  description: string;
+  /** Shown in `--help` when the default is not a plain value of DEFAULT_CONFIG. */
+  defaultText?: string;
+  /** For a domain shorthand: its meaning as a per-domain key of the config file. */
+  fileDescription?: string;
+}
+
+export const ENV_PREFIX = 'SHARED_BOSH_';
+export const CONFIG_ENV = 'SHARED_BOSH_CONFIG';
+
+/** Every scalar or list key of CmConfig (domains aside), with its variable and flag. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'http.host', env: 'SHARED_BOSH_HOST', flag: 'host', kind: 'string', value: 'ADDR', description: 'Address to listen on (0.0.0.0 or :: for every interface).' },
+  { key: 'http.port', env: 'SHARED_BOSH_PORT', flag: 'port', kind: 'int', value: 'PORT', description: 'TCP port to listen on; 0 picks a free one.' },
+  { key: 'http.path', env: 'SHARED_BOSH_PATH', flag: 'path', kind: 'string', value: 'PATH', description: 'URL path of the BOSH endpoint.' },
+  { key: 'http.maxBodyBytes', env: 'SHARED_BOSH_MAX_BODY_BYTES', kind: 'int', value: 'BYTES', description: 'Largest request body, counted before and after gzip/deflate decoding; larger ones end the session with policy-violation.' },
+  { key: 'http.compressMinBytes', env: 'SHARED_BOSH_COMPRESS_MIN_BYTES', kind: 'int', value: 'BYTES', description: 'Responses at least this large are gzip/deflate-compressed when the client accepts it.' },
+  { key: 'http.trustProxy', env: 'SHARED_BOSH_TRUST_PROXY', flag: 'trust-proxy', kind: 'bool', value: 'BOOL', description: 'Behind a reverse proxy: client address from the last X-Forwarded-For entry, TLS from X-Forwarded-Proto. Only when every request comes through the proxy.' },
+  { key: 'cors.origins', env: 'SHARED_BOSH_CORS_ORIGINS', flag: 'cors-origin', kind: 'list', value: 'ORIGIN', description: "Browser origins allowed to use the CM (exact, like https://app.example), or '*' for any. Requests from other origins get 403." },
+  { key: 'cors.maxAgeS', env: 'SHARED_BOSH_CORS_MAX_AGE_S', kind: 'int', value: 'SECONDS', description: 'How long browsers may cache a CORS preflight answer.' },
+  { key: 'allowedRoutes', env: 'SHARED_BOSH_ALLOWED_ROUTES', kind: 'list', value: 'HOST:PORT', description: "Targets a client may name in the BOSH 'route' attribute; empty: 'route' is ignored." },
+  { key: 'bosh.maxWaitS', env: 'SHARED_BOSH_MAX_WAIT_S', kind: 'int', value: 'SECONDS', description: "Upper bound for the negotiated 'wait' (how long a request is held)." },
+  { key: 'bosh.maxHold', env: 'SHARED_BOSH_MAX_HOLD', kind: 'int', value: 'N', description: "Upper bound for the negotiated 'hold' (requests held at once)." },
+  { key: 'bosh.inactivityS', env: 'SHARED_BOSH_INACTIVITY_S', kind: 'int', value: 'SECONDS', description: "Advertised 'inactivity': a session with no request for this long ends." },
+  { key: 'bosh.pollingS', env: 'SHARED_BOSH_POLLING_S', kind: 'int', value: 'SECONDS', description: "Advertised 'polling': shortest interval between empty polls." },
+  { key: 'bosh.maxPauseS', env: 'SHARED_BOSH_MAX_PAUSE_S', kind: 'int', value: 'SECONDS', description: "Advertised 'maxpause': longest pause a client may request." },
+  { key: 'bosh.maxSessions', env: 'SHARED_BOSH_MAX_SESSIONS', kind: 'int', value: 'N', description: 'Most concurrent BOSH sessions; more get policy-violation.' },
+  { key: 'bosh.maxQueueBytes', env: 'SHARED_BOSH_MAX_QUEUE_BYTES', kind: 'int', value: 'BYTES', description: 'Most bytes of stanzas queued for a session that has no request to answer.' },
+  { key: 'bosh.creationsPerMinute', env: 'SHARED_BOSH_CREATIONS_PER_MINUTE', kind: 'int', value: 'N', description: 'Session creations allowed per client address per minute; 0 = unlimited.' },
+  { key: 'bosh.creationBurst', env: 'SHARED_BOSH_CREATION_BURST', kind: 'int', value: 'N', description: 'Creations an address may make in a burst before the per-minute rate applies.' },
+  { key: 'shared.maxMembers', env: 'SHARED_BOSH_SHARED_MAX_MEMBERS', kind: 'int', value: 'N', description: 'Most sessions sharing one upstream connection (Shared BOSH).' },
+  { key: 'shared.attachOrigins', env: 'SHARED_BOSH_SHARED_ATTACH_ORIGINS', kind: 'list', value: 'ORIGIN', description: "Origins allowed to attach to a shared session; unset (null): whatever cors.origins allows.", defaultText: 'null (= cors.origins)' },
+  { key: 'shared.replayEvents', env: 'SHARED_BOSH_SHARED_REPLAY_EVENTS', kind: 'int', value: 'N', description: "Events kept per shared connection for 'shared:since' replay." },
+  { key: 'shared.replayS', env: 'SHARED_BOSH_SHARED_REPLAY_S', kind: 'int', value: 'SECONDS', description: 'Oldest event kept for replay.' },
+  { key: 'upstream.connectTimeoutMs', env: 'SHARED_BOSH_CONNECT_TIMEOUT_MS', kind: 'int', value: 'MS', description: 'Give up connecting to an XMPP server (TCP, STARTTLS, first features) after this long.' },
+  { key: 'upstream.maxStanzaBytes', env: 'SHARED_BOSH_MAX_STANZA_BYTES', kind: 'int', value: 'BYTES', description: 'Largest element accepted from an XMPP server.' },
+  { key: 'logLevel', env: 'SHARED_BOSH_LOG_LEVEL', flag: 'log-level', kind: 'level', value: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON lines on stdout.' },
+];
+
+/**
+ * Shorthands for the served domains. `--domain` (repeatable) / SHARED_BOSH_DOMAINS choose the
+ * served domains (replacing those of lower precedence); the others set that field of EVERY served
+ * domain. Per-domain settings go in the config file.
+ */
+export const DOMAIN_OPTIONS: readonly (OptionSpec & { field?: keyof DomainConfig })[] = [
+  { key: 'domains', env: 'SHARED_BOSH_DOMAINS', flag: 'domain', kind: 'list', value: 'NAME', description: 'XMPP domain to serve (repeat the flag, or comma-separate in the variable). Replaces the served domains of the config file; a domain also in the file keeps its settings there.', defaultText: 'localhost' },
+  { key: 'domains.*.host', field: 'host', env: 'SHARED_BOSH_UPSTREAM_HOST', flag: 'upstream-host', kind: 'string', value: 'HOST', description: "XMPP server host of every served domain; unset: DNS SRV _xmpp-client._tcp.<domain>, else <domain> itself.", fileDescription: "XMPP server host of this domain; unset: DNS SRV _xmpp-client._tcp.<name>, else <name> itself.", defaultText: '(SRV, else the domain)' },
+  { key: 'domains.*.port', field: 'port', env: 'SHARED_BOSH_UPSTREAM_PORT', flag: 'upstream-port', kind: 'int', value: 'PORT', description: 'XMPP server port, for a fixed host or the SRV fallback.', defaultText: '5222' },
+  { key: 'domains.*.tls', field: 'tls', env: 'SHARED_BOSH_TLS', flag: 'tls', kind: 'tls', value: 'MODE', description: 'STARTTLS to the XMPP server: required (fail without it), optional (when offered) or off (only for a server on loopback or a trusted network).', defaultText: 'required' },
+  { key: 'domains.*.caFile', field: 'caFile', env: 'SHARED_BOSH_CA_FILE', flag: 'ca-file', kind: 'string', value: 'FILE', description: "PEM file of extra CA certificates to trust for the XMPP server's certificate (which is verified against the domain).", defaultText: '(system CAs)' },
+  { key: 'domains.*.insecure', field: 'insecure', env: 'SHARED_BOSH_INSECURE', flag: 'insecure', kind: 'bool', value: 'BOOL', description: "Do not verify the XMPP server's certificate. For tests only.", defaultText: 'false' },
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const TLS_POLICIES = ['required', 'optional', 'off'] as const;
+
+type FlagOptions = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
+
+const FLAG_OPTIONS: FlagOptions = {
+  config: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+};
+for (const spec of [...OPTIONS, ...DOMAIN_OPTIONS]) {
+  if (!spec.flag) continue;
+  FLAG_OPTIONS[spec.flag] = spec.kind === 'bool' ? { type: 'boolean' } : spec.kind === 'list' ? { type: 'string', multiple: true } : { type: 'string' };
+}
+
+export interface ParsedFlags {
+  help: boolean;
+  version: boolean;
+  config?: string;
+  /** Every other flag given, by flag name. */
+  values: Record<string, string | boolean | string[]>;
+}
+
+/** The command line (util.parseArgs, strict): unknown flags and missing values are errors. */
+export function parseFlags(argv: string[]): ParsedFlags {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAG_OPTIONS, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new ConfigError([`${(err as Error).message.trim().replace(/\s*\n\s*/g, ' ').replace(/\.$/, '')} (see --help)`]);
+  }
+  const { help, version, config, ...values } = parsed.values as Record<string, string | boolean | string[]>;
+  return {
+    help: help === true,
+    version: version === true,
+    ...(typeof config === 'string' ? { config } : {}),
+    values,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation (zod): each message says what is expected; format() adds the key, value and source.
+
+const intIn = (min: number, max: number = Number.MAX_SAFE_INTEGER) => {
+  const error = max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer ${min}..${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const text = () => z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
+const bool = () => z.boolean({ error: 'must be true or false' });
+const list = () => z.array(z.string({ error: 'must be a string' }), { error: 'must be a list' });
+const mapping = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'must be a mapping' });
+
+const domainSchema = mapping({
+  host: text().optional(),
+  port: intIn(1, 65535).optional(),
+  tls: z.enum(TLS_POLICIES, { error: `must be one of ${TLS_POLICIES.join(', ')}` }).default('required'),
+  caFile: text().optional(),
+  insecure: bool().default(false),
+});
+
+const configSchema = mapping({
+  http: mapping({
+    host: text(),
+    port: intIn(0, 65535),
+    path: text().regex(/^\/[^\s?#]*$/, { error: "must start with '/' and have no spaces, '?' or '#'" }),
+    maxBodyBytes: intIn(1024, 1 << 30),
+    compressMinBytes: intIn(0),
+    trustProxy: bool(),
+  }),
+  cors: mapping({ origins: list(), maxAgeS: intIn(0, 86_400 * 7) }),
+  domains: z.record(z.string(), domainSchema, { error: 'must be a mapping of domain names' }),
+  allowedRoutes: list(),
+  bosh: mapping({
+    maxWaitS: intIn(1, 3600),
+    maxHold: intIn(0, 100),
+    inactivityS: intIn(1, 86_400),
+    pollingS: intIn(0, 3600),
+    maxPauseS: intIn(0, 86_400),
+    maxSessions: intIn(1),
+    maxQueueBytes: intIn(1024),
+    creationsPerMinute: intIn(0),
+    creationBurst: intIn(0),
+  }),
+  shared: mapping({
+    maxMembers: intIn(1, 10_000),
+    attachOrigins: list().nullable(),
+    replayEvents: intIn(0),
+    replayS: intIn(0),
+  }),
+  upstream: mapping({ connectTimeoutMs: intIn(100, 600_000), maxStanzaBytes: intIn(1024, 1 << 30) }),
+  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+});
+
+// ---------------------------------------------------------------------------------------------
+
+type Plain = Record<string, unknown>;
+type Sources = Map<string, string>;
+
+/** The final CmConfig from defaults < config file < environment < flags, validated. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const flags = parseFlags(argv);
+  const sources: Sources = new Map();
+  const issues: string[] = [];
+  const warnings: string[] = [];
+  const merged = structuredClone(DEFAULT_CONFIG) as unknown as Plain;
+
+  const fileArg = flags.config ?? nonEmpty(env[CONFIG_ENV]);
+  let configFile: string | undefined;
+  if (fileArg !== undefined) {
+    configFile = resolve(fileArg);
+    const fileLayer = readConfigFile(configFile, flags.config !== undefined ? '--config' : CONFIG_ENV);
+    mergeFileLayer(merged, fileLayer, `in ${configFile}`, sources);
+  }
+
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_ENV) continue;
+    if (![...OPTIONS, ...DOMAIN_OPTIONS].some((spec) => spec.env === name)) {
+      warnings.push(`${name} is not a shared-bosh setting; ignored (see --help)`);
+    }
+  }
+  applyLayer(merged, sources, (spec) => nonEmpty(env[spec.env]), (spec) => `from ${spec.env}`);
+  applyLayer(merged, sources, (spec) => (spec.flag === undefined ? undefined : flags.values[spec.flag]), (spec) => `from --${spec.flag}`);
+
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) issues.push(...formatIssue(issue, merged, sources));
+    throw new ConfigError(issues);
+  }
+  const config = result.data as CmConfig;
+  normalize(config, sources, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  warnings.push(...crossFieldWarnings(config));
+  return { config, ...(configFile !== undefined ? { configFile } : {}), warnings };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function readConfigFile(path: string, via: string): Plain {
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read config file "${path}" (${via}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(source);
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0];
+    throw new ConfigError([`config file ${path}: ${message}`]);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isPlain(parsed)) throw new ConfigError([`config file ${path}: must be a mapping of settings, got ${describe(parsed)}`]);
+  // A CA file named in the config file is relative to the file, not to the working directory.
+  const domains = parsed.domains;
+  if (isPlain(domains)) {
+    for (const [name, entry] of Object.entries(domains)) {
+      if (entry === null) domains[name] = {};
+      else if (isPlain(entry) && typeof entry.caFile === 'string') entry.caFile = resolve(dirname(path), entry.caFile);
+    }
+  }
+  return parsed;
+}
+
+/** Deep merge; lists and the `domains` map are replaced whole (a file's domains are THE domains). */
+function mergeFileLayer(target: Plain, layer: Plain, source: string, sources: Sources, prefix = ''): void {
+  for (const [key, value] of Object.entries(layer)) {
+    const path = prefix + key;
+    if (isPlain(value) && isPlain(target[key]) && path !== 'domains') {
+      mergeFileLayer(target[key] as Plain, value, source, sources, path + '.');
+    } else {
+      target[key] = value;
+      sources.set(path, source);
+    }
+  }
+}
+
+/** Applies one layer of strings (environment) or flag values, converted to the key's type. */
+function applyLayer(
+  merged: Plain,
+  sources: Sources,
+  valueOf: (spec: OptionSpec) => string | boolean | string[] | undefined,
+  sourceOf: (spec: OptionSpec) => string,
+): void {
+  for (const spec of OPTIONS) {
+    const raw = valueOf(spec);
+    if (raw === undefined) continue;
+    setPath(merged, spec.key, convert(raw, spec.kind));
+    sources.set(spec.key, sourceOf(spec));
+  }
+  const [domainsSpec, ...fieldSpecs] = DOMAIN_OPTIONS;
+  const names = valueOf(domainsSpec!);
+  if (names !== undefined && isPlain(merged.domains)) {
+    const previous = merged.domains;
+    const next: Plain = {};
+    for (const name of convert(names, 'list') as string[]) next[name] = previous[name] ?? {};
+    merged.domains = next;
+    sources.set('domains', sourceOf(domainsSpec!));
+  }
+  for (const spec of fieldSpecs) {
+    const raw = valueOf(spec);
+    if (raw === undefined || !isPlain(merged.domains)) continue;
+    let value = convert(raw, spec.kind);
+    if (spec.field === 'caFile' && typeof value === 'string') value = resolve(value);
+    for (const [name, entry] of Object.entries(merged.domains)) {
+      const domain = isPlain(entry) ? entry : (merged.domains[name] = {});
+      (domain as Plain)[spec.field!] = value;
+      sources.set(`domains.${name}.${spec.field}`, sourceOf(spec));
+    }
+  }
+}
+
+/** Strings from the environment or flags to the key's type; a value that does not convert is left for zod to report. */
+function convert(raw: string | boolean | string[], kind: Kind): unknown {
+  if (typeof raw === 'boolean') return raw;
+  if (Array.isArray(raw)) return kind === 'list' ? raw.flatMap(splitList) : raw[raw.length - 1];
+  const value = raw.trim();
+  switch (kind) {
+    case 'int':
+      return /^[+-]?\d+$/.test(value) ? Number(value) : value;
+    case 'bool':
+      if (/^(true|1|yes|on)$/i.test(value)) return true;
+      if (/^(false|0|no|off)$/i.test(value)) return false;
+      return value;
+    case 'list':
+      return splitList(value);
+    default:
+      return value;
+  }
+}
+
+function splitList(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+/** Lines like `http.port: must be an integer 0..65535, got "abc" (from SHARED_BOSH_PORT)`. */
+function formatIssue(issue: z.core.$ZodIssue, input: Plain, sources: Sources): string[] {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(path);
+    return issue.keys.map((key) => {
+      const hint = known.length > 0 ? `; known keys${path.length > 0 ? ` of ${path.join('.')}` : ''}: ${known.join(', ')}` : '';
+      return `${[...path, key].join('.')}: unknown setting${hint}${sourceSuffix(sources, [...path, key])}`;
+    });
+  }
+  const value = getPath(input, path);
+  const key = path.length > 0 ? path.join('.') : 'config';
+  return [`${key}: ${issue.message}, got ${describe(value)}${sourceSuffix(sources, path)}`];
+}
+
+function knownKeys(path: string[]): string[] {
+  let schema: z.ZodType = configSchema;
+  for (const part of path) {
+    if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodType>)[part]!;
+    else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType;
+    else return [];
+    if (schema === undefined) return [];
+  }
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function sourceSuffix(sources: Sources, path: string[]): string {
+  for (let n = path.length; n > 0; n--) {
+    const source = sources.get(path.slice(0, n).join('.'));
+    if (source) return ` (${source})`;
+  }
+  return '';
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (isPlain(value)) return 'a mapping';
+  return String(value);
+}
+
+/** Checks zod cannot express, and canonical forms: domain names, origins, routes, CA files. */
+function normalize(config: CmConfig, sources: Sources, issues: string[]): void {
+  const src = (path: string) => sourceSuffix(sources, path.split('.'));
+
+  const domains: Record<string, DomainConfig> = {};
+  for (const [rawName, domain] of Object.entries(config.domains)) {
+    const name = rawName.toLowerCase().replace(/\.$/, '');
+    if (!isDomainName(name)) {
+      issues.push(`domains: ${JSON.stringify(rawName)} is not a valid domain name${src(`domains.${rawName}`)}`);
+      continue;
+    }
+    if (domains[name]) {
+      issues.push(`domains: ${JSON.stringify(rawName)} is listed twice${src(`domains.${rawName}`)}`);
+      continue;
+    }
+    if (domain.caFile !== undefined) {
+      try {
+        accessSync(domain.caFile, fsConstants.R_OK);
+      } catch (err) {
+        issues.push(`domains.${rawName}.caFile: cannot read ${JSON.stringify(domain.caFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})${src(`domains.${rawName}.caFile`)}`);
+      }
+    }
+    domains[name] = domain;
+  }
+  if (Object.keys(config.domains).length === 0) issues.push(`domains: at least one domain must be served${src('domains')}`);
+  config.domains = domains;
+
+  config.cors.origins = normalizeOrigins(config.cors.origins, 'cors.origins', src, issues);
+  if (config.shared.attachOrigins !== null) {
+    config.shared.attachOrigins = normalizeOrigins(config.shared.attachOrigins, 'shared.attachOrigins', src, issues);
+  }
+  config.allowedRoutes = config.allowedRoutes.map((route, i) => {
+    const m = /^\[?([^\s\[\]]+?)\]?:(\d{1,5})$/.exec(route.trim());
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      issues.push(`allowedRoutes.${i}: must be host:port, got ${JSON.stringify(route)}${src('allowedRoutes')}`);
+      return route;
+    }
+    return `${m[1]!.toLowerCase()}:${port}`;
+  });
+}
+
+function normalizeOrigins(origins: string[], key: string, src: (path: string) => string, issues: string[]): string[] {
+  return origins.map((origin, i) => {
+    if (origin === '*') return origin;
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    const plain = url && (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === ''
+      && (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '' && !/\/./.test(origin.replace(/^[a-z]+:\/\//i, ''));
+    if (!url || !plain) {
+      issues.push(`${key}.${i}: must be '*' or an origin like https://app.example, got ${JSON.stringify(origin)}${src(key)}`);
+      return origin;
+    }
+    return url.origin;
+  });
+}
+
+/** An XMPP domainpart: DNS-like labels (Unicode allowed), an IPv4 address or a bracketed IPv6 one. */
+function isDomainName(name: string): boolean {
+  if (/^\[[0-9a-f:.]+\]$/i.test(name)) return true;
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split('.').every((label) => /^[\p{L}\p{N}_](?:[\p{L}\p{N}_-]{0,61}[\p{L}\p{N}_])?$/u.test(label));
+}
+
+/** Valid settings that probably do not do what was meant. */
+function crossFieldWarnings(config: CmConfig): string[] {
+  const warnings: string[] = [];
+  for (const [name, d] of Object.entries(config.domains)) {
+    if (d.tls === 'off') {
+      if (d.insecure) warnings.push(`domains.${name}.insecure has no effect with tls: off`);
+      if (d.caFile !== undefined) warnings.push(`domains.${name}.caFile has no effect with tls: off`);
+      if (!isLoopback(d.host)) {
+        warnings.push(`domains.${name}: tls is off, so XMPP traffic (passwords included) to ${d.host ?? name} is not encrypted; use only on loopback or a trusted network (XEP-0124 §19.2)`);
+      }
+    } else if (d.insecure) {
+      warnings.push(`domains.${name}: insecure is true, so the server's certificate is not verified (testing only)`);
+      if (d.caFile !== undefined) warnings.push(`domains.${name}.caFile is not used while insecure is true`);
+    }
+  }
+  if (config.bosh.pollingS >= config.bosh.inactivityS) {
+    warnings.push(`bosh.pollingS (${config.bosh.pollingS}) is not below bosh.inactivityS (${config.bosh.inactivityS}): clients polling at the permitted rate could time out`);
+  }
+  if (config.shared.attachOrigins !== null && !config.cors.origins.includes('*')) {
+    const blocked = config.shared.attachOrigins.filter((o) => o !== '*' && !config.cors.origins.includes(o));
+    if (blocked.length > 0) warnings.push(`shared.attachOrigins ${blocked.join(', ')} not in cors.origins: browsers there cannot reach the CM at all`);
+  }
+  return warnings;
+}
+
+function isLoopback(host: string | undefined): boolean {
+  return host !== undefined && (host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host));
+}
+
+/**
+ * One line per served domain saying where the CM connects, e.g.
+ * `domain localhost -> SRV _xmpp-client._tcp.localhost, else localhost:5222, STARTTLS required`.
+ */
+export function describeDomain(name: string, d: DomainConfig): string {
+  const port = d.port ?? 5222;
+  const target = d.host !== undefined ? hostPort(d.host, port) : `SRV _xmpp-client._tcp.${name}, else ${hostPort(name, port)}`;
+  const tls = d.tls === 'required' ? 'STARTTLS required' : d.tls === 'optional' ? 'STARTTLS if offered' : 'no TLS';
+  const extras: string[] = [];
+  if (d.tls !== 'off' && d.insecure) extras.push('certificate NOT verified');
+  else if (d.tls !== 'off' && d.caFile !== undefined) extras.push(`extra CAs from ${d.caFile}`);
+  return `domain ${name} -> ${target}, ${tls}${extras.map((e) => `, ${e}`).join('')}`;
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+}
+
+/** `--help`: usage, every flag, every environment variable and every config-file key, with defaults. */
+export function helpText(): string {
+  const out: string[] = [];
+  out.push(
+    'Usage: shared-bosh [options]',
+    '',
+    'A BOSH (XEP-0124/XEP-0206) connection manager with Shared BOSH. It listens for BOSH on',
+    'http://<host>:<port><path> and connects each session to the XMPP server of its domain.',
+    'Settings come from (lowest to highest precedence) defaults, a YAML config file,',
+    'SHARED_BOSH_* environment variables, and these flags. See docs/configuration.md.',
+  );
+  const section = (title: string, rows: Array<[string, string]>): void => {
+    const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+    out.push('', title);
+    for (const [left, right] of rows) {
+      const lines = wrap(right, Math.max(40, HELP_COLUMNS - 2 - width));
+      out.push(`  ${left.padEnd(width)}${lines[0]}`);
+      for (const line of lines.slice(1)) out.push(`  ${' '.repeat(width)}${line}`);
+    }
+  };
+  const all = [...OPTIONS, ...DOMAIN_OPTIONS];
+  section('Flags:', [
+    ['-c, --config FILE', `YAML config file. Env ${CONFIG_ENV}.`],
+    ...all
+      .filter((spec) => spec.flag !== undefined)
+      .map((spec): [string, string] => [
+        spec.kind === 'bool' ? `--${spec.flag}` : `--${spec.flag} ${spec.value}`,
+        `${spec.description}${spec.kind === 'list' ? ' Repeatable.' : ''} Default: ${defaultOf(spec)}. Env ${spec.env}.`,
+      ]),
+    ['-h, --help', 'Print this help and exit.'],
+    ['-V, --version', 'Print the version and exit.'],
+  ]);
+  section('Environment variables (lists comma-separated; booleans true/false; empty = unset):', [
+    [CONFIG_ENV, 'YAML config file (like --config).'],
+    ...all.map((spec): [string, string] => [spec.env, `${spec.key} (default ${defaultOf(spec)})`]),
+  ]);
+  section('Config file keys (YAML; see shared-bosh.example.yaml):', [
+    ...OPTIONS.map((spec): [string, string] => [spec.key, `${spec.description} Default: ${defaultOf(spec)}.`]),
+    ['domains.<name>', 'A served XMPP domain: a mapping with the keys below, or empty for the defaults. The file\'s domains replace the default (localhost).'],
+    ...DOMAIN_OPTIONS.slice(1).map((spec): [string, string] => [
+      `domains.<name>.${spec.field}`,
+      `${spec.fileDescription ?? spec.description} Default: ${defaultOf(spec)}.`,
+    ]),
+  ]);
+  out.push(
+    '',
+    '--upstream-host, --upstream-port, --tls, --ca-file and --insecure (and their variables) set every',
+    'served domain; per-domain settings go in the config file. A bad value exits with status 2.',
+  );
+  return out.join('\n') + '\n';
+}
+
+const HELP_COLUMNS = 100;
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
+}
+
+function defaultOf(spec: OptionSpec): string {
+  if (spec.defaultText !== undefined) return spec.defaultText;
+  const value = getPath(DEFAULT_CONFIG as unknown as Plain, spec.key.split('.'));
+  if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');
+  return String(value);
+}
+
+function isPlain(value: unknown): value is Plain {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function getPath(root: unknown, path: readonly string[]): unknown {
+  let node = root;
+  for (const part of path) {
+    if (isPlain(node)) node = node[part];
+    else if (Array.isArray(node)) node = node[Number(part)];
+    else return undefined;
+  }
+  return node;
+}
+
+function setPath(root: Plain, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = root;
+  for (const part of parts.slice(0, -1)) {
+    // A file that made this a non-mapping keeps its value, so that its own error is reported.
+    if (!isPlain(node[part])) return;
+    node = node[part] as Plain;
+  }
+  node[parts[parts.length - 1]!] = value;
+}

@@ -1,0 +1,304 @@
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { BoshExchange, BoshReply, BoshRequestHandler } from '../bosh/exchange.js';
+import { DEFAULT_CONTENT_TYPE, renderTerminate } from '../bosh/response.js';
+import type { CmConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { readBody, discardRest } from './body-reader.js';
+import { compress, compressSync, negotiateEncoding, requestCoding, ASYNC_COMPRESS_BYTES, type ContentCoding } from './compression.js';
+import { corsForPreflight, corsForRequest } from './cors.js';
+
+/** The CM's HTTP side: one BOSH endpoint on `http.path`. */
+export interface BoshHttpServer {
+  /** Binds `http.host:http.port` (port 0: any free port); resolves with the bound address and the BOSH URL. */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  /**
+   * Stops accepting connections, closes idle keep-alive sockets, waits for replies still owed
+   * (held requests) up to `closeTimeoutMs`, then closes every remaining connection.
+   */
+  close(): Promise<void>;
+}
+
+export interface HttpServerOptions {
+  /** How long close() waits for requests still in flight. @default 5000 */
+  closeTimeoutMs?: number;
+  /** Bytes read and dropped after an oversized or refused body before the socket is destroyed. @default 1048576 */
+  discardBytes?: number;
+}
+
+const ALLOW = 'GET, HEAD, POST, OPTIONS';
+const BAD_REQUEST_BODY = renderTerminate('bad-request');
+const INTERNAL_ERROR_BODY = renderTerminate('internal-server-error');
+const PAGE = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>shared-bosh</title></head>
+<body><p>This is a BOSH endpoint (XEP-0124, XEP-0206) of shared-bosh, an XMPP connection manager.</p>
+<p>Point your XMPP client's BOSH URL here; it answers HTTP POST requests.</p></body></html>
+`;
+
+/**
+ * The only module that touches node:http (STYLE: http/ -> bosh/). Every POST to `http.path`
+ * becomes one BoshExchange for `handler`; everything else is answered here.
+ */
+export function createHttpServer(
+  config: CmConfig,
+  handler: BoshRequestHandler,
+  logger: Logger,
+  options: HttpServerOptions = {},
+): BoshHttpServer {
+  const log = logger.child({ component: 'http' });
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  const discardBytes = options.discardBytes ?? 1_048_576;
+  const paths = endpointPaths(config.http.path);
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  let closed: Promise<void> | undefined;
+
+  const server = createServer((req, res) => {
+    try {
+      route(req, res);
+    } catch (err) {
+      log.error({ err }, 'request handling failed; closing the connection');
+      res.destroy();
+    }
+  });
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query < 0 ? url : url.slice(0, query);
+    if (!paths.has(pathname)) return sendText(req, res, 404, 'Not Found\n');
+    switch (req.method) {
+      case 'POST':
+        onPost(req, res).catch((err: unknown) => {
+          log.error({ err }, 'POST handling failed; closing the connection');
+          res.destroy();
+        });
+        return;
+      case 'GET':
+      case 'HEAD':
+        return send(res, 200, { 'Content-Type': 'text/html; charset=utf-8' }, Buffer.from(PAGE));
+      case 'OPTIONS':
+        return onOptions(req, res);
+      default:
+        return sendText(req, res, 405, 'Method Not Allowed\n', { Allow: ALLOW });
+    }
+  }
+
+  function onOptions(req: IncomingMessage, res: ServerResponse): void {
+    const origin = header(req, 'origin');
+    const cors = corsForPreflight(
+      {
+        origin,
+        requestHeaders: header(req, 'access-control-request-headers'),
+        requestPrivateNetwork: header(req, 'access-control-request-private-network'),
+      },
+      config.cors,
+    );
+    if (!cors.allowed) {
+      log.info({ origin, remoteAddress: remoteAddressOf(req) }, 'CORS preflight from a foreign Origin refused (403)');
+      return sendText(req, res, 403, 'Origin not allowed\n');
+    }
+    send(res, 204, { Allow: ALLOW, ...cors.headers }, undefined);
+  }
+
+  async function onPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const origin = header(req, 'origin');
+    const remoteAddress = remoteAddressOf(req);
+    const cors = corsForRequest(origin, config.cors);
+    if (!cors.allowed) {
+      // A foreign page must not reach the BOSH layer: no session, no rate-limit tokens spent.
+      log.info({ origin, remoteAddress }, 'POST from a foreign Origin refused (403); not passed to the BOSH layer');
+      return sendText(req, res, 403, 'Origin not allowed\n');
+    }
+    inFlight.add(res);
+    res.on('close', () => inFlight.delete(res));
+
+    const secure = isSecure(req);
+    const acceptEncoding = header(req, 'accept-encoding');
+    const corsHeaders = cors.headers;
+    const exchangeLog = (extra: Record<string, unknown>) => ({ remoteAddress, origin, ...extra });
+
+    let replied = false;
+    const reply = (answer: BoshReply, connectionClose = false): void => {
+      if (replied) {
+        log.warn(exchangeLog({ status: answer.status }), 'second reply to one request ignored');
+        return;
+      }
+      replied = true;
+      sendBosh(res, answer, acceptEncoding, corsHeaders, connectionClose);
+    };
+
+    // B-07: the request's Content-Type is ignored; only Content-Encoding matters (B-38).
+    const coding = requestCoding(header(req, 'content-encoding'));
+    if (coding === 'unsupported') {
+      log.info(exchangeLog({ contentEncoding: header(req, 'content-encoding') }), 'request body in an unsupported Content-Encoding; answered bad-request');
+      reply({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
+      discardRest(req, discardBytes);
+      return;
+    }
+
+    const result = await readBody(req, coding, { maxBytes: config.http.maxBodyBytes, discardBytes });
+    let body: string;
+    let oversized = false;
+    switch (result.kind) {
+      case 'aborted':
+        log.debug(exchangeLog({}), 'client went away before its request body was complete');
+        return;
+      case 'corrupt':
+        log.info(exchangeLog({ coding, error: result.error.message }), 'request body could not be decoded; answered bad-request');
+        reply({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
+        return;
+      case 'oversized':
+        log.warn(exchangeLog({ maxBodyBytes: config.http.maxBodyBytes, coding }), 'request body over http.maxBodyBytes; passed on as oversized');
+        body = result.head.toString('utf8');
+        oversized = true;
+        break;
+      case 'complete':
+        body = result.body.toString('utf8');
+        break;
+    }
+
+    const exchange: BoshExchange = {
+      body,
+      oversized,
+      remoteAddress,
+      origin,
+      secure,
+      // An oversized request may still be uploading: close the connection after the reply.
+      reply: (answer) => reply(answer, oversized),
+    };
+    try {
+      handler.handle(exchange);
+    } catch (err) {
+      log.error(exchangeLog({ err }), 'BOSH handler threw; answered internal-server-error');
+      if (!replied) reply({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: INTERNAL_ERROR_BODY });
+    }
+  }
+
+  /**
+   * B-05: always Content-Length, never chunked. B-06: gzip/deflate when the client accepts it
+   * and the body reaches `http.compressMinBytes`. B-10: no caching of BOSH responses.
+   */
+  function sendBosh(
+    res: ServerResponse,
+    answer: BoshReply,
+    acceptEncoding: string | undefined,
+    corsHeaders: Record<string, string>,
+    connectionClose: boolean,
+  ): void {
+    if (res.destroyed) {
+      log.debug({ status: answer.status }, 'client went away before its reply; reply dropped');
+      return;
+    }
+    const headers: OutgoingHttpHeaders = {
+      ...corsHeaders,
+      'Content-Type': answer.contentType,
+      'Cache-Control': 'no-store',
+      Vary: corsHeaders.Vary ? `Accept-Encoding, ${corsHeaders.Vary}` : 'Accept-Encoding',
+    };
+    if (connectionClose) headers.Connection = 'close';
+    const raw = Buffer.from(answer.body, 'utf8');
+    const coding = raw.length >= config.http.compressMinBytes ? negotiateEncoding(acceptEncoding) : undefined;
+    if (coding === undefined) return send(res, answer.status, headers, raw);
+    if (raw.length < ASYNC_COMPRESS_BYTES) {
+      return send(res, answer.status, { ...headers, 'Content-Encoding': coding }, compressSync(raw, coding));
+    }
+    compressLarge(res, answer.status, headers, raw, coding);
+  }
+
+  function compressLarge(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, raw: Buffer, coding: ContentCoding): void {
+    compress(raw, coding).then(
+      (compressed) => send(res, status, { ...headers, 'Content-Encoding': coding }, compressed),
+      (err: unknown) => {
+        log.warn({ err, coding }, 'response compression failed; sent uncompressed');
+        send(res, status, headers, raw);
+      },
+    );
+  }
+
+  function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | undefined): void {
+    if (res.destroyed || res.headersSent) return;
+    // B-05: a length on every reply that may have a body (RFC 9110 §8.6: none on a 204).
+    const all: OutgoingHttpHeaders = status === 204 ? { ...headers } : { ...headers, 'Content-Length': body ? body.length : 0 };
+    if (closing) all.Connection = 'close';
+    res.writeHead(status, all);
+    res.end(body);
+  }
+
+  /** A short text answer for anything that is not a BOSH request; an unread body is dropped. */
+  function sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
+    const unread = !req.complete;
+    send(res, status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers, ...(unread ? { Connection: 'close' } : {}) }, Buffer.from(text));
+    if (unread) discardRest(req, discardBytes);
+  }
+
+  function remoteAddressOf(req: IncomingMessage): string {
+    if (config.http.trustProxy) {
+      // The last hop is the address our own reverse proxy saw; earlier ones are client-supplied.
+      const forwarded = header(req, 'x-forwarded-for')?.split(',').pop()?.trim();
+      if (forwarded) return unmapIPv4(forwarded);
+    }
+    return unmapIPv4(req.socket.remoteAddress ?? '');
+  }
+
+  function isSecure(req: IncomingMessage): boolean {
+    if ((req.socket as TLSSocket).encrypted === true) return true;
+    if (!config.http.trustProxy) return false;
+    return header(req, 'x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase() === 'https';
+  }
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error) => reject(new Error(`cannot listen on ${config.http.host}:${config.http.port}: ${err.message}`, { cause: err }));
+        server.once('error', onError);
+        server.listen(config.http.port, config.http.host, () => {
+          server.off('error', onError);
+          server.on('error', (err) => log.error({ err }, 'HTTP server error'));
+          const address = server.address() as AddressInfo;
+          const host = config.http.host;
+          const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}${config.http.path}`;
+          log.info({ host, port: address.port, url }, 'listening for BOSH requests');
+          resolve({ host, port: address.port, url });
+        });
+      });
+    },
+    close() {
+      if (closed) return closed;
+      closing = true;
+      closed = new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        const deadline = Date.now() + closeTimeoutMs;
+        const poll = (): void => {
+          if (inFlight.size === 0 || Date.now() >= deadline) {
+            if (inFlight.size > 0) log.warn({ requests: inFlight.size }, 'closing connections with requests still unanswered');
+            server.closeAllConnections();
+            return;
+          }
+          setTimeout(poll, 10).unref();
+        };
+        poll();
+      });
+      return closed;
+    },
+  };
+}
+
+/** The configured path, and the same with or without a trailing slash (clients differ). */
+function endpointPaths(path: string): Set<string> {
+  const bare = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return new Set([bare, bare === '/' ? '/' : `${bare}/`]);
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** '::ffff:192.0.2.1' -> '192.0.2.1', so limits and logs see one form of an IPv4 address. */
+function unmapIPv4(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}

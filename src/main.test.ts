@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SHARED_BOSH_')));
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...CLEAN_ENV, ...env }, timeout: 10_000 });
+}
+
+test('--help prints every flag and exits 0; --version prints the version', () => {
+  const help = run(['--help']);
+  assert.equal(help.status, 0);
+  for (const flag of ['--config', '--host', '--port', '--path', '--domain', '--upstream-host', '--upstream-port', '--tls', '--ca-file', '--insecure', '--log-level', '--help', '--version']) {
+    assert.ok(help.stdout.includes(flag), flag);
+  }
+  const version = run(['--version']);
+  assert.equal(version.status, 0);
+  assert.match(version.stdout, /^shared-bosh \d+\.\d+\.\d+\n$/);
+});
+
+test('a bad flag or value is one line on stderr and exit code 2', () => {
+  const table: Array<[string[], NodeJS.ProcessEnv, string]> = [
+    [['--port', 'abc'], {}, 'shared-bosh: http.port: must be an integer 0..65535, got "abc" (from --port)\n'],
+    [[], { SHARED_BOSH_TLS: 'sometimes' }, 'shared-bosh: domains.localhost.tls: must be one of required, optional, off, got "sometimes" (from SHARED_BOSH_TLS)\n'],
+    [['--bogus'], {}, "shared-bosh: Unknown option '--bogus' (see --help)\n"],
+  ];
+  for (const [args, env, stderr] of table) {
+    const result = run(args, env);
+    assert.equal(result.status, 2, args.join(' '));
+    assert.equal(result.stderr, stderr);
+    assert.equal(result.stdout, '');
+  }
+});
+
+test('D20: it says where it listens and connects, serves the endpoint, and stops with exit 0 on SIGTERM', async () => {
+  const child = spawn(
+    process.execPath,
+    [MAIN, '--port', '0', '--log-level', 'silent', '--domain', 'example.com', '--upstream-host', '127.0.0.1', '--upstream-port', '15222', '--tls', 'off'],
+    { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const m = /listening on (\S+)/.exec(stderr);
+      if (m && stderr.includes('domain example.com')) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${stderr}`)));
+  });
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/http-bind$/);
+  assert.match(stderr, /^ {2}domain example\.com -> 127\.0\.0\.1:15222, no TLS$/m);
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  await page.arrayBuffer();
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.match(stderr, /SIGTERM: stopping/);
+});
