@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds docs/conformance.md: every checklist item of parts B, X and S (../shared/spec/CHECKLIST.md)
 // with the tests whose names carry its ID, or the reason it has none (docs/conformance-notes.json).
-// `--check` exits 1 when a MUST/SHOULD item has neither (the conformance test runs this).
+// `--check` exits 1 when a MUST/SHOULD item has neither, or when docs/conformance.md is stale
+// (the conformance test runs this).
 import { readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -62,15 +63,6 @@ const rows = items.map((item) => {
   return `| ${item.id} | ${item.keyword} | ${item.text.replace(/\|/g, '\\|')} | ${[cover, note ? `*${note}*` : ''].filter(Boolean).join('<br>') || '—'} |`;
 });
 
-if (process.argv.includes('--check')) {
-  if (missing.length > 0) {
-    console.error(`checklist items with neither a test nor a note: ${missing.join(', ')}`);
-    process.exit(1);
-  }
-  console.log(`all ${items.filter((i) => normative(i.keyword)).length} normative items of parts B, X and S are covered`);
-  process.exit(0);
-}
-
 const design = [...testsById.keys()].filter((id) => id.startsWith('D')).sort((a, b) => parseInt(a.slice(1)) - parseInt(b.slice(1)) || a.localeCompare(b));
 const out = `# Conformance
 
@@ -91,5 +83,18 @@ ${rows.join('\n')}
 | --- | --- |
 ${design.map((id) => `| ${id} | ${testsById.get(id).map((t) => `\`${t.file.replace(/^src\/|^test\//, '')}\`: ${t.name.replace(/\|/g, '\\|')}`).join('<br>')} |`).join('\n')}
 `;
-writeFileSync(join(root, 'docs/conformance.md'), out);
+const target = join(root, 'docs/conformance.md');
+if (process.argv.includes('--check')) {
+  if (missing.length > 0) {
+    console.error(`checklist items with neither a test nor a note: ${missing.join(', ')}`);
+    process.exit(1);
+  }
+  if (!existsSync(target) || readFileSync(target, 'utf8') !== out) {
+    console.error('docs/conformance.md is out of date: run `node scripts/conformance.mjs`');
+    process.exit(1);
+  }
+  console.log(`all ${items.filter((i) => normative(i.keyword)).length} normative items of parts B, X and S are covered`);
+  process.exit(0);
+}
+writeFileSync(target, out);
 console.log(`docs/conformance.md: ${items.length} items, ${missing.length} without test or note${missing.length ? ': ' + missing.join(', ') : ''}`);

@@ -13,7 +13,7 @@ test('B-16 B-124: a request with an unknown sid gets item-not-found', () => {
   assert.equal(ex.replies[0]!.status, 200);
 });
 
-test('B-25..B-35 B-37 X-10: the creation response carries every negotiated attribute', () => {
+test('B-25..B-35 B-37 B-40 X-10: the creation response carries every negotiated attribute', () => {
   const h = createHarness();
   const { ex } = h.create("wait='300' hold='3' ver='1.6'");
   const a = ex.attrs;
@@ -120,7 +120,7 @@ test('B-116 B-115: legacy clients (no ver) get HTTP 400/403/404; others get 200'
   assert.equal(h3.post(`<body rid='1001' sid='${s3.sid}' ${HTTPBIND}><x></body>`).replies[0]!.status, 400);
 });
 
-test('B-45 B-46 B-83: out-of-order requests are forwarded and answered in rid order', () => {
+test('B-45 B-46 B-51 B-83: out-of-order requests are forwarded and answered in rid order', () => {
   const h = createHarness({ maxHold: 2 });
   const { sid } = h.create("wait='60' hold='2' ver='1.11'");
   const r3 = h.req(sid, 1002, "<message id='b' xmlns='jabber:client'/>");
@@ -134,7 +134,7 @@ test('B-45 B-46 B-83: out-of-order requests are forwarded and answered in rid or
   assert.equal(r3.answered, false);
 });
 
-test('B-47 B-50: one request beyond hold answers the oldest held request at once', () => {
+test('B-47 B-48 B-50: one request beyond hold answers the oldest held request at once', () => {
   const h = createHarness();
   const { sid } = h.create();
   const r1 = h.req(sid, 1001);
@@ -172,7 +172,7 @@ test('B-53: stanzas queued while no request is held go out with the next one', (
   assert.equal(r1.parsed.children.length, 2);
 });
 
-test('X-02 B-11 B-12: a body with stream features declares xmlns:stream and is well-formed', () => {
+test('X-02 B-11 B-12 B-14: a body with stream features declares xmlns:stream and is well-formed', () => {
   const h = createHarness();
   const { ex } = h.create();
   assert.match(ex.replies[0]!.body, /xmlns:stream='http:\/\/etherx.jabber.org\/streams'/);
@@ -201,7 +201,7 @@ test('B-87 B-92: a repeated rid whose response is no longer stored gets item-not
   assert.equal(h.manager.size, 0);
 });
 
-test('B-89 B-133: a repeated rid still held: the older copy gets a recoverable error, the new one the answer', () => {
+test('B-89 B-132 B-133: a repeated rid still held: the older copy gets a recoverable error, the new one the answer', () => {
   const h = createHarness();
   const { sid } = h.create();
   const first = h.req(sid, 1001);
@@ -443,7 +443,7 @@ test('S-01: qualified attributes are found by namespace, not by prefix', () => {
   assert.equal(h.link.restarts, 1);
 });
 
-test('X-04: payloads keep the namespace form the client used; prefixes declared on body are carried', () => {
+test('X-04 B-15: payloads keep the namespace form the client used; prefixes declared on body are carried', () => {
   const h = createHarness();
   const { sid } = h.create();
   h.req(sid, 1001, "<message to='x@y'><body>a</body></message><p:q xmlns:p='urn:q'/><r:s/>", "xmlns:r='urn:r'");
@@ -464,7 +464,7 @@ test('D15: a session whose queue overflows while no request is held ends alone',
   assert.equal(next.attrs.condition, 'policy-violation', 'the next request learns why');
 });
 
-test('B-127 X-24: a link failure reaches the held request with the condition and queued stanzas first', async () => {
+test('B-117 B-127 X-24: a link failure reaches the held request with the condition and queued stanzas first', async () => {
   const { BoshError } = await import('./conditions.js');
   const { Element } = await import('../xml/element.js');
   const h = createHarness();
@@ -485,4 +485,48 @@ test('B-125: a request that ends the session answers the other held requests wit
   const held = h.req(sid, 1001);
   h.req(sid, 1005);
   assert.equal(held.attrs.condition, 'other-request');
+});
+
+test('B-36: later responses do not repeat the creation-only attributes', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const r = h.req(sid, 1001);
+  h.link.deliver(MSG);
+  for (const name of ['sid', 'wait', 'requests', 'ver', 'polling', 'inactivity', 'hold', 'maxpause', 'accept', 'authid']) {
+    assert.equal(r.attrs[name], undefined, name);
+  }
+});
+
+test('B-41: payloads keep non-ASCII text; bodies are UTF-8 text with the charset declared', () => {
+  const h = createHarness();
+  const { sid, ex } = h.create();
+  assert.match(ex.replies[0]!.contentType, /charset=utf-8/);
+  const r = h.req(sid, 1001);
+  h.link.deliver("<message xmlns='jabber:client'><body>Grüße 😀 中文</body></message>");
+  assert.equal(r.parsed.children[0]!.getChild('body')!.text(), 'Grüße 😀 中文');
+  h.req(sid, 1002, "<message to='a@example.com' xmlns='jabber:client'><body>ñ €</body></message>");
+  assert.equal(h.link.sent[0]![0]!.getChild('body')!.text(), 'ñ €');
+});
+
+test('B-82: rids up to 2^53 - 1 are handled exactly', () => {
+  const h = createHarness();
+  const top = Number.MAX_SAFE_INTEGER;
+  const { sid, ex } = h.create(undefined, top - 2);
+  assert.equal(ex.attrs.type, undefined);
+  h.req(sid, top - 1);
+  h.clock.tick(60_000);
+  const last = h.req(sid, top, MSG);
+  assert.equal(last.answered, false, 'held like any other');
+  assert.equal(h.link.sent.length, 1);
+});
+
+test('B-101 D21: without multiple streams, a later request with to is an ordinary request', () => {
+  const h = createHarness();
+  const { sid, ex } = h.create();
+  assert.equal(ex.attrs.stream, undefined, 'B-99: no stream attribute: multiple streams not offered');
+  const r = h.req(sid, 1001, '', "to='other.example'");
+  assert.equal(r.answered, false, 'held as a poll');
+  assert.equal(h.link.joins.length, 1, 'no new stream');
+  h.link.deliver(MSG);
+  assert.equal(r.attrs.stream, undefined);
 });

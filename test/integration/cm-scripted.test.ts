@@ -30,7 +30,7 @@ after(async () => {
   await server.close();
 });
 
-test('X-06 X-07 X-08 X-09 X-12 B-140: creation opens a TLS stream with the client version and answers with features', async () => {
+test('X-05 X-06 X-07 X-08 X-09 X-12 B-140: creation opens a TLS stream with the client version and answers with features', async () => {
   const c = new RawBoshClient(url);
   const created = await c.create(`to='localhost' from='alice@localhost' wait='10' hold='1' ver='1.11' xmpp:version='1.0' xml:lang='de'`);
   assert.equal(created.status, 200);
