@@ -1,0 +1,39 @@
+/**
+ * Runs the connection manager in a process of its own, so that bench/run.ts can pin it to a core
+ * and read its CPU time and RSS from /proc. The config comes as JSON in BENCH_CM_CONFIG (a full
+ * CmConfig); the bound URL goes back over the IPC channel. The process is started with
+ * `--expose-gc`, and `{ cmd: 'gc' }` runs two full collections before memory readings.
+ */
+import type { CmConfig } from '../src/config.js';
+
+const config = JSON.parse(process.env.BENCH_CM_CONFIG ?? 'null') as CmConfig | null;
+if (config === null || !process.send) {
+  console.error('bench/cm-process.js runs as a child of bench/run.js (BENCH_CM_CONFIG and IPC)');
+  process.exit(2);
+}
+const { createConnectionManager } = await import('../src/cm.js');
+const cm = createConnectionManager(config);
+const addr = await cm.start();
+process.send({ ready: true, ...addr, pid: process.pid });
+
+const gc = (globalThis as { gc?: () => void }).gc;
+process.on('message', (m: { cmd: string; id?: number }) => {
+  if (m.cmd === 'gc') {
+    gc?.();
+    gc?.();
+    process.send!({ id: m.id, gc: gc !== undefined });
+  } else if (m.cmd === 'stats') {
+    process.send!({ id: m.id, stats: cm.stats(), memory: process.memoryUsage() });
+  } else if (m.cmd === 'stop') {
+    cm.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  }
+});
+process.on('disconnect', () => {
+  void cm.stop().finally(() => process.exit(0));
+});

@@ -1,0 +1,477 @@
+/**
+ * The load generator: a child process (pinned to core 1 by bench/run.ts) that holds groups of
+ * BOSH sessions and runs one measurement at a time on command over the IPC channel.
+ *
+ * Every message carries an id `m<seq>`; its send time is the moment the application hands it to
+ * the session (before any queueing in the client), and its receipt time the moment the response
+ * that carries it has been read completely. Both clocks are this process's `performance.now()`.
+ *
+ * CPU of the measured server processes is read from /proc by this process at the start and end of
+ * each measurement window, so the window is exactly the one the latencies come from.
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
+import { cpuMs, cpuSnapshot, cpuDelta, percentile, sortedCopy } from './proc.js';
+
+const agent = new http.Agent({
+  keepAlive: true,
+  maxSockets: Number(process.env.BENCH_MAX_SOCKETS ?? 20_000),
+  maxFreeSockets: 256,
+  scheduling: 'lifo',
+});
+
+const groups = new Map<string, BoshSession[]>();
+const lostReasons = new Map<string, number>();
+
+// ---- message bookkeeping (one measurement at a time) ----
+let sentAt = new Float64Array(0);
+let copiesLeft = new Int32Array(0);
+let inWindow = new Uint8Array(0);
+let latencies: number[] = [];
+let duplicates = 0;
+let received = 0;
+/** Ids of one measurement are `m<idBase + k>`; stragglers of an earlier one fall below idBase. */
+let idBase = 0;
+let late = 0;
+
+function resetMessages(capacity: number): void {
+  idBase += sentAt.length;
+  late = 0;
+  sentAt = new Float64Array(capacity);
+  copiesLeft = new Int32Array(capacity);
+  inWindow = new Uint8Array(capacity);
+  latencies = [];
+  duplicates = 0;
+  received = 0;
+}
+
+const MESSAGE_ID = /<message\b[^>]*?\sid=(['"])m(\d+)\1/g;
+const IQ_ID = /<iq\b[^>]*?\sid=(['"])p(\d+)\1[^>]*>/g;
+const pendingPings = new Map<number, (ok: boolean) => void>();
+
+function onPayload(_s: BoshSession, payload: string, now: number): void {
+  if (payload.includes('<message')) {
+    MESSAGE_ID.lastIndex = 0;
+    for (let m = MESSAGE_ID.exec(payload); m; m = MESSAGE_ID.exec(payload)) {
+      const n = Number(m[2]) - idBase;
+      if (n < 0 || n >= copiesLeft.length) {
+        late++;
+        continue;
+      }
+      if (copiesLeft[n]! <= 0) {
+        duplicates++;
+        continue;
+      }
+      copiesLeft[n]!--;
+      received++;
+      if (inWindow[n] === 1) latencies.push(now - sentAt[n]!);
+    }
+  }
+  if (pendingPings.size > 0 && payload.includes('<iq')) {
+    IQ_ID.lastIndex = 0;
+    for (let m = IQ_ID.exec(payload); m; m = IQ_ID.exec(payload)) {
+      const n = Number(m[2]);
+      const done = pendingPings.get(n);
+      if (done) {
+        pendingPings.delete(n);
+        done(/type=['"]result['"]/.test(m[0]));
+      }
+    }
+  }
+}
+
+function onLost(_s: BoshSession, reason: string): void {
+  const key = reason.replace(/\d+ ms/, 'N ms').slice(0, 80);
+  lostReasons.set(key, (lostReasons.get(key) ?? 0) + 1);
+}
+
+function lostCount(group: readonly BoshSession[]): number {
+  let n = 0;
+  for (const s of group) if (s.lost !== undefined) n++;
+  return n;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+}
+
+function summary(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number; mean: number } {
+  const s = sortedCopy(values);
+  let sum = 0;
+  for (const v of s) sum += v;
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s.length > 0 ? s[s.length - 1]! : Number.NaN,
+    mean: s.length > 0 ? sum / s.length : Number.NaN,
+  };
+}
+
+function httpCount(t: Target): number {
+  return httpCounters.get(`${t.host}:${t.port}`)?.requests ?? 0;
+}
+
+// ---- commands ----
+
+interface OpenArgs {
+  group: string;
+  target: Target;
+  domain: string;
+  users: string[];
+  password: string;
+  resourcePrefix: string;
+  concurrency: number;
+  presence: boolean;
+  sharedKey?: string;
+  cpuPids: number[];
+}
+
+async function open(a: OpenArgs): Promise<unknown> {
+  const group = groups.get(a.group) ?? [];
+  groups.set(a.group, group);
+  const errors: string[] = [];
+  let failed = 0;
+  const setup: number[] = [];
+  const cpu0 = cpuSnapshot(a.cpuPids);
+  const self0 = cpuMs(process.pid);
+  const http0 = httpCount(a.target);
+  const t0 = performance.now();
+  let lastReport = t0;
+  await pool(a.users, a.concurrency, async (user, i) => {
+    const s = new BoshSession({
+      agent,
+      target: a.target,
+      domain: a.domain,
+      user,
+      password: a.password,
+      resource: `${a.resourcePrefix}${i}`,
+      sharedKey: a.sharedKey,
+      presence: a.presence,
+      onPayload,
+      onLost,
+    });
+    const start = performance.now();
+    try {
+      await s.login();
+      setup.push(performance.now() - start);
+      group.push(s);
+    } catch (err) {
+      failed++;
+      if (errors.length < 5) errors.push((err as Error).message.slice(0, 300));
+      void s.close();
+    }
+    const now = performance.now();
+    if (now - lastReport > 5000) {
+      lastReport = now;
+      process.stderr.write(`    [loadgen] ${a.group}: ${setup.length + failed}/${a.users.length} set up\n`);
+    }
+  });
+  const elapsedMs = performance.now() - t0;
+  return {
+    opened: setup.length,
+    failed,
+    errors,
+    elapsedMs,
+    cpuMs: cpuDelta(cpu0, cpuSnapshot(a.cpuPids)),
+    loadgenCpuMs: cpuMs(process.pid) - self0,
+    httpRequests: httpCount(a.target) - http0,
+    setupMs: summary(setup),
+    jids: group.map((s) => s.jid),
+    sharedResults: [...new Set(group.map((s) => s.sharedResult ?? 'none'))],
+  };
+}
+
+let pingSeq = 0;
+
+async function ping(a: { group: string; domain: string; concurrency: number; timeoutMs: number }): Promise<unknown> {
+  const group = groups.get(a.group) ?? [];
+  let ok = 0;
+  let failed = 0;
+  const lat: number[] = [];
+  await pool(group, a.concurrency, async (s) => {
+    if (s.lost !== undefined) {
+      failed++;
+      return;
+    }
+    const n = ++pingSeq;
+    const start = performance.now();
+    const result = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        pendingPings.delete(n);
+        resolve(false);
+      }, a.timeoutMs);
+      pendingPings.set(n, (good) => {
+        clearTimeout(timer);
+        resolve(good);
+      });
+      s.send(`<iq type='get' id='p${n}' to='${a.domain}' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    });
+    if (result) {
+      ok++;
+      lat.push(performance.now() - start);
+    } else {
+      failed++;
+    }
+  });
+  return { sessions: group.length, ok, failed, latencyMs: summary(lat), lost: lostCount(group) };
+}
+
+async function close(a: { group: string; concurrency: number }): Promise<unknown> {
+  const group = groups.get(a.group) ?? [];
+  groups.delete(a.group);
+  await pool(group, a.concurrency, (s) => s.close());
+  return { closed: group.length };
+}
+
+interface StreamArgs {
+  /** Sessions that send; message k goes from senders[k % n]. */
+  from: string;
+  /** For a relay, receivers[i] is the peer of senders[i]; for a fan-out, every session of the group gets each message. */
+  to: string;
+  mode: 'relay' | 'fanout';
+  /** Fan-out: the JID every message is addressed to. */
+  toJid?: string;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+  cpuPids: number[];
+  /** The CM (or server) whose HTTP requests are counted. */
+  countTarget: Target;
+}
+
+async function stream(a: StreamArgs): Promise<unknown> {
+  const senders = groups.get(a.from) ?? [];
+  const receivers = groups.get(a.to) ?? [];
+  if (senders.length === 0 || receivers.length === 0) throw new Error(`empty group ${a.from} or ${a.to}`);
+  const copies = a.mode === 'fanout' ? receivers.length : 1;
+  const capacity = Math.ceil((a.rate * (a.warmupMs + a.durationMs)) / 1000) + 1000;
+  resetMessages(capacity);
+  const lostBefore = lostCount(senders) + lostCount(receivers);
+  const bodyText = 'x'.repeat(40);
+  const start = performance.now();
+  const winStart = start + a.warmupMs;
+  const winEnd = winStart + a.durationMs;
+  let seq = 0;
+  let inWin = 0;
+  let maxLagMs = 0;
+  let cpu0: Record<number, number> = {};
+  let self0 = 0;
+  let http0 = 0;
+  let started = false;
+  let cpu1: Record<number, number> = {};
+  let self1 = 0;
+  let http1 = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      if (!started && now >= winStart) {
+        started = true;
+        cpu0 = cpuSnapshot(a.cpuPids);
+        self0 = cpuMs(process.pid);
+        http0 = httpCount(a.countTarget);
+      }
+      if (now >= winEnd) {
+        cpu1 = cpuSnapshot(a.cpuPids);
+        self1 = cpuMs(process.pid);
+        http1 = httpCount(a.countTarget);
+        clearInterval(timer);
+        resolve();
+        return;
+      }
+      const due = Math.min(capacity, Math.floor((a.rate * (now - start)) / 1000));
+      if (due - seq > 1) maxLagMs = Math.max(maxLagMs, ((due - seq - 1) * 1000) / a.rate);
+      const win = now >= winStart ? 1 : 0;
+      while (seq < due) {
+        const k = seq++;
+        const i = k % senders.length;
+        const sender = senders[i]!;
+        const to = a.mode === 'fanout' ? a.toJid! : receivers[i % receivers.length]!.jid;
+        sentAt[k] = now;
+        copiesLeft[k] = copies;
+        inWindow[k] = win;
+        if (win) inWin++;
+        sender.send(`<message to='${to}' id='m${idBase + k}' type='chat' xmlns='jabber:client'><body>${bodyText} ${k}</body></message>`);
+      }
+    };
+    const timer = setInterval(tick, 1);
+  });
+  // Drain: wait for what was sent in the window (and before) to arrive.
+  const drainEnd = performance.now() + a.drainMs;
+  const expected = (): number => {
+    let missing = 0;
+    for (let k = 0; k < seq; k++) if (inWindow[k] === 1) missing += copiesLeft[k]!;
+    return missing;
+  };
+  while (performance.now() < drainEnd && expected() > 0) await sleep(50);
+  const missing = expected();
+  const windowS = (winEnd - winStart) / 1000;
+  const lat = summary(latencies);
+  return {
+    mode: a.mode,
+    rate: a.rate,
+    senders: senders.length,
+    receivers: receivers.length,
+    copies,
+    windowS,
+    sentInWindow: inWin,
+    offeredPerS: inWin / windowS,
+    deliveredCopies: lat.n,
+    deliveredPerS: lat.n / windowS,
+    stanzasLost: missing,
+    duplicates,
+    lateFromEarlierRuns: late,
+    sessionsLost: lostCount(senders) + lostCount(receivers) - lostBefore,
+    latencyMs: lat,
+    maxSendLagMs: maxLagMs,
+    cpuMs: cpuDelta(cpu0, cpu1),
+    loadgenCpuMs: self1 - self0,
+    httpRequests: http1 - http0,
+  };
+}
+
+interface HttpRateArgs {
+  target: Target;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  concurrency: number;
+  cpuPids: number[];
+}
+
+/** Open-loop POSTs at `rate` per second against a trivial server (the floor). */
+async function httpRate(a: HttpRateArgs): Promise<unknown> {
+  const bodies = [
+    `<body rid='1000001' sid='0123456789abcdef0123456789abcdef' xmlns='http://jabber.org/protocol/httpbind'/>`,
+    `<body rid='1000002' sid='0123456789abcdef0123456789abcdef' xmlns='http://jabber.org/protocol/httpbind'>`
+      + `<message to='b17@localhost/r17' id='m12345' type='chat' xmlns='jabber:client'><body>${'x'.repeat(40)} 12345</body></message></body>`,
+  ];
+  const start = performance.now();
+  const winStart = start + a.warmupMs;
+  const winEnd = winStart + a.durationMs;
+  let seq = 0;
+  let inflight = 0;
+  let skipped = 0;
+  let failures = 0;
+  let winCount = 0;
+  const lat: number[] = [];
+  let cpu0: Record<number, number> = {};
+  let cpu1: Record<number, number> = {};
+  let self0 = 0;
+  let self1 = 0;
+  let started = false;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      if (!started && now >= winStart) {
+        started = true;
+        cpu0 = cpuSnapshot(a.cpuPids);
+        self0 = cpuMs(process.pid);
+      }
+      if (now >= winEnd) {
+        cpu1 = cpuSnapshot(a.cpuPids);
+        self1 = cpuMs(process.pid);
+        clearInterval(timer);
+        resolve();
+        return;
+      }
+      const due = Math.floor((a.rate * (now - start)) / 1000);
+      const win = now >= winStart;
+      while (seq < due) {
+        const k = seq++;
+        if (inflight >= a.concurrency) {
+          skipped++;
+          continue;
+        }
+        inflight++;
+        const t = performance.now();
+        post(agent, a.target, bodies[k % 2]!, 10_000).then(
+          (res) => {
+            inflight--;
+            if (res.status !== 200) failures++;
+            else if (win) {
+              winCount++;
+              lat.push(performance.now() - t);
+            }
+          },
+          () => {
+            inflight--;
+            failures++;
+          },
+        );
+      }
+    };
+    const timer = setInterval(tick, 1);
+  });
+  while (inflight > 0) await sleep(20);
+  const windowS = (winEnd - winStart) / 1000;
+  return {
+    rate: a.rate,
+    windowS,
+    requests: winCount,
+    requestsPerS: winCount / windowS,
+    skipped,
+    failures,
+    latencyMs: summary(lat),
+    cpuMs: cpuDelta(cpu0, cpu1),
+    loadgenCpuMs: self1 - self0,
+  };
+}
+
+function status(): unknown {
+  const out: Record<string, { sessions: number; lost: number; online: number }> = {};
+  for (const [name, g] of groups) {
+    out[name] = { sessions: g.length, lost: lostCount(g), online: g.filter((s) => s.online).length };
+  }
+  return { groups: out, lostReasons: Object.fromEntries(lostReasons) };
+}
+
+type Command =
+  | ({ cmd: 'open' } & OpenArgs)
+  | { cmd: 'ping'; group: string; domain: string; concurrency: number; timeoutMs: number }
+  | { cmd: 'close'; group: string; concurrency: number }
+  | ({ cmd: 'stream' } & StreamArgs)
+  | ({ cmd: 'http-rate' } & HttpRateArgs)
+  | { cmd: 'status' }
+  | { cmd: 'exit' };
+
+async function handle(c: Command): Promise<unknown> {
+  switch (c.cmd) {
+    case 'open': return open(c);
+    case 'ping': return ping(c);
+    case 'close': return close(c);
+    case 'stream': return stream(c);
+    case 'http-rate': return httpRate(c);
+    case 'status': return status();
+    case 'exit':
+      setImmediate(() => process.exit(0));
+      return {};
+    default: throw new Error(`unknown command ${(c as { cmd: string }).cmd}`);
+  }
+}
+
+if (!process.send) {
+  console.error('bench/loadgen.js runs as a child of bench/run.js (it needs an IPC channel)');
+  process.exit(2);
+}
+process.on('message', (msg: { id: number; command: Command }) => {
+  handle(msg.command).then(
+    (result) => process.send!({ id: msg.id, ok: true, result }),
+    (err: Error) => process.send!({ id: msg.id, ok: false, error: err.stack ?? err.message }),
+  );
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ ready: true, pid: process.pid });

@@ -1,0 +1,903 @@
+/**
+ * `npm run bench`: shared-bosh in front of Prosody's c2s port vs Prosody's own mod_bosh, in one
+ * run, alternating A B A B. See docs/performance.md for the method and the last results.
+ *
+ *   npm run bench                 default (~10 min): 1k idle sessions, 2 rounds
+ *   npm run bench -- --full       10k idle sessions (as many as RLIMIT_NOFILE allows), longer steps
+ *   npm run bench -- --smoke      a few seconds: tiny counts, one round, docs not written
+ *
+ * Flags: --rounds N, --idle N, --steps 250,500,..., --ref-rate N, --cpu-prof (profile the CM;
+ * results are then not written to the docs), --no-write, --write, --max-minutes N.
+ *
+ * Every server process (Prosody, the CM, the floor server) runs on core 0 (`taskset`); the load
+ * generator (bench/loadgen.ts) and this orchestrator run on core 1. Everything listens on
+ * 127.0.0.1 only. Progress goes to stderr, the result table to stdout.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getFreePort } from '../test/support/prosody.js';
+import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
+import { BENCH_PASSWORD, ITERATIONS, prosodyVersion, startBenchProsody, type BenchProsody } from './prosody-bench.js';
+import { cpusAllowed, nproc, openFilesLimit, pin, rssKiB } from './proc.js';
+import { formatProfile, summarizeProfile } from './profile-summary.js';
+import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
+import type { Target } from './bosh-client.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const DOCS = join(ROOT, 'docs', 'performance.md');
+const PROFILE_DIR = join(ROOT, 'bench', 'profiles');
+const BEGIN = '<!-- bench:results:begin -->';
+const END = '<!-- bench:results:end -->';
+
+// ---------------------------------------------------------------- parameters
+
+interface Params {
+  mode: 'smoke' | 'default' | 'full';
+  rounds: number;
+  idleSessions: number;
+  idleLimitedBy?: string;
+  warmSessions: number;
+  setupConcurrency: number;
+  pingConcurrency: number;
+  settleMs: number;
+  pairs: number;
+  steps: number[];
+  refRate: number;
+  stepWarmupMs: number;
+  stepDurationMs: number;
+  stepDrainMs: number;
+  fanMembers: number;
+  fanRate: number;
+  fanWarmupMs: number;
+  fanDurationMs: number;
+  floorWarmupMs: number;
+  floorDurationMs: number;
+  cpuProf: boolean;
+  write: boolean;
+  maxMinutes: number;
+  argv: string[];
+}
+
+function parseParams(argv: string[]): Params {
+  const has = (f: string): boolean => argv.includes(f);
+  const val = (f: string): string | undefined => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const known = ['--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes'];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!known.includes(a)) throw new Error(`unknown argument ${a} (known: ${known.join(' ')})`);
+    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes'].includes(a)) i++;
+  }
+  const mode: Params['mode'] = has('--smoke') ? 'smoke' : has('--full') ? 'full' : 'default';
+  const p: Params = mode === 'smoke'
+    ? {
+      mode, rounds: 1, idleSessions: 20, warmSessions: 4, setupConcurrency: 8, pingConcurrency: 20, settleMs: 300,
+      pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000,
+      fanMembers: 4, fanRate: 50, fanWarmupMs: 300, fanDurationMs: 1000, floorWarmupMs: 200, floorDurationMs: 800,
+      cpuProf: false, write: false, maxMinutes: 3, argv,
+    }
+    : {
+      mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 200, settleMs: 2000,
+      pairs: 100, steps: [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000], refRate: 1000,
+      stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000,
+      fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 4000,
+      cpuProf: false, write: true, maxMinutes: 20, argv,
+    };
+  if (mode === 'full') {
+    p.idleSessions = 10_000;
+    p.stepDurationMs = 5000;
+    p.fanDurationMs = 10_000;
+    p.floorDurationMs = 6000;
+    p.steps = [250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000];
+    p.maxMinutes = 45;
+  }
+  if (val('--rounds') !== undefined) p.rounds = Math.max(1, Number(val('--rounds')));
+  if (val('--idle') !== undefined) p.idleSessions = Math.max(1, Number(val('--idle')));
+  if (val('--steps') !== undefined) p.steps = val('--steps')!.split(',').map(Number).filter((n) => n > 0);
+  if (val('--ref-rate') !== undefined) p.refRate = Number(val('--ref-rate'));
+  if (val('--max-minutes') !== undefined) p.maxMinutes = Number(val('--max-minutes'));
+  if (!p.steps.includes(p.refRate)) p.steps = [...p.steps, p.refRate].sort((a, b) => a - b);
+  p.cpuProf = has('--cpu-prof');
+  if (has('--no-write') || p.cpuProf) p.write = false;
+  if (has('--write')) p.write = true;
+  // Each CM session holds one HTTP connection and one upstream TCP connection: 2 descriptors.
+  const fdLimit = openFilesLimit();
+  const maxIdle = Math.floor((fdLimit - 400) / 2);
+  if (p.idleSessions > maxIdle) {
+    p.idleLimitedBy = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here); the CM needs 2 descriptors `
+      + `per held session (HTTP + upstream TCP), so at most ${maxIdle} sessions fit instead of ${p.idleSessions}`;
+    p.idleSessions = maxIdle;
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------- small helpers
+
+const T0 = Date.now();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+function log(msg: string): void {
+  const s = Math.floor((Date.now() - T0) / 1000);
+  process.stderr.write(`[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${msg}\n`);
+}
+const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+function which(cmd: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function targetOf(url: string): Target {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port), path: u.pathname };
+}
+
+/** Processes this run started, killed by PID on the way out (never by name). */
+const children = new Set<ChildProcess>();
+const prosodies = new Set<BenchProsody>();
+
+function killChildren(): void {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
+      try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+}
+
+function spawnPinned(core: number, nodeArgs: string[], script: string, opts: { env?: NodeJS.ProcessEnv; stdout?: number | 'inherit' | 'ignore'; args?: string[] } = {}): ChildProcess {
+  const child = spawn('taskset', ['-c', String(core), process.execPath, ...nodeArgs, script, ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', opts.stdout ?? 'inherit', opts.stdout === 'ignore' ? 'ignore' : (opts.stdout ?? 'inherit'), 'ipc'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function waitMessage<T>(child: ChildProcess, pred: (m: unknown) => m is T, timeoutMs: number, what: string): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${what}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (m: unknown): void => {
+      if (pred(m)) {
+        cleanup();
+        resolvePromise(m);
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`${what}: process exited (code ${code}, signal ${signal})`));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+async function stopChild(child: ChildProcess, message: unknown, timeoutMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try { child.send(message as object); } catch { /* channel closed */ }
+  const timer = sleep(timeoutMs).then(() => 'timeout' as const);
+  if ((await Promise.race([exited.then(() => 'exited' as const), timer])) === 'timeout' && child.pid !== undefined) {
+    try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
+    await exited;
+  }
+}
+
+// ---------------------------------------------------------------- load generator
+
+class LoadGen {
+  private seq = 0;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  constructor(readonly child: ChildProcess, readonly pid: number) {
+    child.on('message', (m: { id?: number; ok?: boolean; result?: unknown; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new Error(`loadgen: ${m.error}`));
+    });
+    child.once('exit', (code) => {
+      for (const p of this.pending.values()) p.reject(new Error(`loadgen exited (${code})`));
+      this.pending.clear();
+    });
+  }
+
+  call<T>(command: Record<string, unknown>, timeoutMs = 15 * 60_000): Promise<T> {
+    const id = ++this.seq;
+    return new Promise<T>((resolvePromise, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`loadgen ${String(command.cmd)}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolvePromise(v as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.send({ id, command });
+    });
+  }
+
+  static async start(core: number, maxSockets: number): Promise<LoadGen> {
+    const child = spawnPinned(core, [], join(HERE, 'loadgen.js'), { env: { ...process.env, BENCH_MAX_SOCKETS: String(maxSockets) } });
+    const ready = await waitMessage(child, (m): m is { ready: true; pid: number } => (m as { ready?: boolean }).ready === true, 15_000, 'loadgen');
+    return new LoadGen(child, ready.pid);
+  }
+}
+
+// ---------------------------------------------------------------- the CM and the floor as processes
+
+interface CmProc {
+  pid: number;
+  url: string;
+  logFile: string;
+  gc(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startCm(c2sPort: number, core: number, cpuProf: boolean, label: string, workDir: string): Promise<CmProc> {
+  const port = await getFreePort();
+  const config: CmConfig = {
+    ...DEFAULT_CONFIG,
+    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port },
+    domains: { localhost: { host: '127.0.0.1', port: c2sPort, tls: 'off', insecure: false } },
+    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
+    logLevel: 'info',
+  };
+  const logFile = join(workDir, `cm-${label}.log`);
+  const fd = openSync(logFile, 'a');
+  const nodeArgs = ['--expose-gc'];
+  if (cpuProf) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cm-${label}-${Date.now()}.cpuprofile`);
+  }
+  const child = spawnPinned(core, nodeArgs, join(HERE, 'cm-process.js'), {
+    env: { ...process.env, BENCH_CM_CONFIG: JSON.stringify(config) },
+    stdout: fd,
+  });
+  closeSync(fd);
+  let ready: { url: string; pid: number };
+  try {
+    ready = await waitMessage(child, (m): m is { ready: true; url: string; pid: number } => (m as { ready?: boolean }).ready === true,
+      20_000, 'CM process');
+  } catch (err) {
+    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '';
+    throw new Error(`${(err as Error).message}\n${tail}`);
+  }
+  let gcSeq = 0;
+  return {
+    pid: ready.pid,
+    url: ready.url,
+    logFile,
+    async gc() {
+      const id = ++gcSeq;
+      child.send({ cmd: 'gc', id });
+      await waitMessage(child, (m): m is { id: number } => (m as { id?: number; gc?: boolean }).id === id, 10_000, 'CM gc');
+    },
+    stop: () => stopChild(child, { cmd: 'stop' }, 15_000),
+  };
+}
+
+/** Can the CM be loaded at all (others may still be writing src/http and src/xmpp)? */
+function cmLoadable(): { ok: boolean; why?: string } {
+  try {
+    execFileSync(process.execPath, ['-e', `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'cm.js'))}).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); })`],
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    return { ok: true };
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? String(err);
+    return { ok: false, why: stderr.trim().split('\n')[0] };
+  }
+}
+
+async function startFloor(core: number, saxes: boolean): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+  const child = spawnPinned(core, [], join(HERE, 'floor-server.js'), { args: saxes ? ['--saxes'] : [] });
+  const ready = await waitMessage(child, (m): m is { ready: true; port: number; pid: number } => (m as { ready?: boolean }).ready === true,
+    15_000, 'floor server');
+  return { pid: ready.pid, port: ready.port, stop: () => stopChild(child, { cmd: 'stop' }) };
+}
+
+// ---------------------------------------------------------------- one system, one round
+
+type System = 'cm' | 'mod_bosh';
+
+interface StepResult extends StreamResult {
+  cpuUsPerMsg: { cm: number; prosody: number; total: number };
+  cpuUsPerHttp: { cm: number; prosody: number };
+}
+
+interface SystemRun {
+  system: System;
+  round: number;
+  pids: { cm?: number; prosody: number; loadgen: number };
+  affinity: { cm?: string; prosody: string; loadgen: string; orchestrator: string };
+  idle: {
+    requested: number;
+    open: OpenResult;
+    rssBeforeKiB: { cm: number; prosody: number };
+    rssAfterKiB: { cm: number; prosody: number };
+    perSessionKiB: { cm: number; prosody: number; total: number };
+    ping: PingResult;
+    status: StatusResult;
+  };
+  setup: { sessions: number; perS: number; cpuMsPerSetup: { cm: number; prosody: number; total: number }; p50Ms: number; p99Ms: number; concurrency: number };
+  relay: StepResult[];
+  highestRateP99Under10: number;
+  fanout?: StreamResult & { cmCpuUsPerCopy: number; prosodyCpuUsPerCopy: number; sharedResults: string[] };
+  errors: string[];
+}
+
+interface FloorRun {
+  round: number;
+  variant: 'plain' | 'saxes';
+  result: HttpRateResult;
+  cpuUsPerRequest: number;
+  pid: number;
+  affinity: string;
+}
+
+interface Users {
+  warm: string[];
+  idle: string[];
+  a: string[];
+  b: string[];
+  fan: string;
+  fanSource: string;
+}
+
+function makeUsers(p: Params): Users {
+  const range = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+  return {
+    warm: range('warm', p.warmSessions),
+    idle: range('idle', p.idleSessions),
+    a: range('a', p.pairs),
+    b: range('b', p.pairs),
+    fan: 'fan',
+    fanSource: 'fansrc',
+  };
+}
+
+function goodStep(s: StreamResult): boolean {
+  return s.latencyMs.p99 < 10 && s.stanzasLost === 0 && s.sessionsLost === 0
+    && s.offeredPerS >= 0.95 * s.rate && s.deliveredPerS >= 0.95 * s.offeredPerS;
+}
+
+function overloaded(s: StreamResult): boolean {
+  return s.latencyMs.p99 > 200 || s.sessionsLost > 0 || s.stanzasLost > 0.01 * Math.max(1, s.sentInWindow)
+    || s.deliveredPerS < 0.9 * s.offeredPerS || !Number.isFinite(s.latencyMs.p99);
+}
+
+async function runSystem(system: System, round: number, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number }): Promise<SystemRun> {
+  const label = `${system}-round${round}`;
+  log(`round ${round}: ${system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}: starting`);
+  const users = makeUsers(p);
+  const errors: string[] = [];
+  const prosody = await startBenchProsody(cores.server);
+  prosodies.add(prosody);
+  let cm: CmProc | undefined;
+  try {
+    await prosody.addUsers([...users.warm, ...users.idle, ...users.a, ...users.b, users.fan, users.fanSource]);
+    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, label, workDir);
+    const url = cm ? cm.url : prosody.boshUrl;
+    const target = targetOf(url);
+    const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
+    const cmPid = cm?.pid ?? -1;
+    const common = { target, domain: prosody.domain, password: BENCH_PASSWORD, cpuPids: pids };
+    const gc = async (): Promise<void> => {
+      await prosody.gc();
+      await cm?.gc();
+    };
+    const rss = (): { cm: number; prosody: number } => ({ cm: cm ? rssKiB(cm.pid) : Number.NaN, prosody: rssKiB(prosody.pid) });
+    const affinity = {
+      cm: cm ? cpusAllowed(cm.pid) : undefined,
+      prosody: cpusAllowed(prosody.pid),
+      loadgen: cpusAllowed(lg.pid),
+      orchestrator: cpusAllowed(process.pid),
+    };
+    log(`  ${url} (CPUs: prosody ${affinity.prosody}${cm ? `, CM ${affinity.cm}` : ''}, loadgen ${affinity.loadgen})`);
+
+    // Warm-up: JIT, pools, Prosody module caches.
+    const warm = await lg.call<OpenResult>({ cmd: 'open', group: 'warm', users: users.warm, resourcePrefix: 'w', concurrency: Math.min(16, p.warmSessions), presence: true, ...common });
+    if (warm.failed > 0) errors.push(`warm-up: ${warm.failed} logins failed: ${warm.errors.join(' | ')}`);
+    await lg.call<PingResult>({ cmd: 'ping', group: 'warm', domain: prosody.domain, concurrency: 16, timeoutMs: 10_000 });
+    await lg.call({ cmd: 'close', group: 'warm', concurrency: 16 });
+    await sleep(1000);
+
+    // (1) + (2): idle sessions, set up at a fixed concurrency; memory; ping.
+    await gc();
+    const rssBeforeKiB = rss();
+    log(`  setting up ${p.idleSessions} idle sessions (concurrency ${p.setupConcurrency})`);
+    const open = await lg.call<OpenResult>({ cmd: 'open', group: 'idle', users: users.idle, resourcePrefix: 'idle', concurrency: p.setupConcurrency, presence: true, ...common });
+    if (open.failed > 0) errors.push(`idle: ${open.failed} logins failed: ${open.errors.join(' | ')}`);
+    await sleep(p.settleMs);
+    await gc();
+    const rssAfterKiB = rss();
+    const perSession = (k: 'cm' | 'prosody'): number => (rssAfterKiB[k] - rssBeforeKiB[k]) / Math.max(1, open.opened);
+    const perSessionKiB = { cm: perSession('cm'), prosody: perSession('prosody'), total: (cm ? perSession('cm') : 0) + perSession('prosody') };
+    const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: prosody.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
+    const status = await lg.call<StatusResult>({ cmd: 'status' });
+    const setupCpu = (pid: number): number => (pid > 0 ? (open.cpuMs[pid] ?? Number.NaN) / Math.max(1, open.opened) : Number.NaN);
+    const setup = {
+      sessions: open.opened,
+      perS: open.opened / (open.elapsedMs / 1000),
+      cpuMsPerSetup: { cm: setupCpu(cmPid), prosody: setupCpu(prosody.pid), total: (cm ? setupCpu(cmPid) : 0) + setupCpu(prosody.pid) },
+      p50Ms: open.setupMs.p50,
+      p99Ms: open.setupMs.p99,
+      concurrency: p.setupConcurrency,
+    };
+    log(`  idle: ${open.opened}/${p.idleSessions} up in ${fmt(open.elapsedMs / 1000)} s (${fmt(setup.perS, 0)}/s), `
+      + `CPU/setup ${cm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}Prosody ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
+      + `RSS/session ${cm ? `CM ${fmt(perSessionKiB.cm)} KiB, ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
+      + `ping ${ping.ok} ok, ${ping.failed} failed`);
+    await lg.call({ cmd: 'close', group: 'idle', concurrency: 100 });
+    await sleep(1000);
+
+    // (3) relay at stepped rates.
+    const oa = await lg.call<OpenResult>({ cmd: 'open', group: 'a', users: users.a, resourcePrefix: 'ra', concurrency: 25, presence: true, ...common });
+    const ob = await lg.call<OpenResult>({ cmd: 'open', group: 'b', users: users.b, resourcePrefix: 'rb', concurrency: 25, presence: true, ...common });
+    if (oa.failed + ob.failed > 0) errors.push(`relay logins failed: ${[...oa.errors, ...ob.errors].join(' | ')}`);
+    const relay: StepResult[] = [];
+    for (const rate of p.steps) {
+      const s = await lg.call<StreamResult>({
+        cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs: p.stepDurationMs,
+        drainMs: p.stepDrainMs, cpuPids: pids, countTarget: target,
+      });
+      const per = (pid: number): number => (pid > 0 ? ((s.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, s.sentInWindow) : Number.NaN);
+      const perHttp = (pid: number): number => (pid > 0 ? ((s.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, s.httpRequests) : Number.NaN);
+      const step: StepResult = {
+        ...s,
+        cpuUsPerMsg: { cm: per(cmPid), prosody: per(prosody.pid), total: (cm ? per(cmPid) : 0) + per(prosody.pid) },
+        cpuUsPerHttp: { cm: perHttp(cmPid), prosody: perHttp(prosody.pid) },
+      };
+      relay.push(step);
+      const coreBusy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
+      log(`  relay ${rate}/s: delivered ${fmt(s.deliveredPerS, 0)}/s, p50 ${fmt(s.latencyMs.p50, 2)} ms, p99 ${fmt(s.latencyMs.p99, 2)} ms, `
+        + `CPU/msg ${cm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}Prosody ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
+        + `(core 0 ${coreBusy(pids.reduce((acc, pid) => acc + (s.cpuMs[pid] ?? 0), 0))}, loadgen ${coreBusy(s.loadgenCpuMs)}), `
+        + `HTTP ${fmt(s.httpRequests / s.windowS, 0)}/s, lost ${s.stanzasLost} stanzas / ${s.sessionsLost} sessions`);
+      if (overloaded(s)) {
+        log(`  relay: stopping at ${rate}/s (overloaded)`);
+        break;
+      }
+    }
+    const passing = relay.filter(goodStep).map((s) => s.rate);
+    const highestRateP99Under10 = passing.length > 0 ? Math.max(...passing) : 0;
+    await lg.call({ cmd: 'close', group: 'a', concurrency: 25 });
+    await lg.call({ cmd: 'close', group: 'b', concurrency: 25 });
+
+    // (4) shared fan-out (the CM only): 1 link, N members; the sender uses Prosody's mod_bosh
+    // directly, so that the CM's CPU is the fan-out path alone.
+    let fanout: SystemRun['fanout'];
+    if (cm) {
+      await sleep(500);
+      const key = randomBytes(32).toString('base64url');
+      const creator = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: [users.fan], resourcePrefix: 'fan', concurrency: 1, presence: true, sharedKey: key, ...common });
+      const members = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: Array(p.fanMembers - 1).fill(users.fan), resourcePrefix: 'fan-m', concurrency: 4, presence: false, sharedKey: key, ...common });
+      const source = await lg.call<OpenResult>({ cmd: 'open', group: 'fansrc', users: [users.fanSource], resourcePrefix: 'src', concurrency: 1, presence: true, ...common, target: targetOf(prosody.boshUrl) });
+      const sharedResults = [...new Set([...creator.sharedResults, ...members.sharedResults])];
+      if (creator.failed + members.failed + source.failed > 0) {
+        errors.push(`fan-out logins failed: ${[...creator.errors, ...members.errors, ...source.errors].join(' | ')}`);
+      }
+      const s = await lg.call<StreamResult>({
+        cmd: 'stream', mode: 'fanout', from: 'fansrc', to: 'fan', toJid: creator.jids[0], rate: p.fanRate, warmupMs: p.fanWarmupMs,
+        durationMs: p.fanDurationMs, drainMs: p.stepDrainMs, cpuPids: pids, countTarget: target,
+      });
+      fanout = {
+        ...s,
+        cmCpuUsPerCopy: ((s.cpuMs[cm.pid] ?? Number.NaN) * 1000) / Math.max(1, s.deliveredCopies),
+        prosodyCpuUsPerCopy: ((s.cpuMs[prosody.pid] ?? Number.NaN) * 1000) / Math.max(1, s.deliveredCopies),
+        sharedResults,
+      };
+      log(`  fan-out ${p.fanRate}/s to ${s.receivers} members (${sharedResults.join('/')}): ${s.deliveredCopies} copies, `
+        + `p50 ${fmt(s.latencyMs.p50, 2)} ms, p99 ${fmt(s.latencyMs.p99, 2)} ms, CM CPU/copy ${fmt(fanout.cmCpuUsPerCopy, 1)} µs, `
+        + `lost ${s.stanzasLost} / ${s.sessionsLost} sessions`);
+      await lg.call({ cmd: 'close', group: 'fan', concurrency: 4 });
+      await lg.call({ cmd: 'close', group: 'fansrc', concurrency: 1 });
+    }
+
+    return {
+      system,
+      round,
+      pids: { cm: cm?.pid, prosody: prosody.pid, loadgen: lg.pid },
+      affinity,
+      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, ping, status },
+      setup,
+      relay,
+      highestRateP99Under10,
+      fanout,
+      errors,
+    };
+  } finally {
+    if (cm) await cm.stop();
+    await prosody.stop();
+    prosodies.delete(prosody);
+  }
+}
+
+async function runFloor(round: number, rate: number, p: Params, lg: LoadGen, core: number): Promise<FloorRun[]> {
+  const out: FloorRun[] = [];
+  for (const variant of ['plain', 'saxes'] as const) {
+    const floor = await startFloor(core, variant === 'saxes');
+    try {
+      const affinity = cpusAllowed(floor.pid);
+      const r = await lg.call<HttpRateResult>({
+        cmd: 'http-rate', target: { host: '127.0.0.1', port: floor.port, path: '/http-bind' }, rate: Math.max(10, Math.round(rate)),
+        warmupMs: p.floorWarmupMs, durationMs: p.floorDurationMs, concurrency: 64, cpuPids: [floor.pid],
+      });
+      const cpuUsPerRequest = ((r.cpuMs[floor.pid] ?? Number.NaN) * 1000) / Math.max(1, r.requests);
+      out.push({ round, variant, result: r, cpuUsPerRequest, pid: floor.pid, affinity });
+      log(`  floor (${variant}) at ${fmt(r.requestsPerS, 0)} req/s: CPU/request ${fmt(cpuUsPerRequest, 1)} µs, p99 ${fmt(r.latencyMs.p99, 2)} ms`);
+    } finally {
+      await floor.stop();
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- report
+
+interface Machine {
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  kernel: string;
+  node: string;
+  prosody: string;
+  openFilesLimit: number;
+  memory: string;
+}
+
+function machineInfo(prosody: string): Machine {
+  let cpuModel = 'unknown';
+  try {
+    const lscpu = execFileSync('lscpu', [], { encoding: 'utf8' });
+    cpuModel = /^Model name:\s*(.+)$/m.exec(lscpu)?.[1]?.trim() ?? cpuModel;
+  } catch { /* no lscpu */ }
+  let memory = 'unknown';
+  try {
+    const kb = Number(/^MemTotal:\s*(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
+    memory = `${(kb / 1024 / 1024).toFixed(1)} GiB`;
+  } catch { /* no /proc/meminfo */ }
+  let kernel = 'unknown';
+  try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* no uname */ }
+  return { date: new Date().toISOString(), nproc: nproc(), cpuModel, kernel, node: process.version, prosody, openFilesLimit: openFilesLimit(), memory };
+}
+
+interface Row {
+  metric: string;
+  cm: string;
+  other: string;
+  ratio: string;
+  target: string;
+  result: string;
+}
+
+interface Verdict {
+  target: string;
+  met: boolean | undefined;
+  detail: string;
+}
+
+function ratioStr(r: number): string {
+  return Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a';
+}
+
+/** `value <= limit`: met, or missed by value/limit. */
+function atMost(value: number, limit: number, unit: string): { met: boolean | undefined; text: string } {
+  if (!Number.isFinite(value)) return { met: undefined, text: 'not measured' };
+  if (value <= limit) return { met: true, text: `met (${fmt(value, 2)}${unit} ≤ ${limit}${unit})` };
+  return { met: false, text: `**missed**: ${fmt(value, 2)}${unit} is ${fmt(value / limit, 2)}× the limit ${limit}${unit}` };
+}
+
+function atLeast(value: number, limit: number, unit: string): { met: boolean | undefined; text: string } {
+  if (!Number.isFinite(value)) return { met: undefined, text: 'not measured' };
+  if (value >= limit) return { met: true, text: `met (${fmt(value, 2)}${unit} ≥ ${limit}${unit})` };
+  return { met: false, text: `**missed**: ${fmt(value, 2)}${unit} is ${fmt((1 - value / limit) * 100, 0)} % short of ${limit}${unit}` };
+}
+
+interface Summary {
+  rows: Row[];
+  verdicts: Verdict[];
+  values: Record<string, number>;
+}
+
+function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
+  const cmRuns = runs.filter((r) => r.system === 'cm');
+  const mbRuns = runs.filter((r) => r.system === 'mod_bosh');
+  const m = (rs: SystemRun[], f: (r: SystemRun) => number): number => median(rs.map(f));
+  const ref = (r: SystemRun): StepResult | undefined => r.relay.find((s) => s.rate === p.refRate);
+  const v: Record<string, number> = {
+    cmCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.cm ?? Number.NaN),
+    cmProsodyCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
+    cmTotalCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.total ?? Number.NaN),
+    mbCpuPerMsg: m(mbRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
+    cmHighest: m(cmRuns, (r) => r.highestRateP99Under10),
+    mbHighest: m(mbRuns, (r) => r.highestRateP99Under10),
+    cmP50: m(cmRuns, (r) => ref(r)?.latencyMs.p50 ?? Number.NaN),
+    cmP99: m(cmRuns, (r) => ref(r)?.latencyMs.p99 ?? Number.NaN),
+    mbP50: m(mbRuns, (r) => ref(r)?.latencyMs.p50 ?? Number.NaN),
+    mbP99: m(mbRuns, (r) => ref(r)?.latencyMs.p99 ?? Number.NaN),
+    cmStanzasLost: cmRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
+    mbStanzasLost: mbRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
+    cmSessionsLost: cmRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
+    mbSessionsLost: mbRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
+    cmRss: m(cmRuns, (r) => r.idle.perSessionKiB.cm),
+    cmTotalRss: m(cmRuns, (r) => r.idle.perSessionKiB.total),
+    mbRss: m(mbRuns, (r) => r.idle.perSessionKiB.prosody),
+    cmIdleHeld: Math.min(...cmRuns.map((r) => r.idle.open.opened)),
+    mbIdleHeld: Math.min(...mbRuns.map((r) => r.idle.open.opened)),
+    cmPingFailed: cmRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
+    mbPingFailed: mbRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
+    cmSetupRate: m(cmRuns, (r) => r.setup.perS),
+    mbSetupRate: m(mbRuns, (r) => r.setup.perS),
+    cmSetupCpu: m(cmRuns, (r) => r.setup.cpuMsPerSetup.cm),
+    cmSetupTotalCpu: m(cmRuns, (r) => r.setup.cpuMsPerSetup.total),
+    mbSetupCpu: m(mbRuns, (r) => r.setup.cpuMsPerSetup.prosody),
+    fanP99: m(cmRuns, (r) => r.fanout?.latencyMs.p99 ?? Number.NaN),
+    fanP50: m(cmRuns, (r) => r.fanout?.latencyMs.p50 ?? Number.NaN),
+    fanCpuPerCopy: m(cmRuns, (r) => r.fanout?.cmCpuUsPerCopy ?? Number.NaN),
+    fanLost: cmRuns.reduce((a, r) => a + (r.fanout?.stanzasLost ?? 0), 0),
+    cmCpuPerHttp: m(cmRuns, (r) => ref(r)?.cpuUsPerHttp.cm ?? Number.NaN),
+    mbCpuPerHttp: m(mbRuns, (r) => ref(r)?.cpuUsPerHttp.prosody ?? Number.NaN),
+    cmHttpPerS: m(cmRuns, (r) => { const s = ref(r); return s ? s.httpRequests / s.windowS : Number.NaN; }),
+    floorPlain: median(floors.filter((f) => f.variant === 'plain').map((f) => f.cpuUsPerRequest)),
+    floorSaxes: median(floors.filter((f) => f.variant === 'saxes').map((f) => f.cpuUsPerRequest)),
+    floorRate: median(floors.map((f) => f.result.requestsPerS)),
+  };
+  const ratio = (a: number, b: number): number => a / b;
+  const rows: Row[] = [];
+  const verdicts: Verdict[] = [];
+  const add = (metric: string, cm: string, other: string, r: string, target: string, check?: { met: boolean | undefined; text: string }): void => {
+    rows.push({ metric, cm, other, ratio: r, target, result: check ? check.text : '—' });
+    if (check) verdicts.push({ target: `${metric}: ${target}`, met: check.met, detail: check.text });
+  };
+  const R = p.refRate;
+  const r1 = ratio(v.cmCpuPerMsg!, v.mbCpuPerMsg!);
+  add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs mod_bosh`, fmt(v.cmCpuPerMsg!), fmt(v.mbCpuPerMsg!), ratioStr(r1), '≤ 0.3×', atMost(r1, 0.3, '×'));
+  const r2 = ratio(v.cmTotalCpuPerMsg!, v.mbCpuPerMsg!);
+  add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs mod_bosh`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`, fmt(v.mbCpuPerMsg!), ratioStr(r2), '≤ 0.7×', atMost(r2, 0.7, '×'));
+  const r3 = ratio(v.cmHighest!, v.mbHighest!);
+  add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), fmtInt(v.mbHighest!), ratioStr(r3), '≥ 2×', atLeast(r3, 2, '×'));
+  add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.mbP50!, 2)} / ${fmt(v.mbP99!, 2)}`, ratioStr(v.cmP99! / v.mbP99!), '—');
+  add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.mbStanzasLost} / ${v.mbSessionsLost}`, '—', '0 / 0',
+    { met: v.cmStanzasLost === 0 && v.cmSessionsLost === 0, text: v.cmStanzasLost === 0 && v.cmSessionsLost === 0 ? 'met' : '**missed**' });
+  add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions: CM alone`, fmt(v.cmRss!), '—', '—', '≤ 16 KiB', atMost(v.cmRss!, 16, ' KiB'));
+  add('RSS per idle session (KiB): CM + Prosody c2s vs mod_bosh', fmt(v.cmTotalRss!), fmt(v.mbRss!), ratioStr(v.cmTotalRss! / v.mbRss!), '—');
+  const idleTarget = 10_000;
+  const idleCheck = p.idleSessions >= idleTarget
+    ? { met: v.cmIdleHeld! >= idleTarget && v.cmPingFailed === 0, text: v.cmIdleHeld! >= idleTarget && v.cmPingFailed === 0 ? 'met' : `**missed** (${fmtInt(v.cmIdleHeld!)} held, ${v.cmPingFailed} failed)` }
+    : { met: undefined, text: `not measured at 10,000 (${fmtInt(p.idleSessions)} run${p.idleLimitedBy ? `: ${p.idleLimitedBy}` : '; use --full'}); ${v.cmPingFailed === 0 ? 'every session answered' : `${v.cmPingFailed} failed`}` };
+  add('Idle sessions held / failed to set up or answer a ping', `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.mbIdleHeld!)} / ${v.mbPingFailed}`, '—', '10,000 held, all answer', idleCheck);
+  add(`Session setup rate (sessions/s, ${p.setupConcurrency} concurrent logins, PLAIN, SCRAM ${ITERATIONS} iterations)`, fmt(v.cmSetupRate!, 0), fmt(v.mbSetupRate!, 0), ratioStr(v.cmSetupRate! / v.mbSetupRate!), '—');
+  add('CPU per session set up (ms): CM alone', fmt(v.cmSetupCpu!, 3), '—', '—', '≤ 0.5 ms', atMost(v.cmSetupCpu!, 0.5, ' ms'));
+  add('CPU per session set up (ms): CM + Prosody c2s vs mod_bosh', fmt(v.cmSetupTotalCpu!, 3), fmt(v.mbSetupCpu!, 3), ratioStr(v.cmSetupTotalCpu! / v.mbSetupCpu!), '—');
+  add(`Shared fan-out, 1 link × ${p.fanMembers} members at ${p.fanRate} msg/s: p50 / p99 (ms)`, `${fmt(v.fanP50!, 2)} / ${fmt(v.fanP99!, 2)}`, '—', '—', 'p99 < 10 ms', atMost(v.fanP99!, 10, ' ms'));
+  const r4 = v.fanCpuPerCopy! / v.cmCpuPerMsg!;
+  add('Shared fan-out: CM CPU per delivered copy (µs) vs CM CPU per relayed message', fmt(v.fanCpuPerCopy!), fmt(v.cmCpuPerMsg!), ratioStr(r4), '≤ 0.1×', atMost(r4, 0.1, '×'));
+  const r5 = v.cmCpuPerHttp! / v.floorPlain!;
+  add(`CPU per HTTP request (µs): CM at ${R} msg/s (${fmt(v.cmHttpPerS!, 0)} req/s) vs trivial node:http floor (${fmt(v.floorRate!, 0)} req/s)`, fmt(v.cmCpuPerHttp!), fmt(v.floorPlain!), ratioStr(r5), '≤ 3×', atMost(r5, 3, '×'));
+  add('CPU per HTTP request (µs): CM vs floor that also parses the body with saxes', fmt(v.cmCpuPerHttp!), fmt(v.floorSaxes!), ratioStr(v.cmCpuPerHttp! / v.floorSaxes!), '—');
+  add('CPU per HTTP request (µs): mod_bosh (Prosody) for comparison', '—', fmt(v.mbCpuPerHttp!), '—', '—');
+  return { rows, verdicts, values: v };
+}
+
+/** Stanzas lost below overload: the last (overloaded) step of a system is not counted. */
+function goodOrAll(s: StreamResult): boolean {
+  return !overloaded(s);
+}
+
+function tableMarkdown(rows: Row[]): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  return [
+    '| Metric | shared-bosh | Prosody mod_bosh / reference | Ratio | Target | Result |',
+    '|---|---:|---:|---:|---|---|',
+    ...rows.map((r) => `| ${esc(r.metric)} | ${esc(r.cm)} | ${esc(r.other)} | ${r.ratio} | ${esc(r.target)} | ${esc(r.result)} |`),
+  ].join('\n');
+}
+
+function stepsMarkdown(runs: SystemRun[]): string {
+  const out: string[] = [];
+  for (const r of runs) {
+    out.push(`**Round ${r.round}, ${r.system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}**`, '');
+    out.push('| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs | CPU/msg Prosody µs | HTTP req/s | core 0 busy | loadgen busy | stanzas lost | sessions lost |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const s of r.relay) {
+      const busy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
+      const core0 = Object.values(s.cpuMs).reduce((a, b) => a + b, 0);
+      out.push(`| ${s.rate} | ${fmt(s.deliveredPerS, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | `
+        + `${fmt(s.cpuUsPerMsg.cm, 1)} | ${fmt(s.cpuUsPerMsg.prosody, 1)} | ${fmt(s.httpRequests / s.windowS, 0)} | ${busy(core0)} | ${busy(s.loadgenCpuMs)} | ${s.stanzasLost} | ${s.sessionsLost} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function commandsMarkdown(p: Params): string[] {
+  return [
+    `- \`npm run bench${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` (= \`tsc -p tsconfig.json && node dist/bench/run.js\`)`,
+    '- Prosody: `prosody --config <tmp>/prosody.cfg.lua -F` (test/support/prosody.ts), then `taskset -a -pc 0 <pid>`',
+    '- CM: `taskset -c 0 node --expose-gc dist/bench/cm-process.js` (createConnectionManager from dist/src/cm.js, config in BENCH_CM_CONFIG)',
+    '- floor: `taskset -c 0 node dist/bench/floor-server.js [--saxes]`',
+    '- load generator: `taskset -c 1 node dist/bench/loadgen.js`; orchestrator `node dist/bench/run.js` pinned with `taskset -a -pc 1`',
+  ];
+}
+
+function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floors: FloorRun[], notes: string[], json: unknown): string {
+  return [
+    BEGIN,
+    `## Results of ${m.date.slice(0, 10)} (${p.mode} run)`,
+    '',
+    `- date: ${m.date}`,
+    `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel} (\`lscpu\`), ${m.memory} RAM, ${m.kernel}, RLIMIT_NOFILE ${m.openFilesLimit}`,
+    `- software: Node ${m.node}, ${m.prosody}`,
+    `- rounds: ${p.rounds} (A B per round: shared-bosh, then mod_bosh; the floor after each round); each number is the median over the rounds`,
+    '- commands:',
+    ...commandsMarkdown(p).map((c) => `  ${c}`),
+    '',
+    tableMarkdown(s.rows),
+    '',
+    ...(notes.length > 0 ? ['Notes:', '', ...notes.map((n) => `- ${n}`), ''] : []),
+    '### Relay steps',
+    '',
+    stepsMarkdown(runs),
+    '### Floor',
+    '',
+    '| round | variant | req/s | CPU/request µs | p99 ms |',
+    '|---:|---|---:|---:|---:|',
+    ...floors.map((f) => `| ${f.round} | ${f.variant} | ${fmt(f.result.requestsPerS, 0)} | ${fmt(f.cpuUsPerRequest, 1)} | ${fmt(f.result.latencyMs.p99, 2)} |`),
+    '',
+    '### Raw results (JSON)',
+    '',
+    '<details><summary>JSON</summary>',
+    '',
+    '```json',
+    JSON.stringify(json, null, 1),
+    '```',
+    '',
+    '</details>',
+    END,
+  ].join('\n');
+}
+
+function writeDocs(block: string): void {
+  let text = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : '';
+  const b = text.indexOf(BEGIN);
+  const e = text.indexOf(END);
+  if (b >= 0 && e > b) {
+    text = text.slice(0, b) + block + text.slice(e + END.length);
+  } else {
+    text = `${text === '' ? '# Performance\n\nGenerated by `npm run bench`; see bench/run.ts.\n' : text.trimEnd() + '\n'}\n${block}\n`;
+  }
+  const tmp = `${DOCS}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, DOCS);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const p = parseParams(process.argv.slice(2));
+  const cpuCount = nproc();
+  const cores = { server: 0, client: cpuCount >= 2 ? 1 : 0 };
+  const notes: string[] = [];
+  if (cpuCount < 2) notes.push('only one CPU: servers and load generator share core 0, results are not meaningful');
+  pin(process.pid, cores.client);
+  if (p.idleLimitedBy) notes.push(`idle sessions: ${p.idleLimitedBy}`);
+  notes.push('TLS is off on both sides: Prosody\'s mod_bosh is plain HTTP, the CM is plain HTTP and talks plain TCP to Prosody\'s c2s port (`c2s_require_encryption = false`, `allow_unencrypted_plain_auth = true`)');
+  if (!which('ejabberdctl')) notes.push('ejabberd is not installed (no `ejabberdctl` on PATH): column (c), ejabberd\'s mod_bosh, is skipped');
+  else notes.push('ejabberd is installed but this benchmark does not drive it yet: column (c) is skipped');
+  const prosodyVer = await prosodyVersion();
+  const machine = machineInfo(prosodyVer);
+  log(`shared-bosh bench (${p.mode}): ${machine.nproc} CPUs, ${machine.cpuModel}, Node ${machine.node}, ${prosodyVer}; `
+    + `servers on core ${cores.server}, load generator on core ${cores.client}; ${p.rounds} round(s), ${p.idleSessions} idle sessions`);
+  const cmCheck = cmLoadable();
+  if (!cmCheck.ok) {
+    log(`the CM cannot be loaded from dist/src/cm.js (${cmCheck.why}); measuring mod_bosh and the floor only`);
+    notes.push(`the CM could not be loaded (${cmCheck.why}): its columns are empty`);
+  }
+  const workDir = mkdtempSync(join(tmpdir(), 'shared-bosh-bench-'));
+  const deadline = setTimeout(() => {
+    log(`time limit of ${p.maxMinutes} min reached: stopping`);
+    killChildren();
+    for (const pr of prosodies) void pr.stop(1000);
+    setTimeout(() => process.exit(3), 2000).unref();
+  }, p.maxMinutes * 60_000);
+  deadline.unref();
+  const onSignal = (): void => {
+    killChildren();
+    for (const pr of prosodies) void pr.stop(1000);
+    setTimeout(() => process.exit(130), 1500).unref();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const lg = await LoadGen.start(cores.client, Math.max(1000, openFilesLimit() - 500));
+  const runs: SystemRun[] = [];
+  const floors: FloorRun[] = [];
+  const systems: System[] = cmCheck.ok ? ['cm', 'mod_bosh'] : ['mod_bosh'];
+  try {
+    for (let round = 1; round <= p.rounds; round++) {
+      for (const system of systems) runs.push(await runSystem(system, round, p, lg, workDir, cores));
+      const last = runs.filter((r) => r.round === round);
+      const refRun = last.find((r) => r.system === 'cm') ?? last[0]!;
+      const ref = refRun.relay.find((s) => s.rate === p.refRate) ?? refRun.relay[0]!;
+      log(`round ${round}: floor at the ${refRun.system === 'cm' ? 'CM' : 'mod_bosh'}'s request rate at ${p.refRate} msg/s`);
+      floors.push(...await runFloor(round, ref.httpRequests / ref.windowS, p, lg, cores.server));
+    }
+  } finally {
+    await lg.call({ cmd: 'exit' }).catch(() => undefined);
+  }
+
+  const summary = summarize(runs, floors, p);
+  for (const r of runs) for (const e of r.errors) notes.push(`round ${r.round} ${r.system}: ${e}`);
+  const lossSteps = runs.flatMap((r) => r.relay.filter((s) => overloaded(s)).map((s) => `${r.system} round ${r.round} at ${s.rate}/s`));
+  if (lossSteps.length > 0) notes.push(`overloaded steps (not counted for "highest rate", stepping stopped there): ${lossSteps.join(', ')}`);
+  const loadgenBound = runs.flatMap((r) => r.relay.filter((s) => s.loadgenCpuMs / (s.windowS * 1000) > 0.85).map((s) => `${r.system} round ${r.round} at ${s.rate}/s`));
+  if (loadgenBound.length > 0) notes.push(`the load generator was above 85 % of its core at: ${loadgenBound.join(', ')}`);
+
+  let profileText = '';
+  if (p.cpuProf && existsSync(PROFILE_DIR)) {
+    for (const f of readdirSync(PROFILE_DIR).filter((n) => n.endsWith('.cpuprofile')).sort()) {
+      const s = summarizeProfile(join(PROFILE_DIR, f), 20, ROOT);
+      profileText += formatProfile(s, f) + '\n';
+    }
+    process.stderr.write(`\nCPU profiles of the CM (${PROFILE_DIR}):\n\n${profileText}\n`);
+  }
+
+  const json = { machine, params: p, summary: summary.values, verdicts: summary.verdicts, runs, floors, notes };
+  const table = tableMarkdown(summary.rows);
+  process.stdout.write(`\n${table}\n\n`);
+  for (const n of notes) process.stdout.write(`- ${n}\n`);
+  if (p.write) {
+    writeDocs(resultsBlock(machine, p, summary, runs, floors, notes, json));
+    log(`wrote ${DOCS}`);
+  } else {
+    const out = join(workDir, 'results.json');
+    writeFileSync(out, JSON.stringify(json, null, 1));
+    log(`docs not written (${p.mode === 'smoke' ? 'smoke run' : p.cpuProf ? '--cpu-prof' : '--no-write'}); JSON in ${out}`);
+  }
+  if (p.write) rmSync(workDir, { recursive: true, force: true });
+  clearTimeout(deadline);
+  log('done');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    killChildren();
+    Promise.all([...prosodies].map((pr) => pr.stop(1000))).finally(() => process.exit(1));
+  },
+);
