@@ -58,7 +58,9 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     log: logger,
   });
   const sessions = new SessionManager(config.bosh, links, clock, logger, metrics);
-  const http = createHttpServer(config, sessions, logger);
+  const http = createHttpServer(config, sessions, logger, {
+    metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+  });
 
   return {
     start: () => http.listen(),

@@ -71,6 +71,7 @@ test('every key can be set by its environment variable', () => {
     ['SHARED_BOSH_MAX_BODY_BYTES', '4096', 4096],
     ['SHARED_BOSH_COMPRESS_MIN_BYTES', '0', 0],
     ['SHARED_BOSH_TRUST_PROXY', 'yes', true],
+    ['SHARED_BOSH_METRICS_PATH', '/stats', '/stats'],
     ['SHARED_BOSH_CORS_ORIGINS', 'https://a.example, HTTPS://B.example:443/', ['https://a.example', 'https://b.example']],
     ['SHARED_BOSH_CORS_MAX_AGE_S', '60', 60],
     ['SHARED_BOSH_ALLOWED_ROUTES', 'xmpp.example:5222,[::1]:5223', ['xmpp.example:5222', '::1:5223']],
@@ -202,7 +203,7 @@ test('every bad value names the key, the value and where it came from', () => {
 
 test('every bad config-file value names the key and the file', () => {
   const table: Array<[string, RegExp]> = [
-    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy \(in .*\.yaml\)$/],
+    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy, metricsPath \(in .*\.yaml\)$/],
     ['colour: blue\n', /^colour: unknown setting; known keys: http, cors, domains, .* \(in .*\.yaml\)$/],
     ['http: 5\n', /^http: must be a mapping, got 5 \(in .*\.yaml\)$/],
     ['http:\n  port: "5280"\n', /^http\.port: must be an integer 0\.\.65535, got "5280" \(in .*\.yaml\)$/],

@@ -34,6 +34,8 @@ export interface CmConfig {
      * the proxy, or clients can spoof their address. @default false
      */
     trustProxy: boolean;
+    /** Path of the Prometheus metrics page on the same listener; '' = no metrics page. @default '/metrics' */
+    metricsPath: string;
   };
   cors: {
     /** Allowed `Origin`s: exact origins, or '*' for any. @default ['*'] */
@@ -87,7 +89,7 @@ export interface CmConfig {
 }
 
 export const DEFAULT_CONFIG: CmConfig = {
-  http: { host: '127.0.0.1', port: 5280, path: '/http-bind', maxBodyBytes: 262_144, compressMinBytes: 1024, trustProxy: false },
+  http: { host: '127.0.0.1', port: 5280, path: '/http-bind', maxBodyBytes: 262_144, compressMinBytes: 1024, trustProxy: false, metricsPath: '/metrics' },
   cors: { origins: ['*'], maxAgeS: 86_400 },
   domains: { localhost: { tls: 'required', insecure: false } },
   allowedRoutes: [],

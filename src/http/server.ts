@@ -21,6 +21,8 @@ export interface BoshHttpServer {
 }
 
 export interface HttpServerOptions {
+  /** Serves `http.metricsPath` (GET) with this page (Prometheus text format). */
+  metrics?: { contentType: string; render(): Promise<string> };
   /** How long close() waits for requests still in flight. @default 5000 */
   closeTimeoutMs?: number;
   /** Bytes read and dropped after an oversized or refused body before the socket is destroyed. @default 1048576 */
@@ -67,6 +69,14 @@ export function createHttpServer(
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query < 0 ? url : url.slice(0, query);
+    if (options.metrics && config.http.metricsPath && pathname === config.http.metricsPath && (req.method === 'GET' || req.method === 'HEAD')) {
+      const page = options.metrics;
+      page.render().then(
+        (text) => send(res, 200, { 'Content-Type': page.contentType }, Buffer.from(text)),
+        () => sendText(req, res, 500, 'metrics unavailable\n'),
+      );
+      return;
+    }
     if (!paths.has(pathname)) return sendText(req, res, 404, 'Not Found\n');
     switch (req.method) {
       case 'POST':

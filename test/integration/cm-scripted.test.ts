@@ -200,3 +200,12 @@ test('S-11: no password, SASL payload or key reaches the log', () => {
     assert.equal(all.includes(secret), false);
   }
 });
+
+test('metrics: GET /metrics serves the counters in Prometheus form, without secrets', async () => {
+  const res = await fetch(url.replace('/http-bind', '/metrics'));
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /sbosh_sessions_created_total \d+/);
+  assert.match(text, /sbosh_http_requests_total \d+/);
+  assert.equal(text.includes(Buffer.from('\0alice\0pw').toString('base64')), false);
+});
