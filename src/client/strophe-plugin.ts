@@ -114,6 +114,11 @@ export interface SharedBoshPluginOptions {
   filter?: (kind: StanzaKind, el: DomElementLike) => boolean;
   /** D6 backoff for `not-ready`. */
   notReady?: { attempts?: number; baseMs?: number; maxMs?: number };
+  /**
+   * Give every session a key even when the application calls `connection.connect()` itself:
+   * the same-origin key if there is one (attach), else a fresh one (create). @default false
+   */
+  autoKey?: boolean;
   /** Server key exchange after a creator's login (ProtoXEP §3). @default 'none' */
   keyExchange?: Exclude<KeyExchange, ServerKeyStore> | ServerKeyStore;
   generateKey?: () => string;
@@ -159,6 +164,7 @@ export class SharedBosh {
   private closeAllRequested = false;
   private closingAll = false;
   private sentKey = false;
+  private storageName: string | undefined;
 
   constructor(
     readonly connection: StropheConnectionLike,
@@ -200,7 +206,11 @@ export class SharedBosh {
       this.gap = false;
       this.sharedError = undefined;
       this.sentKey = false;
-      this.seq = this.since ?? 0;
+      this.seq = 0;
+      if (this.key === undefined && this.options.autoKey) {
+        // An application that calls connection.connect() itself still shares (docs/client.md).
+        this.key = this.options.keyShare?.get() ?? this.freshKey();
+      }
       this.creating = true;
       try {
         connect(wait, hold, route);
@@ -260,7 +270,10 @@ export class SharedBosh {
     if (error) this.sharedError = error as SharedError;
     const seq = attrNS(body, 'seq');
     if (seq !== null && /^\d+$/.test(seq)) {
-      this.seq = this.result === 'attached' || this.result === 'created' ? Math.max(this.seq, Number(seq)) : Number(seq);
+      const n = Number(seq);
+      // docs/shared-bosh.md §10 item 10: a `since` beyond the link's newest event is from another link.
+      if (result === 'attached' && this.since !== undefined && n < this.since) this.gap = true;
+      this.seq = Math.max(this.seq, n);
       this.save();
     }
     const filter = this.options.filter;
@@ -411,8 +424,6 @@ export class SharedBosh {
     }
     return undefined;
   }
-
-  private storageName: string | undefined;
 
   private freshKey(): string {
     return (this.options.generateKey ?? generateKey)();
