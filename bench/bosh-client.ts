@@ -25,13 +25,23 @@ export interface Target {
 }
 
 /** HTTP exchanges per target (`host:port`), for CPU per HTTP request. */
-export const httpCounters = new Map<string, { requests: number; failures: number; retries: number }>();
+export interface HttpCounter {
+  /** Exchanges completed (a response read to its end). */
+  requests: number;
+  failures: number;
+  /** Requests sent again after ECONNRESET/EPIPE on a reused keep-alive socket. */
+  retries: number;
+  /** New TCP connections opened by the agent. */
+  connects: number;
+}
 
-function counterFor(t: Target): { requests: number; failures: number; retries: number } {
+export const httpCounters = new Map<string, HttpCounter>();
+
+function counterFor(t: Target): HttpCounter {
   const key = `${t.host}:${t.port}`;
   let c = httpCounters.get(key);
   if (!c) {
-    c = { requests: 0, failures: 0, retries: 0 };
+    c = { requests: 0, failures: 0, retries: 0, connects: 0 };
     httpCounters.set(key, c);
   }
   return c;
@@ -61,6 +71,9 @@ export function post(agent: http.Agent, target: Target, body: string, timeoutMs:
         headers: { 'Content-Type': 'text/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(body) },
       });
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.once('socket', () => {
+        if (!req.reusedSocket) counter.connects++;
+      });
       req.on('response', (res) => {
         let text = '';
         res.setEncoding('utf8');

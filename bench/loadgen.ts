@@ -12,7 +12,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
-import { cpuMs, cpuSnapshot, cpuDelta, percentile, sortedCopy } from './proc.js';
+import { cpuMs, cpuSnapshot, cpuDelta, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta, type TcpCounters } from './proc.js';
 
 const agent = new http.Agent({
   keepAlive: true,
@@ -124,6 +124,10 @@ function httpCount(t: Target): number {
   return httpCounters.get(`${t.host}:${t.port}`)?.requests ?? 0;
 }
 
+function connectCount(t: Target): number {
+  return httpCounters.get(`${t.host}:${t.port}`)?.connects ?? 0;
+}
+
 // ---- commands ----
 
 interface OpenArgs {
@@ -148,6 +152,9 @@ async function open(a: OpenArgs): Promise<unknown> {
   const cpu0 = cpuSnapshot(a.cpuPids);
   const self0 = cpuMs(process.pid);
   const http0 = httpCount(a.target);
+  const tcp0 = tcpCounters();
+  const busy0 = machineBusyMs();
+  const parent0 = cpuMs(process.ppid);
   const t0 = performance.now();
   let lastReport = t0;
   await pool(a.users, a.concurrency, async (user, i) => {
@@ -180,13 +187,17 @@ async function open(a: OpenArgs): Promise<unknown> {
     }
   });
   const elapsedMs = performance.now() - t0;
+  const cpu = cpuDelta(cpu0, cpuSnapshot(a.cpuPids));
+  const selfMs = cpuMs(process.pid) - self0;
   return {
     opened: setup.length,
     failed,
     errors,
     elapsedMs,
-    cpuMs: cpuDelta(cpu0, cpuSnapshot(a.cpuPids)),
-    loadgenCpuMs: cpuMs(process.pid) - self0,
+    cpuMs: cpu,
+    loadgenCpuMs: selfMs,
+    otherCpuMs: otherCpu(machineBusyMs() - busy0, cpu, selfMs, cpuMs(process.ppid) - parent0),
+    tcp: tcpDelta(tcp0, tcpCounters()),
     httpRequests: httpCount(a.target) - http0,
     setupMs: summary(setup),
     jids: group.map((s) => s.jid),
@@ -198,6 +209,7 @@ let pingSeq = 0;
 
 async function ping(a: { group: string; domain: string; concurrency: number; timeoutMs: number }): Promise<unknown> {
   const group = groups.get(a.group) ?? [];
+  const tcp0 = tcpCounters();
   let ok = 0;
   let failed = 0;
   const lat: number[] = [];
@@ -226,7 +238,7 @@ async function ping(a: { group: string; domain: string; concurrency: number; tim
       failed++;
     }
   });
-  return { sessions: group.length, ok, failed, latencyMs: summary(lat), lost: lostCount(group) };
+  return { sessions: group.length, ok, failed, latencyMs: summary(lat), lost: lostCount(group), tcp: tcpDelta(tcp0, tcpCounters()) };
 }
 
 async function close(a: { group: string; concurrency: number }): Promise<unknown> {
@@ -275,6 +287,14 @@ async function stream(a: StreamArgs): Promise<unknown> {
   let cpu1: Record<number, number> = {};
   let self1 = 0;
   let http1 = 0;
+  let conn0 = 0;
+  let conn1 = 0;
+  let busy0 = 0;
+  let busy1 = 0;
+  let parent0 = 0;
+  let parent1 = 0;
+  let tcp0: TcpCounters = tcpCounters();
+  let tcp1: TcpCounters = tcp0;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
@@ -283,11 +303,19 @@ async function stream(a: StreamArgs): Promise<unknown> {
         cpu0 = cpuSnapshot(a.cpuPids);
         self0 = cpuMs(process.pid);
         http0 = httpCount(a.countTarget);
+        conn0 = connectCount(a.countTarget);
+        busy0 = machineBusyMs();
+        parent0 = cpuMs(process.ppid);
+        tcp0 = tcpCounters();
       }
       if (now >= winEnd) {
         cpu1 = cpuSnapshot(a.cpuPids);
         self1 = cpuMs(process.pid);
         http1 = httpCount(a.countTarget);
+        conn1 = connectCount(a.countTarget);
+        busy1 = machineBusyMs();
+        parent1 = cpuMs(process.ppid);
+        tcp1 = tcpCounters();
         clearInterval(timer);
         resolve();
         return;
@@ -340,7 +368,17 @@ async function stream(a: StreamArgs): Promise<unknown> {
     cpuMs: cpuDelta(cpu0, cpu1),
     loadgenCpuMs: self1 - self0,
     httpRequests: http1 - http0,
+    newConnections: conn1 - conn0,
+    otherCpuMs: otherCpu(busy1 - busy0, cpuDelta(cpu0, cpu1), self1 - self0, parent1 - parent0),
+    tcp: tcpDelta(tcp0, tcp1),
   };
+}
+
+/** Machine CPU in the window that none of the measured processes, the generator or the orchestrator used. */
+function otherCpu(machine: number, servers: Record<number, number>, self: number, parent: number): number {
+  let ours = self + parent;
+  for (const v of Object.values(servers)) ours += v;
+  return Math.max(0, machine - ours);
 }
 
 interface HttpRateArgs {
@@ -372,6 +410,10 @@ async function httpRate(a: HttpRateArgs): Promise<unknown> {
   let cpu1: Record<number, number> = {};
   let self0 = 0;
   let self1 = 0;
+  let busy0 = 0;
+  let busy1 = 0;
+  let parent0 = 0;
+  let parent1 = 0;
   let started = false;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
@@ -380,10 +422,14 @@ async function httpRate(a: HttpRateArgs): Promise<unknown> {
         started = true;
         cpu0 = cpuSnapshot(a.cpuPids);
         self0 = cpuMs(process.pid);
+        busy0 = machineBusyMs();
+        parent0 = cpuMs(process.ppid);
       }
       if (now >= winEnd) {
         cpu1 = cpuSnapshot(a.cpuPids);
         self1 = cpuMs(process.pid);
+        busy1 = machineBusyMs();
+        parent1 = cpuMs(process.ppid);
         clearInterval(timer);
         resolve();
         return;
@@ -428,6 +474,7 @@ async function httpRate(a: HttpRateArgs): Promise<unknown> {
     latencyMs: summary(lat),
     cpuMs: cpuDelta(cpu0, cpu1),
     loadgenCpuMs: self1 - self0,
+    otherCpuMs: otherCpu(busy1 - busy0, cpuDelta(cpu0, cpu1), self1 - self0, parent1 - parent0),
   };
 }
 

@@ -111,3 +111,60 @@ export function sortedCopy(values: ArrayLike<number>): Float64Array {
   a.sort();
   return a;
 }
+
+/** Busy CPU time of the whole machine (all CPUs, from /proc/stat), in ms. */
+export function machineBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+    return (busy * 1000) / ticksPerSecond();
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Host-wide TCP counters that reveal trouble on loopback (accept queue overflows, SYN retries). */
+export interface TcpCounters {
+  ListenOverflows: number;
+  ListenDrops: number;
+  TCPSynRetrans: number;
+  TCPTimeouts: number;
+  RetransSegs: number;
+  ActiveOpens: number;
+}
+
+function readPairs(file: string, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith(`${prefix}:`));
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i]!.split(/\s+/).slice(1);
+      const values = lines[i + 1]!.split(/\s+/).slice(1);
+      names.forEach((n, j) => {
+        out[n] = Number(values[j]);
+      });
+    }
+  } catch { /* not Linux */ }
+  return out;
+}
+
+export function tcpCounters(): TcpCounters {
+  const ext = readPairs('/proc/net/netstat', 'TcpExt');
+  const tcp = readPairs('/proc/net/snmp', 'Tcp');
+  return {
+    ListenOverflows: ext.ListenOverflows ?? 0,
+    ListenDrops: ext.ListenDrops ?? 0,
+    TCPSynRetrans: ext.TCPSynRetrans ?? 0,
+    TCPTimeouts: ext.TCPTimeouts ?? 0,
+    RetransSegs: tcp.RetransSegs ?? 0,
+    ActiveOpens: tcp.ActiveOpens ?? 0,
+  };
+}
+
+export function tcpDelta(a: TcpCounters, b: TcpCounters): TcpCounters {
+  const out = { ...b };
+  for (const k of Object.keys(b) as (keyof TcpCounters)[]) out[k] = b[k] - a[k];
+  return out;
+}

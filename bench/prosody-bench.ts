@@ -64,7 +64,10 @@ export async function startBenchProsody(core: number): Promise<BenchProsody> {
     domains: ['localhost'],
     requireEncryption: false,
     users: [],
-    extraConfig: 'allow_unencrypted_plain_auth = true -- bench: the CM speaks plain TCP to c2s on loopback',
+    extraConfig: [
+      'allow_unencrypted_plain_auth = true -- bench: the CM speaks plain TCP to c2s on loopback',
+      process.env.BENCH_PROSODY_EXTRA ?? '',
+    ].join('\n'),
   });
   try {
     pin(instance.pid, core);

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { getFreePort } from '../test/support/prosody.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
 import { BENCH_PASSWORD, ITERATIONS, prosodyVersion, startBenchProsody, type BenchProsody } from './prosody-bench.js';
-import { cpusAllowed, nproc, openFilesLimit, pin, rssKiB } from './proc.js';
+import { cpusAllowed, nproc, openFilesLimit, pin, rssKiB, type TcpCounters } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 import type { Target } from './bosh-client.js';
@@ -51,6 +51,8 @@ interface Params {
   stepWarmupMs: number;
   stepDurationMs: number;
   stepDrainMs: number;
+  /** Unrecorded relay before the fan-out and the steps. */
+  relayWarmupMs: number;
   fanMembers: number;
   fanRate: number;
   fanWarmupMs: number;
@@ -59,6 +61,8 @@ interface Params {
   floorDurationMs: number;
   cpuProf: boolean;
   write: boolean;
+  /** Which systems to run (default both); anything less is not written to the docs. */
+  systems: System[];
   maxMinutes: number;
   argv: string[];
 }
@@ -69,33 +73,33 @@ function parseParams(argv: string[]): Params {
     const i = argv.indexOf(f);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const known = ['--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes'];
+  const known = ['--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.includes(a)) throw new Error(`unknown argument ${a} (known: ${known.join(' ')})`);
-    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes'].includes(a)) i++;
+    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes', '--systems'].includes(a)) i++;
   }
   const mode: Params['mode'] = has('--smoke') ? 'smoke' : has('--full') ? 'full' : 'default';
   const p: Params = mode === 'smoke'
     ? {
       mode, rounds: 1, idleSessions: 20, warmSessions: 4, setupConcurrency: 8, pingConcurrency: 20, settleMs: 300,
-      pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000,
+      pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000, relayWarmupMs: 500,
       fanMembers: 4, fanRate: 50, fanWarmupMs: 300, fanDurationMs: 1000, floorWarmupMs: 200, floorDurationMs: 800,
-      cpuProf: false, write: false, maxMinutes: 3, argv,
+      cpuProf: false, write: false, maxMinutes: 3, systems: ['cm', 'mod_bosh'], argv,
     }
     : {
-      mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 200, settleMs: 2000,
-      pairs: 100, steps: [250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000], refRate: 1000,
-      stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000,
+      mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 100, settleMs: 2000,
+      pairs: 100, steps: [25, 50, 100, 200, 300, 400, 500, 700, 1000, 1400, 2000, 2800, 4000, 5600, 8000], refRate: 300,
+      stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000, relayWarmupMs: 2000,
       fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 4000,
-      cpuProf: false, write: true, maxMinutes: 20, argv,
+      cpuProf: false, write: true, maxMinutes: 20, systems: ['cm', 'mod_bosh'], argv,
     };
   if (mode === 'full') {
     p.idleSessions = 10_000;
     p.stepDurationMs = 5000;
     p.fanDurationMs = 10_000;
     p.floorDurationMs = 6000;
-    p.steps = [250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000];
+    p.steps = [25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 1000, 1200, 1400, 1700, 2000, 2400, 2800, 3400, 4000, 5600, 8000];
     p.maxMinutes = 45;
   }
   if (val('--rounds') !== undefined) p.rounds = Math.max(1, Number(val('--rounds')));
@@ -105,11 +109,15 @@ function parseParams(argv: string[]): Params {
   if (val('--max-minutes') !== undefined) p.maxMinutes = Number(val('--max-minutes'));
   if (!p.steps.includes(p.refRate)) p.steps = [...p.steps, p.refRate].sort((a, b) => a - b);
   p.cpuProf = has('--cpu-prof');
+  if (val('--systems') !== undefined) {
+    p.systems = val('--systems')!.split(',').filter((x): x is System => x === 'cm' || x === 'mod_bosh');
+    if (p.systems.length < 2) p.write = false;
+  }
   if (has('--no-write') || p.cpuProf) p.write = false;
   if (has('--write')) p.write = true;
   // Each CM session holds one HTTP connection and one upstream TCP connection: 2 descriptors.
   const fdLimit = openFilesLimit();
-  const maxIdle = Math.floor((fdLimit - 400) / 2);
+  const maxIdle = Math.floor((fdLimit - 600) / 2);
   if (p.idleSessions > maxIdle) {
     p.idleLimitedBy = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here); the CM needs 2 descriptors `
       + `per held session (HTTP + upstream TCP), so at most ${maxIdle} sessions fit instead of ${p.idleSessions}`;
@@ -329,6 +337,18 @@ async function startFloor(core: number, saxes: boolean): Promise<{ pid: number; 
   return { pid: ready.pid, port: ready.port, stop: () => stopChild(child, { cmd: 'stop' }) };
 }
 
+/** Anything in a window that is not the system under test: other processes, TCP trouble, reconnects. */
+function disturbances(r: { windowS: number; otherCpuMs: number; tcp: TcpCounters; newConnections?: number }): string {
+  const out: string[] = [];
+  const other = r.otherCpuMs / (r.windowS * 1000);
+  if (other > 0.1) out.push(`other CPU ${fmt(other * 100, 0)} %`);
+  if (r.tcp.ListenOverflows > 0) out.push(`${r.tcp.ListenOverflows} accept-queue overflows`);
+  if (r.tcp.TCPSynRetrans > 0) out.push(`${r.tcp.TCPSynRetrans} SYN retries`);
+  if (r.tcp.TCPTimeouts > 0) out.push(`${r.tcp.TCPTimeouts} TCP timeouts`);
+  if ((r.newConnections ?? 0) > 0) out.push(`${r.newConnections} new connections`);
+  return out.length > 0 ? ` [${out.join(', ')}]` : '';
+}
+
 // ---------------------------------------------------------------- one system, one round
 
 type System = 'cm' | 'mod_bosh';
@@ -356,6 +376,9 @@ interface SystemRun {
   relay: StepResult[];
   highestRateP99Under10: number;
   fanout?: StreamResult & { cmCpuUsPerCopy: number; prosodyCpuUsPerCopy: number; sharedResults: string[] };
+  /** Phase 2 (fan-out, relay) runs on fresh processes of its own. */
+  pidsRelay: { cm?: number; prosody: number };
+  affinityRelay: SystemRun['affinity'];
   errors: string[];
 }
 
@@ -394,156 +417,199 @@ function goodStep(s: StreamResult): boolean {
     && s.offeredPerS >= 0.95 * s.rate && s.deliveredPerS >= 0.95 * s.offeredPerS;
 }
 
+/** Past saturation: a backlog builds (p50 over 50 ms, or delivery falls behind), or anything is lost. */
 function overloaded(s: StreamResult): boolean {
-  return s.latencyMs.p99 > 200 || s.sessionsLost > 0 || s.stanzasLost > 0.01 * Math.max(1, s.sentInWindow)
+  return s.latencyMs.p50 > 50 || s.sessionsLost > 0 || s.stanzasLost > 0.01 * Math.max(1, s.sentInWindow)
     || s.deliveredPerS < 0.9 * s.offeredPerS || !Number.isFinite(s.latencyMs.p99);
 }
 
-async function runSystem(system: System, round: number, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number }): Promise<SystemRun> {
-  const label = `${system}-round${round}`;
-  log(`round ${round}: ${system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}: starting`);
-  const users = makeUsers(p);
-  const errors: string[] = [];
+interface Servers {
+  prosody: BenchProsody;
+  cm?: CmProc;
+  url: string;
+  target: Target;
+  pids: number[];
+  cmPid: number;
+  common: { target: Target; domain: string; password: string; cpuPids: number[] };
+  gc(): Promise<void>;
+  rss(): { cm: number; prosody: number };
+  affinity: SystemRun['affinity'];
+}
+
+/** Fresh Prosody (+ CM) pinned to the server core, for one phase; stopped afterwards by PID. */
+async function withServers<T>(system: System, label: string, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number },
+  users: readonly string[], fn: (s: Servers) => Promise<T>): Promise<T> {
   const prosody = await startBenchProsody(cores.server);
   prosodies.add(prosody);
   let cm: CmProc | undefined;
   try {
-    await prosody.addUsers([...users.warm, ...users.idle, ...users.a, ...users.b, users.fan, users.fanSource]);
+    await prosody.addUsers(users);
     if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, label, workDir);
     const url = cm ? cm.url : prosody.boshUrl;
     const target = targetOf(url);
     const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
-    const cmPid = cm?.pid ?? -1;
-    const common = { target, domain: prosody.domain, password: BENCH_PASSWORD, cpuPids: pids };
-    const gc = async (): Promise<void> => {
-      await prosody.gc();
-      await cm?.gc();
-    };
-    const rss = (): { cm: number; prosody: number } => ({ cm: cm ? rssKiB(cm.pid) : Number.NaN, prosody: rssKiB(prosody.pid) });
     const affinity = {
       cm: cm ? cpusAllowed(cm.pid) : undefined,
       prosody: cpusAllowed(prosody.pid),
       loadgen: cpusAllowed(lg.pid),
       orchestrator: cpusAllowed(process.pid),
     };
-    log(`  ${url} (CPUs: prosody ${affinity.prosody}${cm ? `, CM ${affinity.cm}` : ''}, loadgen ${affinity.loadgen})`);
-
-    // Warm-up: JIT, pools, Prosody module caches.
-    const warm = await lg.call<OpenResult>({ cmd: 'open', group: 'warm', users: users.warm, resourcePrefix: 'w', concurrency: Math.min(16, p.warmSessions), presence: true, ...common });
-    if (warm.failed > 0) errors.push(`warm-up: ${warm.failed} logins failed: ${warm.errors.join(' | ')}`);
-    await lg.call<PingResult>({ cmd: 'ping', group: 'warm', domain: prosody.domain, concurrency: 16, timeoutMs: 10_000 });
-    await lg.call({ cmd: 'close', group: 'warm', concurrency: 16 });
-    await sleep(1000);
-
-    // (1) + (2): idle sessions, set up at a fixed concurrency; memory; ping.
-    await gc();
-    const rssBeforeKiB = rss();
-    log(`  setting up ${p.idleSessions} idle sessions (concurrency ${p.setupConcurrency})`);
-    const open = await lg.call<OpenResult>({ cmd: 'open', group: 'idle', users: users.idle, resourcePrefix: 'idle', concurrency: p.setupConcurrency, presence: true, ...common });
-    if (open.failed > 0) errors.push(`idle: ${open.failed} logins failed: ${open.errors.join(' | ')}`);
-    await sleep(p.settleMs);
-    await gc();
-    const rssAfterKiB = rss();
-    const perSession = (k: 'cm' | 'prosody'): number => (rssAfterKiB[k] - rssBeforeKiB[k]) / Math.max(1, open.opened);
-    const perSessionKiB = { cm: perSession('cm'), prosody: perSession('prosody'), total: (cm ? perSession('cm') : 0) + perSession('prosody') };
-    const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: prosody.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
-    const status = await lg.call<StatusResult>({ cmd: 'status' });
-    const setupCpu = (pid: number): number => (pid > 0 ? (open.cpuMs[pid] ?? Number.NaN) / Math.max(1, open.opened) : Number.NaN);
-    const setup = {
-      sessions: open.opened,
-      perS: open.opened / (open.elapsedMs / 1000),
-      cpuMsPerSetup: { cm: setupCpu(cmPid), prosody: setupCpu(prosody.pid), total: (cm ? setupCpu(cmPid) : 0) + setupCpu(prosody.pid) },
-      p50Ms: open.setupMs.p50,
-      p99Ms: open.setupMs.p99,
-      concurrency: p.setupConcurrency,
-    };
-    log(`  idle: ${open.opened}/${p.idleSessions} up in ${fmt(open.elapsedMs / 1000)} s (${fmt(setup.perS, 0)}/s), `
-      + `CPU/setup ${cm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}Prosody ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
-      + `RSS/session ${cm ? `CM ${fmt(perSessionKiB.cm)} KiB, ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
-      + `ping ${ping.ok} ok, ${ping.failed} failed`);
-    await lg.call({ cmd: 'close', group: 'idle', concurrency: 100 });
-    await sleep(1000);
-
-    // (3) relay at stepped rates.
-    const oa = await lg.call<OpenResult>({ cmd: 'open', group: 'a', users: users.a, resourcePrefix: 'ra', concurrency: 25, presence: true, ...common });
-    const ob = await lg.call<OpenResult>({ cmd: 'open', group: 'b', users: users.b, resourcePrefix: 'rb', concurrency: 25, presence: true, ...common });
-    if (oa.failed + ob.failed > 0) errors.push(`relay logins failed: ${[...oa.errors, ...ob.errors].join(' | ')}`);
-    const relay: StepResult[] = [];
-    for (const rate of p.steps) {
-      const s = await lg.call<StreamResult>({
-        cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs: p.stepDurationMs,
-        drainMs: p.stepDrainMs, cpuPids: pids, countTarget: target,
-      });
-      const per = (pid: number): number => (pid > 0 ? ((s.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, s.sentInWindow) : Number.NaN);
-      const perHttp = (pid: number): number => (pid > 0 ? ((s.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, s.httpRequests) : Number.NaN);
-      const step: StepResult = {
-        ...s,
-        cpuUsPerMsg: { cm: per(cmPid), prosody: per(prosody.pid), total: (cm ? per(cmPid) : 0) + per(prosody.pid) },
-        cpuUsPerHttp: { cm: perHttp(cmPid), prosody: perHttp(prosody.pid) },
-      };
-      relay.push(step);
-      const coreBusy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
-      log(`  relay ${rate}/s: delivered ${fmt(s.deliveredPerS, 0)}/s, p50 ${fmt(s.latencyMs.p50, 2)} ms, p99 ${fmt(s.latencyMs.p99, 2)} ms, `
-        + `CPU/msg ${cm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}Prosody ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
-        + `(core 0 ${coreBusy(pids.reduce((acc, pid) => acc + (s.cpuMs[pid] ?? 0), 0))}, loadgen ${coreBusy(s.loadgenCpuMs)}), `
-        + `HTTP ${fmt(s.httpRequests / s.windowS, 0)}/s, lost ${s.stanzasLost} stanzas / ${s.sessionsLost} sessions`);
-      if (overloaded(s)) {
-        log(`  relay: stopping at ${rate}/s (overloaded)`);
-        break;
-      }
-    }
-    const passing = relay.filter(goodStep).map((s) => s.rate);
-    const highestRateP99Under10 = passing.length > 0 ? Math.max(...passing) : 0;
-    await lg.call({ cmd: 'close', group: 'a', concurrency: 25 });
-    await lg.call({ cmd: 'close', group: 'b', concurrency: 25 });
-
-    // (4) shared fan-out (the CM only): 1 link, N members; the sender uses Prosody's mod_bosh
-    // directly, so that the CM's CPU is the fan-out path alone.
-    let fanout: SystemRun['fanout'];
-    if (cm) {
-      await sleep(500);
-      const key = randomBytes(32).toString('base64url');
-      const creator = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: [users.fan], resourcePrefix: 'fan', concurrency: 1, presence: true, sharedKey: key, ...common });
-      const members = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: Array(p.fanMembers - 1).fill(users.fan), resourcePrefix: 'fan-m', concurrency: 4, presence: false, sharedKey: key, ...common });
-      const source = await lg.call<OpenResult>({ cmd: 'open', group: 'fansrc', users: [users.fanSource], resourcePrefix: 'src', concurrency: 1, presence: true, ...common, target: targetOf(prosody.boshUrl) });
-      const sharedResults = [...new Set([...creator.sharedResults, ...members.sharedResults])];
-      if (creator.failed + members.failed + source.failed > 0) {
-        errors.push(`fan-out logins failed: ${[...creator.errors, ...members.errors, ...source.errors].join(' | ')}`);
-      }
-      const s = await lg.call<StreamResult>({
-        cmd: 'stream', mode: 'fanout', from: 'fansrc', to: 'fan', toJid: creator.jids[0], rate: p.fanRate, warmupMs: p.fanWarmupMs,
-        durationMs: p.fanDurationMs, drainMs: p.stepDrainMs, cpuPids: pids, countTarget: target,
-      });
-      fanout = {
-        ...s,
-        cmCpuUsPerCopy: ((s.cpuMs[cm.pid] ?? Number.NaN) * 1000) / Math.max(1, s.deliveredCopies),
-        prosodyCpuUsPerCopy: ((s.cpuMs[prosody.pid] ?? Number.NaN) * 1000) / Math.max(1, s.deliveredCopies),
-        sharedResults,
-      };
-      log(`  fan-out ${p.fanRate}/s to ${s.receivers} members (${sharedResults.join('/')}): ${s.deliveredCopies} copies, `
-        + `p50 ${fmt(s.latencyMs.p50, 2)} ms, p99 ${fmt(s.latencyMs.p99, 2)} ms, CM CPU/copy ${fmt(fanout.cmCpuUsPerCopy, 1)} µs, `
-        + `lost ${s.stanzasLost} / ${s.sessionsLost} sessions`);
-      await lg.call({ cmd: 'close', group: 'fan', concurrency: 4 });
-      await lg.call({ cmd: 'close', group: 'fansrc', concurrency: 1 });
-    }
-
-    return {
-      system,
-      round,
-      pids: { cm: cm?.pid, prosody: prosody.pid, loadgen: lg.pid },
+    log(`  ${label}: ${url} (CPUs: Prosody ${affinity.prosody}${cm ? `, CM ${affinity.cm}` : ''}, load generator ${affinity.loadgen})`);
+    const servers: Servers = {
+      prosody,
+      cm,
+      url,
+      target,
+      pids,
+      cmPid: cm?.pid ?? -1,
+      common: { target, domain: prosody.domain, password: BENCH_PASSWORD, cpuPids: pids },
+      async gc() {
+        await prosody.gc();
+        await cm?.gc();
+      },
+      rss: () => ({ cm: cm ? rssKiB(cm.pid) : Number.NaN, prosody: rssKiB(prosody.pid) }),
       affinity,
-      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, ping, status },
-      setup,
-      relay,
-      highestRateP99Under10,
-      fanout,
-      errors,
     };
+    return await fn(servers);
   } finally {
     if (cm) await cm.stop();
     await prosody.stop();
     prosodies.delete(prosody);
   }
+}
+
+/** Logs in, pings and closes a few sessions: JIT, pools, Prosody's module caches. */
+async function warmUp(lg: LoadGen, s: Servers, users: string[], errors: string[]): Promise<void> {
+  const warm = await lg.call<OpenResult>({ cmd: 'open', group: 'warm', users, resourcePrefix: 'w', concurrency: Math.min(16, users.length), presence: true, ...s.common });
+  if (warm.failed > 0) errors.push(`warm-up: ${warm.failed} logins failed: ${warm.errors.join(' | ')}`);
+  await lg.call<PingResult>({ cmd: 'ping', group: 'warm', domain: s.prosody.domain, concurrency: 16, timeoutMs: 10_000 });
+  await lg.call({ cmd: 'close', group: 'warm', concurrency: 16 });
+  await sleep(1000);
+}
+
+async function runSystem(system: System, round: number, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number }): Promise<SystemRun> {
+  log(`round ${round}: ${system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}`);
+  const users = makeUsers(p);
+  const errors: string[] = [];
+  const isCm = system === 'cm';
+
+  // Phase 1 (scenarios 1 + 2): idle sessions set up at a fixed concurrency; memory; ping.
+  const phase1 = await withServers(system, `${system}-round${round}-idle`, p, lg, workDir, cores, [...users.warm, ...users.idle], async (s) => {
+    await warmUp(lg, s, users.warm, errors);
+    await s.gc();
+    const rssBeforeKiB = s.rss();
+    log(`  setting up ${p.idleSessions} idle sessions (concurrency ${p.setupConcurrency})`);
+    const open = await lg.call<OpenResult>({ cmd: 'open', group: 'idle', users: users.idle, resourcePrefix: 'idle', concurrency: p.setupConcurrency, presence: true, ...s.common });
+    if (open.failed > 0) errors.push(`idle: ${open.failed} logins failed: ${open.errors.join(' | ')}`);
+    await sleep(p.settleMs);
+    await s.gc();
+    const rssAfterKiB = s.rss();
+    const perSession = (k: 'cm' | 'prosody'): number => (rssAfterKiB[k] - rssBeforeKiB[k]) / Math.max(1, open.opened);
+    const perSessionKiB = { cm: perSession('cm'), prosody: perSession('prosody'), total: (isCm ? perSession('cm') : 0) + perSession('prosody') };
+    const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: s.prosody.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
+    const status = await lg.call<StatusResult>({ cmd: 'status' });
+    const setupCpu = (pid: number): number => (pid > 0 ? (open.cpuMs[pid] ?? Number.NaN) / Math.max(1, open.opened) : Number.NaN);
+    const setup = {
+      sessions: open.opened,
+      perS: open.opened / (open.elapsedMs / 1000),
+      cpuMsPerSetup: { cm: setupCpu(s.cmPid), prosody: setupCpu(s.prosody.pid), total: (isCm ? setupCpu(s.cmPid) : 0) + setupCpu(s.prosody.pid) },
+      p50Ms: open.setupMs.p50,
+      p99Ms: open.setupMs.p99,
+      concurrency: p.setupConcurrency,
+    };
+    log(`  idle: ${open.opened}/${p.idleSessions} up in ${fmt(open.elapsedMs / 1000)} s (${fmt(setup.perS, 0)}/s), `
+      + `CPU/setup ${isCm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}Prosody ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
+      + `RSS/session ${isCm ? `CM ${fmt(perSessionKiB.cm)} KiB, ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
+      + `ping ${ping.ok} ok, ${ping.failed} failed`
+      + `${disturbances({ windowS: open.elapsedMs / 1000, otherCpuMs: open.otherCpuMs, tcp: open.tcp })}`);
+    await lg.call({ cmd: 'close', group: 'idle', concurrency: 100 });
+    return {
+      pids: { cm: s.cm?.pid, prosody: s.prosody.pid, loadgen: lg.pid },
+      affinity: s.affinity,
+      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, ping, status },
+      setup,
+    };
+  });
+
+  // Phase 2 (scenarios 4 + 3): fan-out (the CM only), then relay at stepped rates up to overload.
+  const relayUsers = [...users.warm, ...users.a, ...users.b, users.fan, users.fanSource];
+  const phase2 = await withServers(system, `${system}-round${round}-relay`, p, lg, workDir, cores, relayUsers, async (s) => {
+    await warmUp(lg, s, users.warm, errors);
+    const oa = await lg.call<OpenResult>({ cmd: 'open', group: 'a', users: users.a, resourcePrefix: 'ra', concurrency: 25, presence: true, ...s.common });
+    const ob = await lg.call<OpenResult>({ cmd: 'open', group: 'b', users: users.b, resourcePrefix: 'rb', concurrency: 25, presence: true, ...s.common });
+    if (oa.failed + ob.failed > 0) errors.push(`relay logins failed: ${[...oa.errors, ...ob.errors].join(' | ')}`);
+    // Warm-up relay (not recorded), then one full GC in each server so that the garbage of 200
+    // logins is not collected inside the first measurement window.
+    await lg.call<StreamResult>({
+      cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate: Math.min(100, p.steps[0]! * 2), warmupMs: 0, durationMs: p.relayWarmupMs,
+      drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
+    });
+    await s.gc();
+    await sleep(500);
+
+    // (4) 1 link, N members; the sender uses Prosody's mod_bosh directly, so that the CM's CPU is
+    // the fan-out path alone.
+    let fanout: SystemRun['fanout'];
+    if (s.cm) {
+      const key = randomBytes(32).toString('base64url');
+      const creator = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: [users.fan], resourcePrefix: 'fan', concurrency: 1, presence: true, sharedKey: key, ...s.common });
+      const members = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: Array(p.fanMembers - 1).fill(users.fan), resourcePrefix: 'fan-m', concurrency: 4, presence: false, sharedKey: key, ...s.common });
+      const source = await lg.call<OpenResult>({ cmd: 'open', group: 'fansrc', users: [users.fanSource], resourcePrefix: 'src', concurrency: 1, presence: true, ...s.common, target: targetOf(s.prosody.boshUrl) });
+      const sharedResults = [...new Set([...creator.sharedResults, ...members.sharedResults])];
+      if (creator.failed + members.failed + source.failed > 0) {
+        errors.push(`fan-out logins failed: ${[...creator.errors, ...members.errors, ...source.errors].join(' | ')}`);
+      }
+      const r = await lg.call<StreamResult>({
+        cmd: 'stream', mode: 'fanout', from: 'fansrc', to: 'fan', toJid: creator.jids[0], rate: p.fanRate, warmupMs: p.fanWarmupMs,
+        durationMs: p.fanDurationMs, drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
+      });
+      fanout = {
+        ...r,
+        cmCpuUsPerCopy: ((r.cpuMs[s.cm.pid] ?? Number.NaN) * 1000) / Math.max(1, r.deliveredCopies),
+        prosodyCpuUsPerCopy: ((r.cpuMs[s.prosody.pid] ?? Number.NaN) * 1000) / Math.max(1, r.deliveredCopies),
+        sharedResults,
+      };
+      log(`  fan-out ${p.fanRate}/s to ${r.receivers} members (${sharedResults.join('/')}): ${r.deliveredCopies} copies, `
+        + `p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, CM CPU/copy ${fmt(fanout.cmCpuUsPerCopy, 1)} µs, `
+        + `lost ${r.stanzasLost} / ${r.sessionsLost} sessions${disturbances(r)}`);
+      await lg.call({ cmd: 'close', group: 'fan', concurrency: 4 });
+      await lg.call({ cmd: 'close', group: 'fansrc', concurrency: 1 });
+      await sleep(500);
+    }
+
+    // (3) relay: 100 pairs, A_i -> B_i, stepped rates until overload.
+    const relay: StepResult[] = [];
+    for (const rate of p.steps) {
+      const r = await lg.call<StreamResult>({
+        cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs: p.stepDurationMs,
+        drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
+      });
+      const per = (pid: number): number => (pid > 0 ? ((r.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, r.sentInWindow) : Number.NaN);
+      const perHttp = (pid: number): number => (pid > 0 ? ((r.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, r.httpRequests) : Number.NaN);
+      const step: StepResult = {
+        ...r,
+        cpuUsPerMsg: { cm: per(s.cmPid), prosody: per(s.prosody.pid), total: (isCm ? per(s.cmPid) : 0) + per(s.prosody.pid) },
+        cpuUsPerHttp: { cm: perHttp(s.cmPid), prosody: perHttp(s.prosody.pid) },
+      };
+      relay.push(step);
+      const coreBusy = (ms: number): string => `${fmt((ms / (r.windowS * 1000)) * 100, 0)} %`;
+      log(`  relay ${rate}/s: delivered ${fmt(r.deliveredPerS, 0)}/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, `
+        + `CPU/msg ${isCm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}Prosody ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
+        + `(core 0 ${coreBusy(s.pids.reduce((acc, pid) => acc + (r.cpuMs[pid] ?? 0), 0))}, load generator ${coreBusy(r.loadgenCpuMs)}), `
+        + `HTTP ${fmt(r.httpRequests / r.windowS, 0)}/s, lost ${r.stanzasLost} stanzas / ${r.sessionsLost} sessions${disturbances(r)}`);
+      if (overloaded(r)) {
+        log(`  relay: stopping at ${rate}/s (overloaded)`);
+        break;
+      }
+    }
+    const passing = relay.filter(goodStep).map((x) => x.rate);
+    const highestRateP99Under10 = passing.length > 0 ? Math.max(...passing) : 0;
+    await lg.call({ cmd: 'close', group: 'a', concurrency: 25 });
+    await lg.call({ cmd: 'close', group: 'b', concurrency: 25 });
+    return { relay, highestRateP99Under10, fanout, pidsRelay: { cm: s.cm?.pid, prosody: s.prosody.pid }, affinityRelay: s.affinity };
+  });
+
+  return { system, round, ...phase1, ...phase2, errors };
 }
 
 async function runFloor(round: number, rate: number, p: Params, lg: LoadGen, core: number): Promise<FloorRun[]> {
@@ -579,7 +645,7 @@ interface Machine {
   memory: string;
 }
 
-function machineInfo(prosody: string): Machine {
+function machineInfo(prosody: string, cpuCount: number): Machine {
   let cpuModel = 'unknown';
   try {
     const lscpu = execFileSync('lscpu', [], { encoding: 'utf8' });
@@ -592,7 +658,7 @@ function machineInfo(prosody: string): Machine {
   } catch { /* no /proc/meminfo */ }
   let kernel = 'unknown';
   try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* no uname */ }
-  return { date: new Date().toISOString(), nproc: nproc(), cpuModel, kernel, node: process.version, prosody, openFilesLimit: openFilesLimit(), memory };
+  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, openFilesLimit: openFilesLimit(), memory };
 }
 
 interface Row {
@@ -688,8 +754,17 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs mod_bosh`, fmt(v.cmCpuPerMsg!), fmt(v.mbCpuPerMsg!), ratioStr(r1), '≤ 0.3×', atMost(r1, 0.3, '×'));
   const r2 = ratio(v.cmTotalCpuPerMsg!, v.mbCpuPerMsg!);
   add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs mod_bosh`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`, fmt(v.mbCpuPerMsg!), ratioStr(r2), '≤ 0.7×', atMost(r2, 0.7, '×'));
-  const r3 = ratio(v.cmHighest!, v.mbHighest!);
-  add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), fmtInt(v.mbHighest!), ratioStr(r3), '≥ 2×', atLeast(r3, 2, '×'));
+  const lowest = Math.min(...p.steps);
+  if (v.mbHighest === 0 && Number.isFinite(v.cmHighest!)) {
+    // mod_bosh never got p99 under 10 ms, not even at the lowest step: the ratio is unbounded.
+    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), `none (< ${lowest})`, v.cmHighest! > 0 ? `> ${fmt(v.cmHighest! / lowest, 0)}×` : 'n/a', '≥ 2×',
+      v.cmHighest! >= 2 * lowest
+        ? { met: true, text: `met (mod_bosh missed 10 ms even at ${lowest} msg/s; shared-bosh held it up to ${fmtInt(v.cmHighest!)} msg/s)` }
+        : { met: false, text: `**missed**: neither held p99 < 10 ms at ${lowest} msg/s` });
+  } else {
+    const r3 = ratio(v.cmHighest!, v.mbHighest!);
+    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), fmtInt(v.mbHighest!), ratioStr(r3), '≥ 2×', atLeast(r3, 2, '×'));
+  }
   add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.mbP50!, 2)} / ${fmt(v.mbP99!, 2)}`, ratioStr(v.cmP99! / v.mbP99!), '—');
   add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.mbStanzasLost} / ${v.mbSessionsLost}`, '—', '0 / 0',
     { met: v.cmStanzasLost === 0 && v.cmSessionsLost === 0, text: v.cmStanzasLost === 0 && v.cmSessionsLost === 0 ? 'met' : '**missed**' });
@@ -731,13 +806,13 @@ function stepsMarkdown(runs: SystemRun[]): string {
   const out: string[] = [];
   for (const r of runs) {
     out.push(`**Round ${r.round}, ${r.system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}**`, '');
-    out.push('| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs | CPU/msg Prosody µs | HTTP req/s | core 0 busy | loadgen busy | stanzas lost | sessions lost |');
-    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs | CPU/msg Prosody µs | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of r.relay) {
       const busy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
       const core0 = Object.values(s.cpuMs).reduce((a, b) => a + b, 0);
       out.push(`| ${s.rate} | ${fmt(s.deliveredPerS, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | `
-        + `${fmt(s.cpuUsPerMsg.cm, 1)} | ${fmt(s.cpuUsPerMsg.prosody, 1)} | ${fmt(s.httpRequests / s.windowS, 0)} | ${busy(core0)} | ${busy(s.loadgenCpuMs)} | ${s.stanzasLost} | ${s.sessionsLost} |`);
+        + `${fmt(s.cpuUsPerMsg.cm, 1)} | ${fmt(s.cpuUsPerMsg.prosody, 1)} | ${fmt(s.httpRequests / s.windowS, 0)} | ${busy(core0)} | ${busy(s.loadgenCpuMs)} | ${busy(s.otherCpuMs)} | ${s.stanzasLost} | ${s.sessionsLost} |`);
     }
     out.push('');
   }
@@ -819,7 +894,7 @@ async function main(): Promise<void> {
   if (!which('ejabberdctl')) notes.push('ejabberd is not installed (no `ejabberdctl` on PATH): column (c), ejabberd\'s mod_bosh, is skipped');
   else notes.push('ejabberd is installed but this benchmark does not drive it yet: column (c) is skipped');
   const prosodyVer = await prosodyVersion();
-  const machine = machineInfo(prosodyVer);
+  const machine = machineInfo(prosodyVer, cpuCount);
   log(`shared-bosh bench (${p.mode}): ${machine.nproc} CPUs, ${machine.cpuModel}, Node ${machine.node}, ${prosodyVer}; `
     + `servers on core ${cores.server}, load generator on core ${cores.client}; ${p.rounds} round(s), ${p.idleSessions} idle sessions`);
   const cmCheck = cmLoadable();
@@ -846,7 +921,7 @@ async function main(): Promise<void> {
   const lg = await LoadGen.start(cores.client, Math.max(1000, openFilesLimit() - 500));
   const runs: SystemRun[] = [];
   const floors: FloorRun[] = [];
-  const systems: System[] = cmCheck.ok ? ['cm', 'mod_bosh'] : ['mod_bosh'];
+  const systems: System[] = p.systems.filter((s) => s !== 'cm' || cmCheck.ok);
   try {
     for (let round = 1; round <= p.rounds; round++) {
       for (const system of systems) runs.push(await runSystem(system, round, p, lg, workDir, cores));

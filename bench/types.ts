@@ -1,4 +1,5 @@
 /** Shapes of the load generator's answers (bench/loadgen.ts) as bench/run.ts reads them. */
+import type { TcpCounters } from './proc.js';
 
 export interface LatencySummary {
   n: number;
@@ -17,6 +18,9 @@ export interface OpenResult {
   /** CPU ms per server PID during the whole setup. */
   cpuMs: Record<number, number>;
   loadgenCpuMs: number;
+  /** Machine CPU used by anything else (other processes, softirq) during the setup. */
+  otherCpuMs: number;
+  tcp: TcpCounters;
   httpRequests: number;
   setupMs: LatencySummary;
   jids: string[];
@@ -29,6 +33,7 @@ export interface PingResult {
   failed: number;
   latencyMs: LatencySummary;
   lost: number;
+  tcp: TcpCounters;
 }
 
 export interface StreamResult {
@@ -51,6 +56,11 @@ export interface StreamResult {
   cpuMs: Record<number, number>;
   loadgenCpuMs: number;
   httpRequests: number;
+  /** TCP connections the load generator opened to the measured endpoint in the window. */
+  newConnections: number;
+  /** Machine CPU used by anything else (other processes, softirq) in the window. */
+  otherCpuMs: number;
+  tcp: TcpCounters;
 }
 
 export interface HttpRateResult {
@@ -63,6 +73,7 @@ export interface HttpRateResult {
   latencyMs: LatencySummary;
   cpuMs: Record<number, number>;
   loadgenCpuMs: number;
+  otherCpuMs: number;
 }
 
 export interface StatusResult {
