@@ -6,6 +6,8 @@ import { settle } from './testing/manual-fetch.js';
 import { installSharedBosh, isEcho, isReplay, stanzaKind, type DomElementLike, type StropheConnectionLike, type StropheLike } from './strophe-plugin.js';
 import { MemoryStore } from './storage.js';
 import { xml } from './xml.js';
+import { KEY_NODE, NS } from './namespaces.js';
+import type { Element } from '../xml/element.js';
 
 /** XMLHttpRequest for Strophe in Node, answered by the in-memory FakeCm. */
 function fakeXhrClass(cm: FakeCm) {
@@ -159,4 +161,40 @@ test('isEcho / isReplay read the shared attributes by namespace', () => {
   assert.equal(isEcho(el), true);
   assert.equal(isReplay(el), true);
   assert.equal(stanzaKind(el), 'replay');
+});
+
+test('Strophe plugin: ProtoXEP key exchange: a creator finds the published key, leaves its link and attaches', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  t.after(() => mock.timers.reset());
+  const cm = setup();
+  let published: Element | undefined;
+  cm.options.iqHandler = (iq) => {
+    const c = iq.elements()[0]!;
+    if (c.attrs.xmlns === NS.DISCO_INFO) {
+      return xml('iq', { type: 'result' }, xml('query', { xmlns: NS.DISCO_INFO }, xml('identity', { category: 'pubsub', type: 'pep' }), xml('feature', { var: NS.PUBSUB_PUBLISH_OPTIONS })));
+    }
+    if (c.attrs.xmlns === NS.PUBSUB) {
+      const publish = c.getChild('publish');
+      if (publish) {
+        published = publish.getChild('item')!.getChild('key', NS.SHARED);
+        return undefined;
+      }
+      if (!published) return xml('iq', { type: 'error' }, xml('error', { type: 'cancel' }, xml('item-not-found', { xmlns: NS.STANZAS })));
+      return xml('iq', { type: 'result' }, xml('pubsub', { xmlns: NS.PUBSUB }, xml('items', { node: KEY_NODE }, xml('item', { id: 'current' }, published))));
+    }
+    return undefined;
+  };
+  const A = connectionWithLog();
+  A.conn.sharedBosh.connect('juliet@example.com/a', 'r0m30', (s) => A.statuses.push(s), { keyExchange: 'auto' });
+  await until(() => A.statuses.includes(Strophe.Status.CONNECTED), 'A connected');
+  assert.equal(published?.text(), A.conn.sharedBosh.key);
+
+  const B = connectionWithLog();
+  B.conn.sharedBosh.connect('juliet@example.com/b', 'r0m30', (s) => B.statuses.push(s), { keyExchange: 'auto' });
+  await until(() => B.statuses.includes(Strophe.Status.CONNECTED), 'B connected');
+  assert.equal(B.conn.sharedBosh.result, 'attached');
+  assert.equal(B.conn.sharedBosh.key, A.conn.sharedBosh.key);
+  assert.equal(B.conn.jid, 'juliet@example.com/a');
+  assert.equal(B.statuses.filter((s) => s === Strophe.Status.CONNECTED).length, 1, 'CONNECTED once, for the link it stays on');
+  assert.equal(cm.links.size, 1, "B's own link is gone");
 });

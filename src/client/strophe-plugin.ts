@@ -166,12 +166,22 @@ export class SharedBosh {
   private sentKey = false;
   private storageName: string | undefined;
 
+  /** This connection's options (a copy of the plugin's; change them with configure()). */
+  readonly options: SharedBoshPluginOptions;
+
   constructor(
     readonly connection: StropheConnectionLike,
     readonly Strophe: StropheLike,
-    readonly options: SharedBoshPluginOptions = {},
+    options: SharedBoshPluginOptions = {},
   ) {
+    this.options = { ...options };
     this.install();
+  }
+
+  /** Changes this connection's options (e.g. a `keyShare` scoped to the account). */
+  configure(options: Partial<SharedBoshPluginOptions>): this {
+    Object.assign(this.options, options);
+    return this;
   }
 
   // --- hooks ---
