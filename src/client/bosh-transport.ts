@@ -229,7 +229,12 @@ export class BoshTransport extends Emitter<TransportEvents> {
     const response = await new Promise<Element>((resolve, reject) => {
       this.dispatch('create', body, resolve, reject);
     });
-    this.adoptCreationResponse(response);
+    try {
+      this.adoptCreationResponse(response);
+    } catch (err) {
+      this.close(err as BoshError);
+      throw err;
+    }
     this.setStatus('open');
     return response;
   }
