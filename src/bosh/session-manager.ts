@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
+import type { CmConfig } from '../config.js';
 import { BoshError, LEGACY_HTTP_STATUS } from './conditions.js';
 import type { BoshExchange, BoshReply, BoshRequestHandler } from './exchange.js';
 import type { LinkProvider } from './ports.js';
@@ -10,19 +11,8 @@ import { BoshSession, sharedErrorAttrs, type SessionOwner } from './session.js';
 import { RateLimiter } from './rate-limiter.js';
 import { Metrics } from '../metrics.js';
 
-/** The session rules an operator sets (config `bosh.*`), in seconds as on the wire. */
-export interface BoshLimits {
-  maxWaitS: number;
-  maxHold: number;
-  inactivityS: number;
-  pollingS: number;
-  maxPauseS: number;
-  maxSessions: number;
-  maxQueueBytes: number;
-  /** D3: creations per client address per minute (0 = unlimited), and the burst allowed. */
-  creationsPerMinute: number;
-  creationBurst: number;
-}
+/** The session rules an operator sets (config `bosh.*`, documented there), in seconds as on the wire. */
+export type BoshLimits = CmConfig['bosh'];
 
 /** D21: the highest BOSH version this CM speaks. */
 export const CM_VERSION: Version = { major: 1, minor: 11 };

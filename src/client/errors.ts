@@ -1,27 +1,16 @@
 import type { Element } from '../xml/element.js';
 
+import type { SharedError, TerminalCondition as BindingCondition } from '../bosh/conditions.js';
+
+export type { SharedError };
+
 /** XEP-0124 §17.2 terminal binding conditions, plus two the client reports itself. */
 export type TerminalCondition =
-  | 'bad-request'
-  | 'host-gone'
-  | 'host-unknown'
-  | 'improper-addressing'
-  | 'internal-server-error'
-  | 'item-not-found'
-  | 'other-request'
-  | 'policy-violation'
-  | 'remote-connection-failed'
-  | 'remote-stream-error'
-  | 'see-other-uri'
-  | 'system-shutdown'
-  | 'undefined-condition'
+  | BindingCondition
   /** Client side: HTTP kept failing (network error, non-200) after every retry. */
   | 'connection-failed'
   /** Client side: the session was closed locally (`disconnect()`, `destroy()`). */
   | 'client-closed';
-
-/** `shared:error` values of a refused shared-session request (DESIGN D2, D5, D6, D8). */
-export type SharedError = 'weak-key' | 'key-in-use' | 'origin-mismatch' | 'not-ready' | 'too-many-members';
 
 /**
  * The BOSH session (or, before one exists, the creation request) ended. `condition` is the
