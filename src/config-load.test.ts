@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTestCertificate } from '../test/support/certs.js';
 import { DEFAULT_CONFIG } from './config.js';
 import { ConfigError, describeDomain, helpText, loadConfig, OPTIONS, DOMAIN_OPTIONS } from './config-load.js';
 
@@ -17,6 +18,19 @@ function yamlFile(text: string): string {
 }
 const caFile = join(dir, 'ca.pem');
 writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+/** A real certificate and key for http.tls (they are loaded at config time), and a key of another one. */
+const tlsCert = join(dir, 'server.crt');
+const tlsKey = join(dir, 'server.key');
+const tlsCa = join(dir, 'chain.pem');
+const otherKey = join(dir, 'other.key');
+{
+  const pem = await createTestCertificate(['localhost']);
+  const other = await createTestCertificate(['other.example']);
+  writeFileSync(tlsCert, pem.cert);
+  writeFileSync(tlsKey, pem.key);
+  writeFileSync(tlsCa, pem.ca);
+  writeFileSync(otherKey, other.key);
+}
 
 function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   try {
@@ -66,12 +80,17 @@ test('--config wins over SHARED_BOSH_CONFIG, and the path is reported absolute',
 });
 
 test('every key can be set by its environment variable', () => {
-  const table: Array<[string, string, unknown]> = [
+  // The http.tls files need each other: the extra variables of a row are set with it.
+  const table: Array<[string, string, unknown, NodeJS.ProcessEnv?]> = [
     ['SHARED_BOSH_HOST', '0.0.0.0', '0.0.0.0'],
     ['SHARED_BOSH_MAX_BODY_BYTES', '4096', 4096],
     ['SHARED_BOSH_COMPRESS_MIN_BYTES', '0', 0],
     ['SHARED_BOSH_TRUST_PROXY', 'yes', true],
     ['SHARED_BOSH_METRICS_PATH', '/stats', '/stats'],
+    ['SHARED_BOSH_TLS_CERT_FILE', tlsCert, tlsCert, { SHARED_BOSH_TLS_KEY_FILE: tlsKey }],
+    ['SHARED_BOSH_TLS_KEY_FILE', tlsKey, tlsKey, { SHARED_BOSH_TLS_CERT_FILE: tlsCert }],
+    ['SHARED_BOSH_TLS_CA_FILE', tlsCa, tlsCa, { SHARED_BOSH_TLS_CERT_FILE: tlsCert, SHARED_BOSH_TLS_KEY_FILE: tlsKey }],
+    ['SHARED_BOSH_HTTP2', 'false', false],
     ['SHARED_BOSH_CORS_ORIGINS', 'https://a.example, HTTPS://B.example:443/', ['https://a.example', 'https://b.example']],
     ['SHARED_BOSH_CORS_MAX_AGE_S', '60', 60],
     ['SHARED_BOSH_ALLOWED_ROUTES', 'xmpp.example:5222,[::1]:5223', ['xmpp.example:5222', '::1:5223']],
@@ -92,10 +111,10 @@ test('every key can be set by its environment variable', () => {
     ['SHARED_BOSH_MAX_STANZA_BYTES', '65536', 65536],
     ['SHARED_BOSH_LOG_LEVEL', 'debug', 'debug'],
   ];
-  for (const [name, value, expected] of table) {
+  for (const [name, value, expected, others] of table) {
     const spec = OPTIONS.find((o) => o.env === name);
     assert.ok(spec, name);
-    const { config } = loadConfig([], { [name]: value });
+    const { config } = loadConfig([], { ...others, [name]: value });
     let node: unknown = config;
     for (const part of spec.key.split('.')) node = (node as Record<string, unknown>)[part];
     assert.deepEqual(node, expected, name);
@@ -203,7 +222,7 @@ test('every bad value names the key, the value and where it came from', () => {
 
 test('every bad config-file value names the key and the file', () => {
   const table: Array<[string, RegExp]> = [
-    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy, metricsPath \(in .*\.yaml\)$/],
+    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy, metricsPath, tls, http2 \(in .*\.yaml\)$/],
     ['colour: blue\n', /^colour: unknown setting; known keys: http, cors, domains, .* \(in .*\.yaml\)$/],
     ['http: 5\n', /^http: must be a mapping, got 5 \(in .*\.yaml\)$/],
     ['http:\n  port: "5280"\n', /^http\.port: must be an integer 0\.\.65535, got "5280" \(in .*\.yaml\)$/],
@@ -222,6 +241,50 @@ test('every bad config-file value names the key and the file', () => {
   for (const [yaml, expected] of table) assert.match(errorOf(['--config', yamlFile(yaml)]), expected, yaml);
 });
 
+test('http.tls: off by default; cert and key from flags, variables or a file (relative to it) turn on HTTPS', () => {
+  assert.equal(loadConfig([], {}).config.http.tls, null);
+  const flags = loadConfig(['--tls-cert-file', tlsCert, '--tls-key-file', tlsKey, '--tls-ca-file', tlsCa], {}).config.http;
+  assert.deepEqual(flags.tls, { certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa });
+  assert.equal(flags.http2, true, 'HTTP/2 is on by default with TLS');
+  const mixed = loadConfig(['--tls-key-file', tlsKey], { SHARED_BOSH_TLS_CERT_FILE: tlsCert, SHARED_BOSH_HTTP2: 'no' }).config.http;
+  assert.deepEqual([mixed.tls, mixed.http2], [{ certFile: tlsCert, keyFile: tlsKey }, false]);
+  const file = yamlFile('http:\n  tls:\n    certFile: server.crt\n    keyFile: server.key\n  http2: false\n');
+  const fromFile = loadConfig(['--config', file], {}).config.http;
+  assert.deepEqual([fromFile.tls, fromFile.http2], [{ certFile: tlsCert, keyFile: tlsKey }, false]);
+  const off = loadConfig(['--config', yamlFile('http:\n  tls: null\n')], {}).config.http.tls;
+  assert.equal(off, null);
+  const fromCwd = loadConfig(['--tls-cert-file', relative(process.cwd(), tlsCert), '--tls-key-file', tlsKey], {}).config.http.tls;
+  assert.equal(fromCwd?.certFile, tlsCert, 'a relative path from a flag is made absolute');
+});
+
+test('http.tls: a missing, unreadable or mismatched file is an error naming the key, the file and the source', () => {
+  const missing = join(dir, 'missing.pem');
+  const table: Array<[string[], NodeJS.ProcessEnv, string | RegExp]> = [
+    [['--tls-cert-file', tlsCert], {}, 'http.tls.keyFile: must name the PEM file of the private key when http.tls is used, got nothing (from --tls-cert-file)'],
+    [[], { SHARED_BOSH_TLS_KEY_FILE: tlsKey }, 'http.tls.certFile: must name the PEM file of the certificate when http.tls is used, got nothing (from SHARED_BOSH_TLS_KEY_FILE)'],
+    [['--tls-cert-file', missing, '--tls-key-file', tlsKey], {}, `http.tls.certFile: cannot read "${missing}" (ENOENT) (from --tls-cert-file)`],
+    [['--tls-cert-file', tlsCert, '--tls-key-file', dir], {}, `http.tls.keyFile: cannot read "${dir}" (EISDIR) (from --tls-key-file)`],
+    [['--tls-cert-file', tlsCert], { SHARED_BOSH_TLS_KEY_FILE: tlsKey, SHARED_BOSH_TLS_CA_FILE: missing }, `http.tls.caFile: cannot read "${missing}" (ENOENT) (from SHARED_BOSH_TLS_CA_FILE)`],
+    [['--tls-cert-file', tlsKey, '--tls-key-file', tlsCert], {}, `http.tls.certFile: "${tlsKey}" holds no PEM certificate (no start line) (from --tls-cert-file); http.tls.keyFile: "${tlsCert}" holds no usable PEM private key (unsupported) (from --tls-key-file)`],
+    [['--tls-cert-file', tlsCert, '--tls-key-file', otherKey], {}, `http.tls.keyFile: "${otherKey}" is not the private key of http.tls.certFile "${tlsCert}" (key values mismatch) (from --tls-key-file)`],
+    [['--tls-cert-file', tlsCert, '--tls-key-file', tlsKey, '--tls-ca-file', tlsKey], {}, /^http\.tls\.caFile: ".*server\.key" holds no PEM certificate \(.*\) \(from --tls-ca-file\)$/],
+    [['--tls-cert-file', ''], { SHARED_BOSH_TLS_KEY_FILE: tlsKey }, 'http.tls.certFile: must not be empty, got "" (from --tls-cert-file)'],
+    [[], { SHARED_BOSH_HTTP2: 'maybe' }, 'http.http2: must be true or false, got "maybe" (from SHARED_BOSH_HTTP2)'],
+  ];
+  for (const [argv, env, expected] of table) {
+    const message = errorOf(argv, env);
+    if (typeof expected === 'string') assert.equal(message, expected);
+    else assert.match(message, expected);
+  }
+  const fileTable: Array<[string, RegExp]> = [
+    ['http:\n  tls: true\n', /^http\.tls: must be a mapping, got true \(in .*\.yaml\)$/],
+    ['http:\n  tls: {}\n', /^http\.tls\.certFile: must name the PEM file of the certificate when http\.tls is used, got nothing \(in .*\.yaml\); http\.tls\.keyFile: must name/],
+    ['http:\n  tls: { certFile: nope.crt, keyFile: server.key }\n', /^http\.tls\.certFile: cannot read ".*\/nope\.crt" \(ENOENT\) \(in .*\.yaml\)$/],
+    ['http:\n  tls: { certFile: server.crt, keyFile: server.key, pass: x }\n', /^http\.tls\.pass: unknown setting; known keys of http\.tls: certFile, keyFile, caFile \(in .*\.yaml\)$/],
+  ];
+  for (const [yaml, expected] of fileTable) assert.match(errorOf(['--config', yamlFile(yaml)]), expected, yaml);
+});
+
 test('several bad values are all reported, on one line', () => {
   const message = errorOf(['--port', 'x', '--log-level', 'y'], {});
   assert.equal(message, 'http.port: must be an integer 0..65535, got "x" (from --port); logLevel: must be one of fatal, error, warn, info, debug, trace, silent, got "y" (from --log-level)');
@@ -238,6 +301,7 @@ test('B-140: valid settings that are probably mistakes are warned about', () => 
     [[], { SHARED_BOSH_POLLING_S: '60' }, /^bosh\.pollingS \(60\) is not below bosh\.inactivityS \(60\)/],
     [[], { SHARED_BOSH_PROT: '1' }, /^SHARED_BOSH_PROT is not a shared-bosh setting; ignored/],
     [['--cors-origin', 'https://a.example'], { SHARED_BOSH_SHARED_ATTACH_ORIGINS: 'https://b.example' }, /^shared\.attachOrigins https:\/\/b\.example not in cors\.origins/],
+    [[], { SHARED_BOSH_HTTP2: 'false' }, /^http\.http2 has no effect without http\.tls/],
   ];
   for (const [argv, env, expected] of table) {
     const { warnings } = loadConfig(argv, env);
@@ -265,6 +329,16 @@ test('--help names every flag, environment variable and config-file key', () => 
     if (!spec.key.startsWith('domains')) assert.ok(help.includes(`  ${spec.key} `), spec.key);
   }
   for (const flag of ['--config', '--help', '--version', 'SHARED_BOSH_CONFIG', 'domains.<name>.caFile']) assert.ok(help.includes(flag), flag);
+});
+
+test('docs/configuration.md names every config key, environment variable and flag', () => {
+  const docs = readFileSync(fileURLToPath(new URL('../../docs/configuration.md', import.meta.url)), 'utf8');
+  for (const spec of [...OPTIONS, ...DOMAIN_OPTIONS]) {
+    const key = spec.key.replace(/^domains\.\*\./, 'domains.<name>.');
+    assert.ok(docs.includes(`\`${key}\``), key);
+    assert.ok(docs.includes(`\`${spec.env}\``), spec.env);
+    if (spec.flag) assert.ok(docs.includes(`\`--${spec.flag}`), spec.flag);
+  }
 });
 
 test('shared-bosh.example.yaml loads; apart from its example domains it holds the defaults', () => {

@@ -1,9 +1,11 @@
+import { X509Certificate } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_CONFIG, type CmConfig, type DomainConfig } from './config.js';
+import { DEFAULT_CONFIG, type CmConfig, type DomainConfig, type HttpTlsConfig } from './config.js';
 
 /**
  * The final configuration, from (in increasing precedence) DEFAULT_CONFIG, a YAML file,
@@ -27,7 +29,8 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-type Kind = 'int' | 'string' | 'bool' | 'list' | 'level' | 'tls';
+/** `file`: a path, made absolute (relative to the working directory, or to the config file in it). */
+type Kind = 'int' | 'string' | 'file' | 'bool' | 'list' | 'level' | 'tls';
 
 /** One setting: its config-file key, environment variable and (for the common ones) flag. */
 export interface OptionSpec {
@@ -57,6 +60,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'http.compressMinBytes', env: 'SHARED_BOSH_COMPRESS_MIN_BYTES', kind: 'int', value: 'BYTES', description: 'Responses at least this large are gzip/deflate-compressed when the client accepts it.' },
   { key: 'http.trustProxy', env: 'SHARED_BOSH_TRUST_PROXY', flag: 'trust-proxy', kind: 'bool', value: 'BOOL', description: 'Behind a reverse proxy: client address from the last X-Forwarded-For entry, TLS from X-Forwarded-Proto. Only when every request comes through the proxy.' },
   { key: 'http.metricsPath', env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off." },
+  { key: 'http.tls.certFile', env: 'SHARED_BOSH_TLS_CERT_FILE', flag: 'tls-cert-file', kind: 'file', value: 'FILE', description: 'Serve HTTPS: PEM file of the certificate clients see (followed by any intermediate CA certificates). Needs http.tls.keyFile.', defaultText: '(none: plain HTTP)' },
+  { key: 'http.tls.keyFile', env: 'SHARED_BOSH_TLS_KEY_FILE', flag: 'tls-key-file', kind: 'file', value: 'FILE', description: 'PEM file of the private key of http.tls.certFile (unencrypted).', defaultText: '(none)' },
+  { key: 'http.tls.caFile', env: 'SHARED_BOSH_TLS_CA_FILE', flag: 'tls-ca-file', kind: 'file', value: 'FILE', description: 'PEM file of intermediate CA certificates sent after the certificate, when http.tls.certFile holds only its own.', defaultText: '(none)' },
+  { key: 'http.http2', env: 'SHARED_BOSH_HTTP2', kind: 'bool', value: 'BOOL', description: "With http.tls: HTTP/2 (ALPN h2) and HTTP/1.1 on the same port, so a browser's tabs share one connection; false: HTTPS over HTTP/1.1 only." },
   { key: 'cors.origins', env: 'SHARED_BOSH_CORS_ORIGINS', flag: 'cors-origin', kind: 'list', value: 'ORIGIN', description: "Browser origins allowed to use the CM (exact, like https://app.example), or '*' for any. Requests from other origins get 403." },
   { key: 'cors.maxAgeS', env: 'SHARED_BOSH_CORS_MAX_AGE_S', kind: 'int', value: 'SECONDS', description: 'How long browsers may cache a CORS preflight answer.' },
   { key: 'allowedRoutes', env: 'SHARED_BOSH_ALLOWED_ROUTES', kind: 'list', value: 'HOST:PORT', description: "Targets a client may name in the BOSH 'route' attribute; empty: 'route' is ignored." },
@@ -88,7 +95,7 @@ export const DOMAIN_OPTIONS: readonly (OptionSpec & { field?: keyof DomainConfig
   { key: 'domains.*.host', field: 'host', env: 'SHARED_BOSH_UPSTREAM_HOST', flag: 'upstream-host', kind: 'string', value: 'HOST', description: "XMPP server host of every served domain; unset: DNS SRV _xmpp-client._tcp.<domain>, else <domain> itself.", fileDescription: "XMPP server host of this domain; unset: DNS SRV _xmpp-client._tcp.<name>, else <name> itself.", defaultText: '(SRV, else the domain)' },
   { key: 'domains.*.port', field: 'port', env: 'SHARED_BOSH_UPSTREAM_PORT', flag: 'upstream-port', kind: 'int', value: 'PORT', description: 'XMPP server port, for a fixed host or the SRV fallback.', defaultText: '5222' },
   { key: 'domains.*.tls', field: 'tls', env: 'SHARED_BOSH_TLS', flag: 'tls', kind: 'tls', value: 'MODE', description: 'STARTTLS to the XMPP server: required (fail without it), optional (when offered) or off (only for a server on loopback or a trusted network).', defaultText: 'required' },
-  { key: 'domains.*.caFile', field: 'caFile', env: 'SHARED_BOSH_CA_FILE', flag: 'ca-file', kind: 'string', value: 'FILE', description: "PEM file of extra CA certificates to trust for the XMPP server's certificate (which is verified against the domain).", defaultText: '(system CAs)' },
+  { key: 'domains.*.caFile', field: 'caFile', env: 'SHARED_BOSH_CA_FILE', flag: 'ca-file', kind: 'file', value: 'FILE', description: "PEM file of extra CA certificates to trust for the XMPP server's certificate (which is verified against the domain).", defaultText: '(system CAs)' },
   { key: 'domains.*.insecure', field: 'insecure', env: 'SHARED_BOSH_INSECURE', flag: 'insecure', kind: 'bool', value: 'BOOL', description: "Do not verify the XMPP server's certificate. For tests only.", defaultText: 'false' },
 ];
 
@@ -142,6 +149,10 @@ const intIn = (min: number, max: number = Number.MAX_SAFE_INTEGER) => {
 const text = () => z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
 const bool = () => z.boolean({ error: 'must be true or false' });
 const list = () => z.array(z.string({ error: 'must be a string' }), { error: 'must be a list' });
+/** A file every `http.tls` needs: its absence is reported as such rather than as a type error. */
+const pemFile = (what: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? `must name the PEM file of ${what} when http.tls is used` : 'must be a string') })
+    .min(1, { error: 'must not be empty' });
 const mapping = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'must be a mapping' });
 
 const domainSchema = mapping({
@@ -161,6 +172,12 @@ const configSchema = mapping({
     compressMinBytes: intIn(0),
     trustProxy: bool(),
     metricsPath: z.string({ error: 'must be a string' }).regex(/^(\/[^\s?#]*)?$/, { error: "must be '' or start with '/' and have no spaces, '?' or '#'" }),
+    tls: mapping({
+      certFile: pemFile('the certificate'),
+      keyFile: pemFile('the private key'),
+      caFile: text().optional(),
+    }).nullable(),
+    http2: bool(),
   }),
   cors: mapping({ origins: list(), maxAgeS: intIn(0, 86_400 * 7) }),
   domains: z.record(z.string(), domainSchema, { error: 'must be a mapping of domain names' }),
@@ -248,12 +265,19 @@ function readConfigFile(path: string, via: string): Plain {
   }
   if (parsed === null || parsed === undefined) return {};
   if (!isPlain(parsed)) throw new ConfigError([`config file ${path}: must be a mapping of settings, got ${describe(parsed)}`]);
-  // A CA file named in the config file is relative to the file, not to the working directory.
+  // A file named in the config file is relative to the file, not to the working directory.
   const domains = parsed.domains;
   if (isPlain(domains)) {
     for (const [name, entry] of Object.entries(domains)) {
       if (entry === null) domains[name] = {};
       else if (isPlain(entry) && typeof entry.caFile === 'string') entry.caFile = resolve(dirname(path), entry.caFile);
+    }
+  }
+  const tls = isPlain(parsed.http) ? parsed.http.tls : undefined;
+  if (isPlain(tls)) {
+    for (const field of HTTP_TLS_FILES) {
+      const file = tls[field];
+      if (typeof file === 'string' && file !== '') tls[field] = resolve(dirname(path), file);
     }
   }
   return parsed;
@@ -282,8 +306,9 @@ function applyLayer(
   for (const spec of OPTIONS) {
     const raw = valueOf(spec);
     if (raw === undefined) continue;
-    setPath(merged, spec.key, convert(raw, spec.kind));
+    const turnedOn = setPath(merged, spec.key, convert(raw, spec.kind));
     sources.set(spec.key, sourceOf(spec));
+    if (turnedOn !== undefined) sources.set(turnedOn, sourceOf(spec));
   }
   const [domainsSpec, ...fieldSpecs] = DOMAIN_OPTIONS;
   const names = valueOf(domainsSpec!);
@@ -297,8 +322,7 @@ function applyLayer(
   for (const spec of fieldSpecs) {
     const raw = valueOf(spec);
     if (raw === undefined || !isPlain(merged.domains)) continue;
-    let value = convert(raw, spec.kind);
-    if (spec.field === 'caFile' && typeof value === 'string') value = resolve(value);
+    const value = convert(raw, spec.kind);
     for (const [name, entry] of Object.entries(merged.domains)) {
       const domain = isPlain(entry) ? entry : (merged.domains[name] = {});
       (domain as Plain)[spec.field!] = value;
@@ -321,6 +345,8 @@ function convert(raw: string | boolean | string[], kind: Kind): unknown {
       return value;
     case 'list':
       return splitList(value);
+    case 'file':
+      return value === '' ? value : resolve(value);
     default:
       return value;
   }
@@ -352,6 +378,8 @@ function knownKeys(path: string[]): string[] {
     else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType;
     else return [];
     if (schema === undefined) return [];
+    // `http.tls` is a mapping or null.
+    if (schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
   }
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
@@ -399,6 +427,8 @@ function normalize(config: CmConfig, sources: Sources, issues: string[]): void {
   if (Object.keys(config.domains).length === 0) issues.push(`domains: at least one domain must be served${src('domains')}`);
   config.domains = domains;
 
+  if (config.http.tls !== null) checkHttpTls(config.http.tls, src, issues);
+
   config.cors.origins = normalizeOrigins(config.cors.origins, 'cors.origins', src, issues);
   if (config.shared.attachOrigins !== null) {
     config.shared.attachOrigins = normalizeOrigins(config.shared.attachOrigins, 'shared.attachOrigins', src, issues);
@@ -412,6 +442,46 @@ function normalize(config: CmConfig, sources: Sources, issues: string[]): void {
     }
     return `${m[1]!.toLowerCase()}:${port}`;
   });
+}
+
+const HTTP_TLS_FILES = ['certFile', 'keyFile', 'caFile'] as const;
+
+/**
+ * The files of `http.tls` are read and tried now, so that a wrong path, a file that is not PEM or
+ * a key of another certificate is a configuration error (exit 2), not a failure at start.
+ */
+function checkHttpTls(tls: HttpTlsConfig, src: (path: string) => string, issues: string[]): void {
+  const pem: Partial<Record<keyof HttpTlsConfig, Buffer>> = {};
+  for (const field of HTTP_TLS_FILES) {
+    const file = tls[field];
+    if (file === undefined) continue;
+    try {
+      pem[field] = readFileSync(file);
+    } catch (err) {
+      issues.push(`http.tls.${field}: cannot read ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})${src(`http.tls.${field}`)}`);
+    }
+  }
+  const reason = (err: unknown): string => (err as Error).message.replace(/^error:[0-9A-F]+:[^:]*::?/i, '');
+  const tryPem = (field: keyof HttpTlsConfig, check: (pem: Buffer) => void, what: string): boolean => {
+    const data = pem[field];
+    if (data === undefined) return false;
+    try {
+      check(data);
+      return true;
+    } catch (err) {
+      issues.push(`http.tls.${field}: ${JSON.stringify(tls[field])} holds no ${what} (${reason(err)})${src(`http.tls.${field}`)}`);
+      return false;
+    }
+  };
+  const cert = tryPem('certFile', (data) => createSecureContext({ cert: data }), 'PEM certificate');
+  const key = tryPem('keyFile', (data) => createSecureContext({ key: data }), 'usable PEM private key');
+  if (tls.caFile !== undefined) tryPem('caFile', (data) => new X509Certificate(data), 'PEM certificate');
+  if (!cert || !key) return;
+  try {
+    createSecureContext({ cert: pem.certFile, key: pem.keyFile });
+  } catch (err) {
+    issues.push(`http.tls.keyFile: ${JSON.stringify(tls.keyFile)} is not the private key of http.tls.certFile ${JSON.stringify(tls.certFile)} (${reason(err)})${src('http.tls.keyFile')}`);
+  }
 }
 
 function normalizeOrigins(origins: string[], key: string, src: (path: string) => string, issues: string[]): string[] {
@@ -455,6 +525,9 @@ function crossFieldWarnings(config: CmConfig): string[] {
       if (d.caFile !== undefined) warnings.push(`domains.${name}.caFile is not used while insecure is true`);
     }
   }
+  if (config.http.tls === null && !config.http.http2) {
+    warnings.push('http.http2 has no effect without http.tls: plain HTTP is served as HTTP/1.1 only');
+  }
   if (config.bosh.pollingS >= config.bosh.inactivityS) {
     warnings.push(`bosh.pollingS (${config.bosh.pollingS}) is not below bosh.inactivityS (${config.bosh.inactivityS}): clients polling at the permitted rate could time out`);
   }
@@ -494,7 +567,8 @@ export function helpText(): string {
     'Usage: shared-bosh [options]',
     '',
     'A BOSH (XEP-0124/XEP-0206) connection manager with Shared BOSH. It listens for BOSH on',
-    'http://<host>:<port><path> and connects each session to the XMPP server of its domain.',
+    'http://<host>:<port><path> (https:// with --tls-cert-file and --tls-key-file, then HTTP/2 and',
+    'HTTP/1.1 on the same port) and connects each session to the XMPP server of its domain.',
     'Settings come from (lowest to highest precedence) defaults, a YAML config file,',
     'SHARED_BOSH_* environment variables, and these flags. See docs/configuration.md.',
   );
@@ -534,7 +608,8 @@ export function helpText(): string {
   out.push(
     '',
     '--upstream-host, --upstream-port, --tls, --ca-file and --insecure (and their variables) set every',
-    'served domain; per-domain settings go in the config file. A bad value exits with status 2.',
+    'served domain; per-domain settings go in the config file. --tls is STARTTLS to the XMPP server;',
+    'the --tls-*-file flags are HTTPS for clients. A bad value exits with status 2.',
   );
   return out.join('\n') + '\n';
 }
@@ -577,13 +652,21 @@ function getPath(root: unknown, path: readonly string[]): unknown {
   return node;
 }
 
-function setPath(root: Plain, key: string, value: unknown): void {
+/** Sets one key; returns the group it turned on, if any (`http.tls`, null until one of its keys is set). */
+function setPath(root: Plain, key: string, value: unknown): string | undefined {
   const parts = key.split('.');
   let node = root;
-  for (const part of parts.slice(0, -1)) {
+  let turnedOn: string | undefined;
+  for (const [i, part] of parts.slice(0, -1).entries()) {
+    const path = parts.slice(0, i + 1);
+    if (node[part] === null && getPath(DEFAULT_CONFIG, path) === null) {
+      node[part] = {};
+      turnedOn ??= path.join('.');
+    }
     // A file that made this a non-mapping keeps its value, so that its own error is reported.
-    if (!isPlain(node[part])) return;
+    if (!isPlain(node[part])) return undefined;
     node = node[part] as Plain;
   }
   node[parts[parts.length - 1]!] = value;
+  return turnedOn;
 }

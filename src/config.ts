@@ -15,6 +15,16 @@ export interface DomainConfig {
   insecure: boolean;
 }
 
+/** Certificate and key the BOSH endpoint serves HTTPS with (`http.tls`). */
+export interface HttpTlsConfig {
+  /** PEM file: the server certificate, optionally followed by its intermediate CA certificates. */
+  certFile: string;
+  /** PEM file: the certificate's private key (unencrypted). */
+  keyFile: string;
+  /** PEM file of intermediate CA certificates sent after the certificate (when certFile has none). */
+  caFile?: string;
+}
+
 /** Every option of the CM, with the defaults of `DEFAULT_CONFIG`. */
 export interface CmConfig {
   http: {
@@ -36,6 +46,16 @@ export interface CmConfig {
     trustProxy: boolean;
     /** Path of the Prometheus metrics page on the same listener; '' = no metrics page. @default '/metrics' */
     metricsPath: string;
+    /**
+     * HTTPS for clients: PEM files of the certificate (chain) and its private key; `caFile` holds
+     * intermediate CA certificates sent after the certificate. null = plain HTTP. @default null
+     */
+    tls: HttpTlsConfig | null;
+    /**
+     * With `tls`: HTTP/2 (ALPN h2) and HTTP/1.1 on the same port, so that a browser's tabs share
+     * one connection instead of its ~6 per host. false = HTTPS with HTTP/1.1 only. @default true
+     */
+    http2: boolean;
   };
   cors: {
     /** Allowed `Origin`s: exact origins, or '*' for any. @default ['*'] */
@@ -89,7 +109,17 @@ export interface CmConfig {
 }
 
 export const DEFAULT_CONFIG: CmConfig = {
-  http: { host: '127.0.0.1', port: 5280, path: '/http-bind', maxBodyBytes: 262_144, compressMinBytes: 1024, trustProxy: false, metricsPath: '/metrics' },
+  http: {
+    host: '127.0.0.1',
+    port: 5280,
+    path: '/http-bind',
+    maxBodyBytes: 262_144,
+    compressMinBytes: 1024,
+    trustProxy: false,
+    metricsPath: '/metrics',
+    tls: null,
+    http2: true,
+  },
   cors: { origins: ['*'], maxAgeS: 86_400 },
   domains: { localhost: { tls: 'required', insecure: false } },
   allowedRoutes: [],

@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
 import { looksLikeZlib, type ContentCoding } from './compression.js';
+import { abortRequest, requestAborted, type HttpRequest } from './messages.js';
 
 /** How much of an oversized body the BOSH layer still gets (enough to find the `sid`). */
 export const OVERSIZED_HEAD_BYTES = 4096;
@@ -30,7 +30,7 @@ type Decoder = Gunzip | Inflate | InflateRaw;
  * Resolves as soon as the outcome is known; an oversized body keeps being read and discarded
  * (so the client can read its reply) up to `limits.discardBytes`, then the socket is destroyed.
  */
-export function readBody(req: IncomingMessage, coding: ContentCoding | 'identity', limits: BodyLimits): Promise<BodyResult> {
+export function readBody(req: HttpRequest, coding: ContentCoding | 'identity', limits: BodyLimits): Promise<BodyResult> {
   return new Promise((resolve) => {
     let settled = false;
     const chunks: Buffer[] = [];
@@ -93,6 +93,7 @@ export function readBody(req: IncomingMessage, coding: ContentCoding | 'identity
     const onEnd = (): void => {
       req.off('data', onData);
       if (settled) return;
+      if (requestAborted(req)) return settle({ kind: 'aborted' });
       if (coding === 'identity') return settle({ kind: 'complete', body: Buffer.concat(chunks, decodedBytes) });
       if (!decoder) decoder = startDecoder(sniffed ?? Buffer.alloc(0));
       if (sniffed) decoder.write(sniffed);
@@ -110,16 +111,17 @@ export function readBody(req: IncomingMessage, coding: ContentCoding | 'identity
 
 /**
  * Reads and drops what is left of a request we will not use, so that the client can finish
- * sending and read the reply; a client that sends more than `limitBytes` loses its connection.
+ * sending and read the reply; a client that sends more than `limitBytes` loses its connection
+ * (HTTP/1.x) or has its stream reset (HTTP/2).
  */
-export function discardRest(req: IncomingMessage, limitBytes: number): void {
+export function discardRest(req: HttpRequest, limitBytes: number): void {
   if (req.complete || req.destroyed) return;
   let read = 0;
   const onData = (chunk: Buffer): void => {
     read += chunk.length;
     if (read > limitBytes) {
       req.off('data', onData);
-      req.socket.destroy();
+      abortRequest(req);
     }
   };
   req.on('data', onData);

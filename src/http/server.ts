@@ -1,21 +1,29 @@
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { createServer, type OutgoingHttpHeaders } from 'node:http';
+import { createSecureServer, type ServerHttp2Session } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { BoshExchange, BoshReply, BoshRequestHandler } from '../bosh/exchange.js';
 import { DEFAULT_CONTENT_TYPE, renderTerminate } from '../bosh/response.js';
-import type { CmConfig } from '../config.js';
+import type { CmConfig, HttpTlsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { readBody, discardRest } from './body-reader.js';
 import { compress, compressSync, negotiateEncoding, requestCoding, ASYNC_COMPRESS_BYTES, type ContentCoding } from './compression.js';
 import { corsForPreflight, corsForRequest } from './cors.js';
+import { isHttp2, responseGone, type HttpRequest, type HttpResponse } from './messages.js';
 
 /** The CM's HTTP side: one BOSH endpoint on `http.path`. */
 export interface BoshHttpServer {
-  /** Binds `http.host:http.port` (port 0: any free port); resolves with the bound address and the BOSH URL. */
+  /**
+   * Binds `http.host:http.port` (port 0: any free port); resolves with the bound address and the
+   * BOSH URL (`https://` with `http.tls`).
+   */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /**
-   * Stops accepting connections, closes idle keep-alive sockets, waits for replies still owed
-   * (held requests) up to `closeTimeoutMs`, then closes every remaining connection.
+   * Stops accepting connections, closes idle keep-alive sockets, sends GOAWAY on every HTTP/2
+   * session, waits for replies still owed (held requests) up to `closeTimeoutMs`, then closes
+   * every remaining connection.
    */
   close(): Promise<void>;
 }
@@ -30,6 +38,12 @@ export interface HttpServerOptions {
 }
 
 const ALLOW = 'GET, HEAD, POST, OPTIONS';
+/**
+ * Streams one HTTP/2 connection may carry at once. A browser puts every tab of an origin on one
+ * connection, and each tab holds one or two BOSH requests (`hold` + 1), so 256 leaves room for
+ * ~100 tabs; node's default (unlimited, 2^32-1) is no bound at all.
+ */
+const MAX_CONCURRENT_STREAMS = 256;
 const BAD_REQUEST_BODY = renderTerminate('bad-request');
 const INTERNAL_ERROR_BODY = renderTerminate('internal-server-error');
 const PAGE = `<!DOCTYPE html>
@@ -39,8 +53,11 @@ const PAGE = `<!DOCTYPE html>
 `;
 
 /**
- * The only module that touches node:http (STYLE: http/ -> bosh/). Every POST to `http.path`
- * becomes one BoshExchange for `handler`; everything else is answered here.
+ * The only module that touches node:http/https/http2 (STYLE: http/ -> bosh/). Every POST to
+ * `http.path` becomes one BoshExchange for `handler`; everything else is answered here.
+ *
+ * Without `http.tls`: plain HTTP/1.1. With it: HTTPS, and with `http.http2` (the default) HTTP/2
+ * and HTTP/1.1 on the same port, chosen by ALPN. Both protocols go through the same code below.
  */
 export function createHttpServer(
   config: CmConfig,
@@ -52,20 +69,24 @@ export function createHttpServer(
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
   const discardBytes = options.discardBytes ?? 1_048_576;
   const paths = endpointPaths(config.http.path);
-  const inFlight = new Set<ServerResponse>();
+  const inFlight = new Set<HttpResponse>();
   let closing = false;
   let closed: Promise<void> | undefined;
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: HttpRequest, res: HttpResponse): void => {
     try {
       route(req, res);
     } catch (err) {
       log.error({ err }, 'request handling failed; closing the connection');
       res.destroy();
     }
-  });
+  };
+  const { server, scheme, protocols } = createNodeServer(config, onRequest);
+  const connections = trackConnections(server, scheme);
+  server.on('tlsClientError', (err: Error) => log.debug({ err }, 'TLS handshake with a client failed'));
+  server.on('sessionError', (err: Error) => log.debug({ err }, 'HTTP/2 session error'));
 
-  function route(req: IncomingMessage, res: ServerResponse): void {
+  function route(req: HttpRequest, res: HttpResponse): void {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query < 0 ? url : url.slice(0, query);
@@ -95,7 +116,7 @@ export function createHttpServer(
     }
   }
 
-  function onOptions(req: IncomingMessage, res: ServerResponse): void {
+  function onOptions(req: HttpRequest, res: HttpResponse): void {
     const origin = header(req, 'origin');
     const cors = corsForPreflight(
       {
@@ -112,7 +133,7 @@ export function createHttpServer(
     send(res, 204, { Allow: ALLOW, ...cors.headers }, undefined);
   }
 
-  async function onPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function onPost(req: HttpRequest, res: HttpResponse): Promise<void> {
     const origin = header(req, 'origin');
     const remoteAddress = remoteAddressOf(req);
     const cors = corsForRequest(origin, config.cors);
@@ -191,13 +212,13 @@ export function createHttpServer(
    * and the body reaches `http.compressMinBytes`. B-10: no caching of BOSH responses.
    */
   function sendBosh(
-    res: ServerResponse,
+    res: HttpResponse,
     answer: BoshReply,
     acceptEncoding: string | undefined,
     corsHeaders: Record<string, string>,
     connectionClose: boolean,
   ): void {
-    if (res.destroyed) {
+    if (responseGone(res)) {
       log.debug({ status: answer.status }, 'client went away before its reply; reply dropped');
       return;
     }
@@ -207,7 +228,8 @@ export function createHttpServer(
       'Cache-Control': 'no-store',
       Vary: corsHeaders.Vary ? `Accept-Encoding, ${corsHeaders.Vary}` : 'Accept-Encoding',
     };
-    if (connectionClose) headers.Connection = 'close';
+    // HTTP/2 has no Connection header (RFC 9113 §8.2.2); discardRest resets the stream instead.
+    if (connectionClose && !isHttp2(res)) headers.Connection = 'close';
     const raw = Buffer.from(answer.body, 'utf8');
     const coding = raw.length >= config.http.compressMinBytes ? negotiateEncoding(acceptEncoding) : undefined;
     if (coding === undefined) return send(res, answer.status, headers, raw);
@@ -217,7 +239,7 @@ export function createHttpServer(
     compressLarge(res, answer.status, headers, raw, coding);
   }
 
-  function compressLarge(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, raw: Buffer, coding: ContentCoding): void {
+  function compressLarge(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, raw: Buffer, coding: ContentCoding): void {
     compress(raw, coding).then(
       (compressed) => send(res, status, { ...headers, 'Content-Encoding': coding }, compressed),
       (err: unknown) => {
@@ -227,23 +249,27 @@ export function createHttpServer(
     );
   }
 
-  function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | undefined): void {
-    if (res.destroyed || res.headersSent) return;
-    // B-05: a length on every reply that may have a body (RFC 9110 §8.6: none on a 204).
+  function send(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | undefined): void {
+    if (responseGone(res) || res.headersSent) return;
+    // B-05: a length on every reply that may have a body (RFC 9110 §8.6: none on a 204); over
+    // HTTP/2 too, where it is the DATA frames' total.
     const all: OutgoingHttpHeaders = status === 204 ? { ...headers } : { ...headers, 'Content-Length': body ? body.length : 0 };
-    if (closing) all.Connection = 'close';
+    // While closing, HTTP/1.1 connections end after their reply; HTTP/2 sessions got GOAWAY.
+    if (closing && !isHttp2(res)) all.Connection = 'close';
     res.writeHead(status, all);
-    res.end(body);
+    if (body === undefined) res.end();
+    else res.end(body);
   }
 
   /** A short text answer for anything that is not a BOSH request; an unread body is dropped. */
-  function sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
+  function sendText(req: HttpRequest, res: HttpResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
     const unread = !req.complete;
-    send(res, status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers, ...(unread ? { Connection: 'close' } : {}) }, Buffer.from(text));
+    const close = unread && !isHttp2(res) ? { Connection: 'close' } : {};
+    send(res, status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers, ...close }, Buffer.from(text));
     if (unread) discardRest(req, discardBytes);
   }
 
-  function remoteAddressOf(req: IncomingMessage): string {
+  function remoteAddressOf(req: HttpRequest): string {
     if (config.http.trustProxy) {
       // The last hop is the address our own reverse proxy saw; earlier ones are client-supplied.
       const forwarded = header(req, 'x-forwarded-for')?.split(',').pop()?.trim();
@@ -252,7 +278,8 @@ export function createHttpServer(
     return unmapIPv4(req.socket.remoteAddress ?? '');
   }
 
-  function isSecure(req: IncomingMessage): boolean {
+  function isSecure(req: HttpRequest): boolean {
+    // HTTP/2: `req.socket` stands for the session's TLS socket.
     if ((req.socket as TLSSocket).encrypted === true) return true;
     if (!config.http.trustProxy) return false;
     return header(req, 'x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase() === 'https';
@@ -268,8 +295,8 @@ export function createHttpServer(
           server.on('error', (err) => log.error({ err }, 'HTTP server error'));
           const address = server.address() as AddressInfo;
           const host = config.http.host;
-          const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}${config.http.path}`;
-          log.info({ host, port: address.port, url }, 'listening for BOSH requests');
+          const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}${config.http.path}`;
+          log.info({ host, port: address.port, url, protocols }, 'listening for BOSH requests');
           resolve({ host, port: address.port, url });
         });
       });
@@ -279,13 +306,21 @@ export function createHttpServer(
       closing = true;
       closed = new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
-        server.close(() => resolve());
-        server.closeIdleConnections();
+        let hardStop: NodeJS.Timeout | undefined;
+        server.close(() => {
+          clearTimeout(hardStop);
+          resolve();
+        });
+        connections.closeIdle();
         const deadline = Date.now() + closeTimeoutMs;
         const poll = (): void => {
-          if (inFlight.size === 0 || Date.now() >= deadline) {
+          const now = Date.now();
+          if (inFlight.size === 0 || now >= deadline) {
             if (inFlight.size > 0) log.warn({ requests: inFlight.size }, 'closing connections with requests still unanswered');
-            server.closeAllConnections();
+            connections.closeHttp1();
+            // HTTP/2 sessions close by themselves once their last stream is done; bounded here.
+            if (now >= deadline) connections.destroyAll();
+            else hardStop = setTimeout(() => connections.destroyAll(), deadline - now).unref();
             return;
           }
           setTimeout(poll, 10).unref();
@@ -303,7 +338,82 @@ function endpointPaths(path: string): Set<string> {
   return new Set([bare, bare === '/' ? '/' : `${bare}/`]);
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
+type Scheme = 'http' | 'https';
+
+/** node:http, node:https or node:http2 (with HTTP/1.1 fallback), as `http.tls` and `http.http2` say. */
+function createNodeServer(
+  config: CmConfig,
+  onRequest: (req: HttpRequest, res: HttpResponse) => void,
+): { server: Server; scheme: Scheme; protocols: string[] } {
+  const tls = config.http.tls;
+  if (tls === null) return { server: createServer(onRequest), scheme: 'http', protocols: ['http/1.1'] };
+  const secure = readTlsFiles(tls);
+  if (!config.http.http2) {
+    return { server: createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'] }, onRequest), scheme: 'https', protocols: ['http/1.1'] };
+  }
+  // allowHTTP1: clients without ALPN h2 get HTTP/1.1 on the same port, through the same handler.
+  const server = createSecureServer({ ...secure, allowHTTP1: true, settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, onRequest);
+  return { server, scheme: 'https', protocols: ['h2', 'http/1.1'] };
+}
+
+function readTlsFiles(tls: HttpTlsConfig): SecureContextOptions {
+  const read = (field: keyof HttpTlsConfig, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read http.tls.${field} ${JSON.stringify(file)}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return {
+    cert: read('certFile', tls.certFile),
+    key: read('keyFile', tls.keyFile),
+    ...(tls.caFile !== undefined ? { ca: read('caFile', tls.caFile) } : {}),
+  };
+}
+
+/** The open connections, by kind, for close(). */
+interface Connections {
+  /** At the start of close(): idle HTTP/1.1 connections close, HTTP/2 sessions get GOAWAY (open streams go on). */
+  closeIdle(): void;
+  /** No reply is owed any more (or the wait is over): every HTTP/1.1 connection closes. */
+  closeHttp1(): void;
+  /** The deadline: every socket still open is destroyed, HTTP/2 sessions and handshakes included. */
+  destroyAll(): void;
+}
+
+function trackConnections(server: Server, scheme: Scheme): Connections {
+  const sockets = new Set<Socket>();
+  const http1 = new Set<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
+  const track = <T extends { once(event: 'close', listener: () => void): unknown }>(set: Set<T>, item: T): void => {
+    set.add(item);
+    item.once('close', () => set.delete(item));
+  };
+  server.on('connection', (socket: Socket) => {
+    track(sockets, socket);
+    if (scheme === 'http') track(http1, socket);
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol !== 'h2') track(http1, socket);
+  });
+  server.on('session', (session: ServerHttp2Session) => track(sessions, session));
+  return {
+    closeIdle() {
+      // node:http and node:https know which of their connections are idle; http2's HTTP/1.1 fallback waits for closeHttp1().
+      (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      for (const session of sessions) session.close();
+    },
+    closeHttp1() {
+      for (const socket of http1) socket.destroy();
+    },
+    destroyAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+function header(req: HttpRequest, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }

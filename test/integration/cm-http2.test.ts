@@ -1,0 +1,213 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
+import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import { createMemoryLogger } from '../../src/log.js';
+import { parseBody, type ParsedBody } from '../../src/xml/body-parser.js';
+import { createTestCertificate } from '../support/certs.js';
+import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
+import { HTTPBIND_NS, XBOSH_NS } from '../support/bosh-http.js';
+
+/**
+ * The whole CM serving BOSH over HTTP/2 with TLS (http.tls), in front of the scripted XMPP server:
+ * what 20 browser tabs on one HTTP/2 connection do.
+ */
+let server: ScriptedXmppServer;
+let cm: ConnectionManager;
+let url: string;
+let ca: string;
+let certDir: string;
+const memory = createMemoryLogger('debug');
+
+before(async () => {
+  server = await ScriptedXmppServer.start({ starttls: 'required' });
+  const pem = await createTestCertificate(['localhost']);
+  ca = pem.ca;
+  certDir = await mkdtemp(join(tmpdir(), 'shared-bosh-cm-h2-'));
+  const certFile = join(certDir, 'cert.pem');
+  const keyFile = join(certDir, 'key.pem');
+  await writeFile(certFile, pem.cert);
+  await writeFile(keyFile, pem.key);
+  const config: CmConfig = {
+    ...DEFAULT_CONFIG,
+    http: { ...DEFAULT_CONFIG.http, port: 0, tls: { certFile, keyFile } },
+    domains: { [server.domain]: await server.domainConfig('required') },
+    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0 },
+  };
+  cm = createConnectionManager(config, { logger: memory.logger });
+  url = (await cm.start()).url;
+});
+
+after(async () => {
+  await cm.stop();
+  await server.close();
+  await rm(certDir, { recursive: true, force: true });
+});
+
+/** One HTTP/2 connection to the CM, like the one a browser shares between all tabs of an origin. */
+async function connect(): Promise<ClientHttp2Session> {
+  const session = h2connect(new URL(url).origin, { ca });
+  await new Promise<void>((resolve, reject) => {
+    session.once('connect', () => resolve());
+    session.once('error', reject);
+  });
+  return session;
+}
+
+interface H2Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  body: ParsedBody;
+  attrs: Record<string, string>;
+}
+
+/** POSTs one BOSH body on its own stream of `session` and parses the answer. */
+function post(session: ClientHttp2Session, body: string): Promise<H2Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': new URL(url).pathname, 'content-type': 'text/xml; charset=utf-8' });
+    let headers: IncomingHttpHeaders = {};
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => (headers = h));
+    stream.on('data', (chunk: string) => (text += chunk));
+    stream.on('end', () => {
+      const parsed = parseBody(text);
+      resolve({ status: Number(headers[':status']), headers, text, body: parsed, attrs: { ...parsed.attrs } });
+    });
+    stream.on('error', reject);
+    stream.end(body);
+  });
+}
+
+/** RawBoshClient's counterpart over a shared HTTP/2 session: the test decides every attribute. */
+class H2BoshClient {
+  sid = '';
+  rid = 1_000_000 + Math.floor(Math.random() * 1_000_000);
+
+  constructor(readonly session: ClientHttp2Session) {}
+
+  async create(attrs = "to='localhost' wait='10' hold='1' ver='1.11' xmpp:version='1.0'"): Promise<H2Answer> {
+    const answer = await post(this.session, `<body rid='${this.rid}' ${attrs} ${XBOSH_NS} ${HTTPBIND_NS}/>`);
+    this.sid = answer.attrs.sid ?? '';
+    return answer;
+  }
+
+  send(payload = '', attrs = ''): Promise<H2Answer> {
+    this.rid += 1;
+    return post(this.session, `<body rid='${this.rid}' sid='${this.sid}' ${attrs} ${XBOSH_NS} ${HTTPBIND_NS}>${payload}</body>`);
+  }
+
+  /** SASL PLAIN, restart and bind; returns the bound JID. */
+  async login(user: string, resource: string): Promise<string> {
+    const token = Buffer.from(`\0${user}\0pw`).toString('base64');
+    const auth = await this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${token}</auth>`);
+    assert.equal(auth.body.children[0]?.name, 'success', auth.text);
+    const restart = await this.send('', "xmpp:restart='true' to='localhost'");
+    assert.equal(restart.body.children[0]?.name, 'stream:features', restart.text);
+    const bind = await this.send(
+      `<iq type='set' id='bind1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`,
+    );
+    const jid = bind.body.children[0]?.getChild('bind')?.getChild('jid')?.text();
+    assert.ok(jid, bind.text);
+    return jid;
+  }
+}
+
+test('HTTP/2 + TLS: the CM listens on https://; creation over ALPN h2 opens the upstream stream and answers with features', async () => {
+  assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/http-bind$/);
+  const session = await connect();
+  try {
+    assert.equal(session.alpnProtocol, 'h2');
+    const c = new H2BoshClient(session);
+    const created = await c.create();
+    assert.equal(created.status, 200);
+    assert.ok(created.attrs.sid);
+    assert.equal(Number(created.headers['content-length']), Buffer.byteLength(created.text));
+    assert.equal(created.headers.connection, undefined);
+    assert.equal(created.body.children[0]?.name, 'stream:features');
+    assert.equal(server.connections.at(-1)!.secured, true, 'STARTTLS upstream as over HTTP/1.1');
+    await c.send('', "type='terminate'");
+  } finally {
+    session.close();
+  }
+});
+
+test('HTTP/2 + TLS: login and a message round trip between two sessions on one connection', async () => {
+  const session = await connect();
+  try {
+    const a = new H2BoshClient(session);
+    const b = new H2BoshClient(session);
+    await a.create();
+    await b.create();
+    const aJid = await a.login('alice', 'h2a');
+    const bJid = await b.login('bob', 'h2b');
+    assert.equal(aJid, 'alice@localhost/h2a');
+    // Each send is held until something comes for its session (or the next request of it).
+    const bPoll = b.send();
+    const aPoll = a.send(`<message to='${bJid}' id='h2m1'><body>over one HTTP/2 connection</body></message>`);
+    const got = (await bPoll).body.children[0]!;
+    assert.equal(got.name, 'message');
+    assert.equal(got.attrs.from, aJid);
+    assert.equal(got.getChild('body')!.text(), 'over one HTTP/2 connection');
+    const bReply = b.send(`<message to='${aJid}' id='h2m2'><body>and back</body></message>`);
+    const back = (await aPoll).body.children[0]!;
+    assert.equal(back.attrs.from, bJid);
+    assert.equal(back.getChild('body')!.text(), 'and back');
+    await Promise.all([a.send('', "type='terminate'"), b.send('', "type='terminate'"), bReply]);
+  } finally {
+    session.close();
+  }
+});
+
+test('20 tabs on ONE HTTP/2 connection: 20 sessions each hold a request, and every one is answered with its message', async () => {
+  const session = await connect();
+  try {
+    const tabs = Array.from({ length: 20 }, () => new H2BoshClient(session));
+    await Promise.all(tabs.map((tab) => tab.create()));
+    const jids = await Promise.all(tabs.map((tab, i) => tab.login(`tab${i}`, `t${i}`)));
+    const sender = new H2BoshClient(session);
+    await sender.create();
+    await sender.login('sender', 's');
+
+    // Each tab's long poll: an empty request the CM holds (hold='1').
+    let answered = 0;
+    const held = tabs.map((tab) => tab.send().finally(() => (answered += 1)));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(answered, 0, 'all 20 requests are held at once, beyond the ~6 HTTP/1.1 connections of a browser');
+    assert.equal(cm.stats().sessions, 21);
+
+    const messages = jids.map((jid, i) => `<message to='${jid}' id='fan${i}'><body>tab ${i}</body></message>`).join('');
+    const sent = sender.send(messages);
+    const answers = await Promise.all(held);
+    answers.forEach((answer, i) => {
+      const message = answer.body.children.find((el) => el.name === 'message');
+      assert.ok(message, `tab ${i}: ${answer.text}`);
+      assert.equal(message.getChild('body')!.text(), `tab ${i}`);
+    });
+    await Promise.all([...[...tabs, sender].map((tab) => tab.send('', "type='terminate'")), sent]);
+  } finally {
+    session.close();
+  }
+});
+
+test('D20 HTTP/2 + TLS: stop() answers a held request with system-shutdown, then closes the connection (GOAWAY)', async () => {
+  // Runs last (node:test keeps file order): stop the CM here and check what the client sees.
+  const session = await connect();
+  session.on('error', () => undefined);
+  const c = new H2BoshClient(session);
+  await c.create();
+  await c.login('zoe', 'z');
+  const held = c.send();
+  const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+  await cm.stop();
+  const last = await held;
+  assert.equal(last.attrs.type, 'terminate');
+  assert.equal(last.attrs.condition, 'system-shutdown', 'D20: the held request is answered over HTTP/2 before the session closes');
+  await closed;
+  await assert.rejects(connect(), /ECONNREFUSED/);
+});
