@@ -13,8 +13,10 @@ export interface BoshExchange {
   origin: string | undefined;
   /** Whether the request came over TLS (XEP-0124 §19.1, B-136). */
   secure: boolean;
-  /** Answers the request. Called exactly once. */
+  /** Answers the request. Called exactly once, or drop() instead. */
   reply(reply: BoshReply): void;
+  /** Closes the connection without an answer (XEP-0124 §19.1, B-138). */
+  drop(): void;
 }
 
 /** What the BOSH layer answers: the HTTP layer adds CORS, compression and Content-Length. */

@@ -64,6 +64,12 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     }
     const session = this.sessions.get(request.sid);
     if (session) {
+      if (session.secure && !exchange.secure) {
+        // B-136, B-138, B-139: just close that connection; the session goes on.
+        this.log.warn({ sid: session.sid }, 'unencrypted request for a session created over TLS; connection closed');
+        exchange.drop();
+        return;
+      }
       session.handle(request, exchange);
       return;
     }
@@ -132,6 +138,7 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
         inactivityMs: inactivityS * 1000,
         maxPauseMs: limits.maxPauseS * 1000,
         legacy,
+        secure: exchange.secure,
         contentType: request.content ?? DEFAULT_CONTENT_TYPE, // B-17, B-18
         acks,
         creationAttrs,

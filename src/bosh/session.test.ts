@@ -530,3 +530,22 @@ test('B-101 D21: without multiple streams, a later request with to is an ordinar
   h.link.deliver(MSG);
   assert.equal(r.attrs.stream, undefined);
 });
+
+test('B-136 B-138 B-139: a session created over TLS: an unencrypted request is dropped, the session goes on', async () => {
+  const { FakeExchange } = await import('../../test/support/bosh-harness.js');
+  const h = createHarness();
+  const creation = new FakeExchange(`<body rid='1000' to='example.com' wait='60' hold='1' ver='1.11' ${HTTPBIND}/>`);
+  creation.secure = true;
+  h.manager.handle(creation);
+  h.link.open();
+  const sid = creation.attrs.sid!;
+  const plain = h.req(sid, 1001, MSG);
+  assert.equal(plain.dropped, true);
+  assert.equal(plain.answered, false);
+  assert.equal(h.link.sent.length, 0, 'not processed');
+  const secure = new FakeExchange(`<body rid='1001' sid='${sid}' ${HTTPBIND}>${MSG}</body>`);
+  secure.secure = true;
+  h.manager.handle(secure);
+  assert.equal(h.link.sent.length, 1, 'the same rid over TLS is processed');
+  assert.equal(h.manager.size, 1);
+});

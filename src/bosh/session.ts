@@ -23,6 +23,8 @@ export interface SessionSettings {
   contentType: string;
   /** The client asked for acknowledgements (`ack='1'` on creation, §9). */
   acks: boolean;
+  /** The creation request came over TLS: every later one must too (B-136). */
+  secure: boolean;
   /** Creation response attributes known at creation (wait, requests, ..., shared:*). */
   creationAttrs: Record<string, string>;
   /** Most bytes queued for the client while it has no request to answer (DESIGN D15). */
@@ -102,6 +104,10 @@ export class BoshSession implements MemberPort {
 
   get sid(): string {
     return this.settings.sid;
+  }
+
+  get secure(): boolean {
+    return this.settings.secure;
   }
 
   get ended(): boolean {

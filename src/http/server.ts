@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { readBody, discardRest } from './body-reader.js';
 import { compress, compressSync, negotiateEncoding, requestCoding, ASYNC_COMPRESS_BYTES, type ContentCoding } from './compression.js';
 import { corsForPreflight, corsForRequest } from './cors.js';
-import { isHttp2, responseGone, type HttpRequest, type HttpResponse } from './messages.js';
+import { abortRequest, isHttp2, responseGone, type HttpRequest, type HttpResponse } from './messages.js';
 
 /** The CM's HTTP side: one BOSH endpoint on `http.path`. */
 export interface BoshHttpServer {
@@ -198,6 +198,10 @@ export function createHttpServer(
       secure,
       // An oversized request may still be uploading: close the connection after the reply.
       reply: (answer) => reply(answer, oversized),
+      drop: () => {
+        replied = true;
+        abortRequest(req);
+      },
     };
     try {
       handler.handle(exchange);

@@ -29,8 +29,12 @@ export class FakeExchange implements BoshExchange {
   origin: string | undefined = undefined;
   secure = false;
   constructor(public body: string) {}
+  dropped = false;
   reply(reply: BoshReply): void {
     this.replies.push(reply);
+  }
+  drop(): void {
+    this.dropped = true;
   }
   get answered(): boolean {
     return this.replies.length > 0;
