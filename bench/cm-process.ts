@@ -3,7 +3,11 @@
  * and read its CPU time and RSS from /proc. The config comes as JSON in BENCH_CM_CONFIG (a full
  * CmConfig); the bound URL goes back over the IPC channel. The process is started with
  * `--expose-gc`, and `{ cmd: 'gc' }` runs two full collections before memory readings.
+ * `{ cmd: 'prof-start' }` / `{ cmd: 'prof-stop', file }` take a V8 CPU profile of exactly one
+ * measurement window (bench/run.ts --cpu-prof) through node:inspector.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import type { CmConfig } from '../src/config.js';
 
 const config = JSON.parse(process.env.BENCH_CM_CONFIG ?? 'null') as CmConfig | null;
@@ -17,7 +21,34 @@ const addr = await cm.start();
 process.send({ ready: true, ...addr, pid: process.pid });
 
 const gc = (globalThis as { gc?: () => void }).gc;
-process.on('message', (m: { cmd: string; id?: number }) => {
+let inspector: Session | undefined;
+
+function post<T>(method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) => {
+    inspector!.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result as T)));
+  });
+}
+
+process.on('message', (m: { cmd: string; id?: number; file?: string }) => {
+  if (m.cmd === 'prof-start') {
+    inspector ??= new Session();
+    try { inspector.connect(); } catch { /* already connected */ }
+    post('Profiler.enable')
+      .then(() => post('Profiler.setSamplingInterval', { interval: 200 }))
+      .then(() => post('Profiler.start'))
+      .then(() => process.send!({ id: m.id, profiling: true }), (err: Error) => process.send!({ id: m.id, error: err.message }));
+    return;
+  }
+  if (m.cmd === 'prof-stop') {
+    post<{ profile: unknown }>('Profiler.stop').then(
+      ({ profile }) => {
+        writeFileSync(m.file!, JSON.stringify(profile));
+        process.send!({ id: m.id, file: m.file });
+      },
+      (err: Error) => process.send!({ id: m.id, error: err.message }),
+    );
+    return;
+  }
   if (m.cmd === 'gc') {
     gc?.();
     gc?.();

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
-import { cpuMs, cpuSnapshot, cpuDelta, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta, type TcpCounters } from './proc.js';
+import { cpuMs, cpuSnapshot, cpuDelta, cpuSplitMs, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta, type TcpCounters } from './proc.js';
 
 const agent = new http.Agent({
   keepAlive: true,
@@ -153,6 +153,7 @@ async function open(a: OpenArgs): Promise<unknown> {
   const self0 = cpuMs(process.pid);
   const http0 = httpCount(a.target);
   const tcp0 = tcpCounters();
+  const sys0 = systemSnapshot(a.cpuPids);
   const busy0 = machineBusyMs();
   const parent0 = cpuMs(process.ppid);
   const t0 = performance.now();
@@ -198,6 +199,7 @@ async function open(a: OpenArgs): Promise<unknown> {
     loadgenCpuMs: selfMs,
     otherCpuMs: otherCpu(machineBusyMs() - busy0, cpu, selfMs, cpuMs(process.ppid) - parent0),
     tcp: tcpDelta(tcp0, tcpCounters()),
+    systemCpuMs: cpuDelta(sys0, systemSnapshot(a.cpuPids)),
     httpRequests: httpCount(a.target) - http0,
     setupMs: summary(setup),
     jids: group.map((s) => s.jid),
@@ -295,6 +297,8 @@ async function stream(a: StreamArgs): Promise<unknown> {
   let parent1 = 0;
   let tcp0: TcpCounters = tcpCounters();
   let tcp1: TcpCounters = tcp0;
+  let sys0: Record<number, number> = {};
+  let sys1: Record<number, number> = {};
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
@@ -307,6 +311,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
         busy0 = machineBusyMs();
         parent0 = cpuMs(process.ppid);
         tcp0 = tcpCounters();
+        sys0 = systemSnapshot(a.cpuPids);
       }
       if (now >= winEnd) {
         cpu1 = cpuSnapshot(a.cpuPids);
@@ -316,6 +321,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
         busy1 = machineBusyMs();
         parent1 = cpuMs(process.ppid);
         tcp1 = tcpCounters();
+        sys1 = systemSnapshot(a.cpuPids);
         clearInterval(timer);
         resolve();
         return;
@@ -371,7 +377,15 @@ async function stream(a: StreamArgs): Promise<unknown> {
     newConnections: conn1 - conn0,
     otherCpuMs: otherCpu(busy1 - busy0, cpuDelta(cpu0, cpu1), self1 - self0, parent1 - parent0),
     tcp: tcpDelta(tcp0, tcp1),
+    systemCpuMs: cpuDelta(sys0, sys1),
   };
+}
+
+/** stime (kernel time) per PID, ms. */
+function systemSnapshot(pids: readonly number[]): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const p of pids) out[p] = cpuSplitMs(p).system;
+  return out;
 }
 
 /** Machine CPU in the window that none of the measured processes, the generator or the orchestrator used. */
@@ -414,6 +428,8 @@ async function httpRate(a: HttpRateArgs): Promise<unknown> {
   let busy1 = 0;
   let parent0 = 0;
   let parent1 = 0;
+  let sys0: Record<number, number> = {};
+  let sys1: Record<number, number> = {};
   let started = false;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
@@ -424,12 +440,14 @@ async function httpRate(a: HttpRateArgs): Promise<unknown> {
         self0 = cpuMs(process.pid);
         busy0 = machineBusyMs();
         parent0 = cpuMs(process.ppid);
+        sys0 = systemSnapshot(a.cpuPids);
       }
       if (now >= winEnd) {
         cpu1 = cpuSnapshot(a.cpuPids);
         self1 = cpuMs(process.pid);
         busy1 = machineBusyMs();
         parent1 = cpuMs(process.ppid);
+        sys1 = systemSnapshot(a.cpuPids);
         clearInterval(timer);
         resolve();
         return;
@@ -475,6 +493,7 @@ async function httpRate(a: HttpRateArgs): Promise<unknown> {
     cpuMs: cpuDelta(cpu0, cpu1),
     loadgenCpuMs: self1 - self0,
     otherCpuMs: otherCpu(busy1 - busy0, cpuDelta(cpu0, cpu1), self1 - self0, parent1 - parent0),
+    systemCpuMs: cpuDelta(sys0, sys1),
   };
 }
 

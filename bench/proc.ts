@@ -36,6 +36,17 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/** utime and stime of a process separately, in ms (user: the process's own code; system: kernel work on its behalf, e.g. the loopback TCP stack). */
+export function cpuSplitMs(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: (Number(rest[11]) * 1000) / ticksPerSecond(), system: (Number(rest[12]) * 1000) / ticksPerSecond() };
+  } catch {
+    return { user: Number.NaN, system: Number.NaN };
+  }
+}
+
 /** Several processes' CPU at once, keyed by PID. */
 export function cpuSnapshot(pids: readonly number[]): Record<number, number> {
   const out: Record<number, number> = {};

@@ -86,6 +86,37 @@ export function summarizeProfile(file: string, top = 25, root = process.cwd()): 
   };
 }
 
+/** Who calls `name`: self time of its nodes grouped by the `depth` nearest callers. */
+export function callersOf(file: string, name: string, depth = 4, top = 10, root = process.cwd()): Array<{ stack: string; selfMs: number }> {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const parent = new Map<number, number>();
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const selfUs = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i + 1] ?? 0));
+  }
+  const stacks = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const node = byId.get(id);
+    if (!node || node.callFrame.functionName !== name) continue;
+    const frames: string[] = [];
+    let cur = parent.get(id);
+    while (cur !== undefined && frames.length < depth) {
+      const cf = byId.get(cur)!.callFrame;
+      if (cf.functionName !== '(root)') frames.push(`${cf.functionName || '(anonymous)'} ${shortUrl(cf.url, root)}:${cf.lineNumber + 1}`);
+      cur = parent.get(cur);
+    }
+    const key = frames.join(' < ');
+    stacks.set(key, (stacks.get(key) ?? 0) + us);
+  }
+  return [...stacks.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([stack, us]) => ({ stack, selfMs: us / 1000 }));
+}
+
 export function formatProfile(s: ProfileSummary, title: string): string {
   const busy = s.totalMs - s.idleMs;
   const lines = [
@@ -109,10 +140,20 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const topIdx = args.indexOf('--top');
   const top = topIdx >= 0 ? Number(args[topIdx + 1]) : 25;
-  const files = args.filter((a, i) => !a.startsWith('--') && (topIdx < 0 || i !== topIdx + 1));
+  const callersIdx = args.indexOf('--callers');
+  const callers = callersIdx >= 0 ? args[callersIdx + 1] : undefined;
+  const skip = new Set([topIdx + 1, callersIdx + 1].filter((i) => i > 0));
+  const files = args.filter((a, i) => !a.startsWith('--') && !skip.has(i));
   if (files.length === 0) {
-    console.error('usage: node dist/bench/profile-summary.js FILE.cpuprofile [--top N]');
+    console.error('usage: node dist/bench/profile-summary.js FILE.cpuprofile [--top N] [--callers FUNCTION]');
     process.exit(2);
   }
-  for (const f of files) process.stdout.write(formatProfile(summarizeProfile(f, top), f) + '\n');
+  for (const f of files) {
+    if (callers !== undefined) {
+      process.stdout.write(`callers of ${callers} in ${f}:\n`);
+      for (const c of callersOf(f, callers, 5, top)) process.stdout.write(`${c.selfMs.toFixed(1)} ms  ${c.stack}\n`);
+    } else {
+      process.stdout.write(formatProfile(summarizeProfile(f, top), f) + '\n');
+    }
+  }
 }

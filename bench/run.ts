@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { getFreePort } from '../test/support/prosody.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
 import { BENCH_PASSWORD, ITERATIONS, prosodyVersion, startBenchProsody, type BenchProsody } from './prosody-bench.js';
-import { cpusAllowed, nproc, openFilesLimit, pin, rssKiB, type TcpCounters } from './proc.js';
+import { cpuMs, cpusAllowed, machineBusyMs, nproc, openFilesLimit, pin, rssKiB, type TcpCounters } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 import type { Target } from './bosh-client.js';
@@ -59,7 +59,16 @@ interface Params {
   fanDurationMs: number;
   floorWarmupMs: number;
   floorDurationMs: number;
+  /** Quiet gate: probe length, and how long to wait at most for other jobs to finish. */
+  quietProbeMs: number;
+  quietWaitMs: number;
+  /** Total time all gates of a run may wait; afterwards they only probe. */
+  quietBudgetMs: number;
+  /** Measurements repeated at most this often when other processes disturbed them. */
+  retries: number;
   cpuProf: boolean;
+  /** The CM's logLevel (its default, 'info', unless --cm-log-level; anything else is not written to the docs). */
+  cmLogLevel: string;
   write: boolean;
   /** Which systems to run (default both); anything less is not written to the docs. */
   systems: System[];
@@ -73,11 +82,11 @@ function parseParams(argv: string[]): Params {
     const i = argv.indexOf(f);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const known = ['--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems'];
+  const known = ['--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems', '--cm-log-level'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.includes(a)) throw new Error(`unknown argument ${a} (known: ${known.join(' ')})`);
-    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes', '--systems'].includes(a)) i++;
+    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes', '--systems', '--cm-log-level'].includes(a)) i++;
   }
   const mode: Params['mode'] = has('--smoke') ? 'smoke' : has('--full') ? 'full' : 'default';
   const p: Params = mode === 'smoke'
@@ -85,14 +94,14 @@ function parseParams(argv: string[]): Params {
       mode, rounds: 1, idleSessions: 20, warmSessions: 4, setupConcurrency: 8, pingConcurrency: 20, settleMs: 300,
       pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000, relayWarmupMs: 500,
       fanMembers: 4, fanRate: 50, fanWarmupMs: 300, fanDurationMs: 1000, floorWarmupMs: 200, floorDurationMs: 800,
-      cpuProf: false, write: false, maxMinutes: 3, systems: ['cm', 'mod_bosh'], argv,
+      quietProbeMs: 300, quietWaitMs: 0, quietBudgetMs: 0, retries: 0, cpuProf: false, cmLogLevel: 'info', write: false, maxMinutes: 3, systems: ['cm', 'mod_bosh'], argv,
     }
     : {
       mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 100, settleMs: 2000,
       pairs: 100, steps: [25, 50, 100, 200, 300, 400, 500, 700, 1000, 1400, 2000, 2800, 4000, 5600, 8000], refRate: 300,
       stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000, relayWarmupMs: 2000,
       fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 4000,
-      cpuProf: false, write: true, maxMinutes: 20, systems: ['cm', 'mod_bosh'], argv,
+      quietProbeMs: 1000, quietWaitMs: 60_000, quietBudgetMs: 5 * 60_000, retries: 2, cpuProf: false, cmLogLevel: 'info', write: true, maxMinutes: 25, systems: ['cm', 'mod_bosh'], argv,
     };
   if (mode === 'full') {
     p.idleSessions = 10_000;
@@ -100,7 +109,8 @@ function parseParams(argv: string[]): Params {
     p.fanDurationMs = 10_000;
     p.floorDurationMs = 6000;
     p.steps = [25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 1000, 1200, 1400, 1700, 2000, 2400, 2800, 3400, 4000, 5600, 8000];
-    p.maxMinutes = 45;
+    p.maxMinutes = 60;
+    p.quietBudgetMs = 10 * 60_000;
   }
   if (val('--rounds') !== undefined) p.rounds = Math.max(1, Number(val('--rounds')));
   if (val('--idle') !== undefined) p.idleSessions = Math.max(1, Number(val('--idle')));
@@ -112,6 +122,10 @@ function parseParams(argv: string[]): Params {
   if (val('--systems') !== undefined) {
     p.systems = val('--systems')!.split(',').filter((x): x is System => x === 'cm' || x === 'mod_bosh');
     if (p.systems.length < 2) p.write = false;
+  }
+  if (val('--cm-log-level') !== undefined) {
+    p.cmLogLevel = val('--cm-log-level')!;
+    p.write = false;
   }
   if (has('--no-write') || p.cpuProf) p.write = false;
   if (has('--write')) p.write = true;
@@ -272,25 +286,26 @@ interface CmProc {
   url: string;
   logFile: string;
   gc(): Promise<void>;
+  /** process.memoryUsage() of the CM and its sessions/links count. */
+  memory(): Promise<{ stats: { sessions: number; links: number }; memory: NodeJS.MemoryUsage }>;
+  /** With --cpu-prof: a V8 CPU profile of the CM over exactly `fn` (node:inspector in the CM process). */
+  profile<T>(name: string, fn: () => Promise<T>): Promise<T>;
   stop(): Promise<void>;
 }
 
-async function startCm(c2sPort: number, core: number, cpuProf: boolean, label: string, workDir: string): Promise<CmProc> {
+async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel: string, label: string, workDir: string): Promise<CmProc> {
   const port = await getFreePort();
   const config: CmConfig = {
     ...DEFAULT_CONFIG,
     http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port },
     domains: { localhost: { host: '127.0.0.1', port: c2sPort, tls: 'off', insecure: false } },
     bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
-    logLevel: 'info',
+    logLevel: logLevel as CmConfig['logLevel'],
   };
   const logFile = join(workDir, `cm-${label}.log`);
   const fd = openSync(logFile, 'a');
   const nodeArgs = ['--expose-gc'];
-  if (cpuProf) {
-    mkdirSync(PROFILE_DIR, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cm-${label}-${Date.now()}.cpuprofile`);
-  }
+  if (cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
   const child = spawnPinned(core, nodeArgs, join(HERE, 'cm-process.js'), {
     env: { ...process.env, BENCH_CM_CONFIG: JSON.stringify(config) },
     stdout: fd,
@@ -313,6 +328,27 @@ async function startCm(c2sPort: number, core: number, cpuProf: boolean, label: s
       const id = ++gcSeq;
       child.send({ cmd: 'gc', id });
       await waitMessage(child, (m): m is { id: number } => (m as { id?: number; gc?: boolean }).id === id, 10_000, 'CM gc');
+    },
+    async memory() {
+      const id = ++gcSeq;
+      child.send({ cmd: 'stats', id });
+      return waitMessage(child, (m): m is { id: number; stats: { sessions: number; links: number }; memory: NodeJS.MemoryUsage } => (m as { id?: number }).id === id,
+        10_000, 'CM stats');
+    },
+    async profile<T>(name: string, fn: () => Promise<T>): Promise<T> {
+      if (!cpuProf) return fn();
+      const start = ++gcSeq;
+      child.send({ cmd: 'prof-start', id: start });
+      await waitMessage(child, (m): m is { id: number } => (m as { id?: number }).id === start, 10_000, 'CM profiler');
+      try {
+        return await fn();
+      } finally {
+        const stop = ++gcSeq;
+        const file = join(PROFILE_DIR, `cm-${label}-${name}.cpuprofile`);
+        child.send({ cmd: 'prof-stop', id: stop, file });
+        await waitMessage(child, (m): m is { id: number } => (m as { id?: number }).id === stop, 30_000, 'CM profiler');
+        log(`  CPU profile: ${file}`);
+      }
     },
     stop: () => stopChild(child, { cmd: 'stop' }, 15_000),
   };
@@ -337,6 +373,11 @@ async function startFloor(core: number, saxes: boolean): Promise<{ pid: number; 
   return { pid: ready.pid, port: ready.port, stop: () => stopChild(child, { cmd: 'stop' }) };
 }
 
+/** Share of a process's CPU in a window that was kernel time. */
+function kernelShare(r: { cpuMs: Record<number, number>; systemCpuMs: Record<number, number> }, pid: number): number {
+  return (r.systemCpuMs[pid] ?? Number.NaN) / (r.cpuMs[pid] ?? Number.NaN);
+}
+
 /** Anything in a window that is not the system under test: other processes, TCP trouble, reconnects. */
 function disturbances(r: { windowS: number; otherCpuMs: number; tcp: TcpCounters; newConnections?: number }): string {
   const out: string[] = [];
@@ -349,11 +390,74 @@ function disturbances(r: { windowS: number; otherCpuMs: number; tcp: TcpCounters
   return out.length > 0 ? ` [${out.join(', ')}]` : '';
 }
 
+/** Share of one CPU that the rest of the machine used in a window (other processes, interrupts). */
+function otherShare(r: { otherCpuMs: number }, windowMs: number): number {
+  return r.otherCpuMs / windowMs;
+}
+
+const QUIET_SHARE = 0.1;
+const DISTURBED_SHARE = 0.15;
+
+/**
+ * Waits (up to p.quietWaitMs) until everything except `ourPids` (the servers, the generator,
+ * this process) uses less than 10 % of one CPU over a second. Other jobs on the machine would
+ * otherwise share the pinned cores with the servers and the generator.
+ */
+let quietBudgetMs = Number.NaN;
+
+async function quietGate(p: Params, ourPids: number[], what: string): Promise<number> {
+  if (Number.isNaN(quietBudgetMs)) quietBudgetMs = p.quietBudgetMs;
+  const started = Date.now();
+  const deadline = started + Math.min(p.quietWaitMs, Math.max(0, quietBudgetMs));
+  try {
+    return await probeUntilQuiet(p, ourPids, what, deadline);
+  } finally {
+    quietBudgetMs -= Date.now() - started;
+  }
+}
+
+async function probeUntilQuiet(p: Params, ourPids: number[], what: string, deadline: number): Promise<number> {
+  let announced = false;
+  for (;;) {
+    const ours = (): number => ourPids.reduce((a, pid) => a + (Number.isFinite(cpuMs(pid)) ? cpuMs(pid) : 0), 0);
+    const b0 = machineBusyMs();
+    const o0 = ours();
+    const t0 = Date.now();
+    await sleep(p.quietProbeMs);
+    const share = Math.max(0, machineBusyMs() - b0 - (ours() - o0)) / (Date.now() - t0);
+    if (share < QUIET_SHARE) return share;
+    if (Date.now() > deadline) {
+      log(`  the machine is still busy (${fmt(share * 100, 0)} % of a CPU used by other processes); measuring ${what} anyway`);
+      return share;
+    }
+    if (!announced) {
+      log(`  waiting for the machine to be quiet before ${what} (${fmt(share * 100, 0)} % of a CPU used by other processes)`);
+      announced = true;
+    }
+  }
+}
+
+/** Runs a measurement, again (at most `p.retries` times) while others disturbed it; keeps the least disturbed. */
+async function measure<T extends { otherCpuMs: number }>(p: Params, ourPids: number[], what: string, windowMs: number, run: () => Promise<T>): Promise<T & { attempts: number }> {
+  let best: T | undefined;
+  let attempts = 0;
+  for (;;) {
+    await quietGate(p, ourPids, what);
+    const r = await run();
+    attempts++;
+    if (best === undefined || otherShare(r, windowMs) < otherShare(best, windowMs)) best = r;
+    if (otherShare(r, windowMs) <= DISTURBED_SHARE || attempts > p.retries) break;
+    log(`  ${what}: other processes used ${fmt(otherShare(r, windowMs) * 100, 0)} % of a CPU during the window; measuring again`);
+  }
+  return { ...best, attempts };
+}
+
 // ---------------------------------------------------------------- one system, one round
 
 type System = 'cm' | 'mod_bosh';
 
 interface StepResult extends StreamResult {
+  attempts: number;
   cpuUsPerMsg: { cm: number; prosody: number; total: number };
   cpuUsPerHttp: { cm: number; prosody: number };
 }
@@ -369,13 +473,14 @@ interface SystemRun {
     rssBeforeKiB: { cm: number; prosody: number };
     rssAfterKiB: { cm: number; prosody: number };
     perSessionKiB: { cm: number; prosody: number; total: number };
+    cmMemoryPerSessionKiB?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; cmSessions: number; cmLinks: number };
     ping: PingResult;
     status: StatusResult;
   };
   setup: { sessions: number; perS: number; cpuMsPerSetup: { cm: number; prosody: number; total: number }; p50Ms: number; p99Ms: number; concurrency: number };
   relay: StepResult[];
   highestRateP99Under10: number;
-  fanout?: StreamResult & { cmCpuUsPerCopy: number; prosodyCpuUsPerCopy: number; sharedResults: string[] };
+  fanout?: StreamResult & { attempts: number; cmCpuUsPerCopy: number; prosodyCpuUsPerCopy: number; sharedResults: string[] };
   /** Phase 2 (fan-out, relay) runs on fresh processes of its own. */
   pidsRelay: { cm?: number; prosody: number };
   affinityRelay: SystemRun['affinity'];
@@ -385,7 +490,7 @@ interface SystemRun {
 interface FloorRun {
   round: number;
   variant: 'plain' | 'saxes';
-  result: HttpRateResult;
+  result: HttpRateResult & { attempts: number };
   cpuUsPerRequest: number;
   pid: number;
   affinity: string;
@@ -444,7 +549,7 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
   let cm: CmProc | undefined;
   try {
     await prosody.addUsers(users);
-    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, label, workDir);
+    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir);
     const url = cm ? cm.url : prosody.boshUrl;
     const target = targetOf(url);
     const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
@@ -498,12 +603,26 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     await warmUp(lg, s, users.warm, errors);
     await s.gc();
     const rssBeforeKiB = s.rss();
+    const heapBefore = s.cm ? (await s.cm.memory()).memory : undefined;
+    await quietGate(p, [...s.pids, lg.pid, process.pid], 'the session setup');
     log(`  setting up ${p.idleSessions} idle sessions (concurrency ${p.setupConcurrency})`);
-    const open = await lg.call<OpenResult>({ cmd: 'open', group: 'idle', users: users.idle, resourcePrefix: 'idle', concurrency: p.setupConcurrency, presence: true, ...s.common });
+    const doOpen = (): Promise<OpenResult> => lg.call<OpenResult>({ cmd: 'open', group: 'idle', users: users.idle, resourcePrefix: 'idle', concurrency: p.setupConcurrency, presence: true, ...s.common });
+    const open = s.cm ? await s.cm.profile('setup', doOpen) : await doOpen();
     if (open.failed > 0) errors.push(`idle: ${open.failed} logins failed: ${open.errors.join(' | ')}`);
     await sleep(p.settleMs);
     await s.gc();
     const rssAfterKiB = s.rss();
+    const after = s.cm ? await s.cm.memory() : undefined;
+    // Where the CM's memory per session goes: V8 heap vs off-heap (buffers) vs the rest of RSS
+    // (native: sockets, HTTP parsers, zlib, malloc arenas).
+    const cmMemoryPerSessionKiB = heapBefore && after ? {
+      heapUsed: (after.memory.heapUsed - heapBefore.heapUsed) / 1024 / Math.max(1, open.opened),
+      heapTotal: (after.memory.heapTotal - heapBefore.heapTotal) / 1024 / Math.max(1, open.opened),
+      external: (after.memory.external - heapBefore.external) / 1024 / Math.max(1, open.opened),
+      arrayBuffers: (after.memory.arrayBuffers - heapBefore.arrayBuffers) / 1024 / Math.max(1, open.opened),
+      cmSessions: after.stats.sessions,
+      cmLinks: after.stats.links,
+    } : undefined;
     const perSession = (k: 'cm' | 'prosody'): number => (rssAfterKiB[k] - rssBeforeKiB[k]) / Math.max(1, open.opened);
     const perSessionKiB = { cm: perSession('cm'), prosody: perSession('prosody'), total: (isCm ? perSession('cm') : 0) + perSession('prosody') };
     const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: s.prosody.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
@@ -519,14 +638,14 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     };
     log(`  idle: ${open.opened}/${p.idleSessions} up in ${fmt(open.elapsedMs / 1000)} s (${fmt(setup.perS, 0)}/s), `
       + `CPU/setup ${isCm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}Prosody ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
-      + `RSS/session ${isCm ? `CM ${fmt(perSessionKiB.cm)} KiB, ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
+      + `RSS/session ${isCm ? `CM ${fmt(perSessionKiB.cm)} KiB (V8 heap used ${fmt(cmMemoryPerSessionKiB?.heapUsed ?? Number.NaN)} KiB), ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
       + `ping ${ping.ok} ok, ${ping.failed} failed`
       + `${disturbances({ windowS: open.elapsedMs / 1000, otherCpuMs: open.otherCpuMs, tcp: open.tcp })}`);
     await lg.call({ cmd: 'close', group: 'idle', concurrency: 100 });
     return {
       pids: { cm: s.cm?.pid, prosody: s.prosody.pid, loadgen: lg.pid },
       affinity: s.affinity,
-      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, ping, status },
+      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, cmMemoryPerSessionKiB, ping, status },
       setup,
     };
   });
@@ -546,6 +665,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     });
     await s.gc();
     await sleep(500);
+    const ours = [...s.pids, lg.pid, process.pid];
 
     // (4) 1 link, N members; the sender uses Prosody's mod_bosh directly, so that the CM's CPU is
     // the fan-out path alone.
@@ -559,10 +679,11 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       if (creator.failed + members.failed + source.failed > 0) {
         errors.push(`fan-out logins failed: ${[...creator.errors, ...members.errors, ...source.errors].join(' | ')}`);
       }
-      const r = await lg.call<StreamResult>({
+      const cmProc = s.cm;
+      const r = await measure(p, ours, 'the fan-out', p.fanDurationMs, () => cmProc.profile('fanout', () => lg.call<StreamResult>({
         cmd: 'stream', mode: 'fanout', from: 'fansrc', to: 'fan', toJid: creator.jids[0], rate: p.fanRate, warmupMs: p.fanWarmupMs,
         durationMs: p.fanDurationMs, drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
-      });
+      })));
       fanout = {
         ...r,
         cmCpuUsPerCopy: ((r.cpuMs[s.cm.pid] ?? Number.NaN) * 1000) / Math.max(1, r.deliveredCopies),
@@ -580,10 +701,12 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     // (3) relay: 100 pairs, A_i -> B_i, stepped rates until overload.
     const relay: StepResult[] = [];
     for (const rate of p.steps) {
-      const r = await lg.call<StreamResult>({
+      const runStep = (): Promise<StreamResult> => lg.call<StreamResult>({
         cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs: p.stepDurationMs,
         drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
       });
+      const cmProc = s.cm;
+      const r = await measure(p, ours, `relay ${rate}/s`, p.stepDurationMs, () => (cmProc ? cmProc.profile(`relay-${rate}`, runStep) : runStep()));
       const per = (pid: number): number => (pid > 0 ? ((r.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, r.sentInWindow) : Number.NaN);
       const perHttp = (pid: number): number => (pid > 0 ? ((r.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, r.httpRequests) : Number.NaN);
       const step: StepResult = {
@@ -595,6 +718,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       const coreBusy = (ms: number): string => `${fmt((ms / (r.windowS * 1000)) * 100, 0)} %`;
       log(`  relay ${rate}/s: delivered ${fmt(r.deliveredPerS, 0)}/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, `
         + `CPU/msg ${isCm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}Prosody ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
+        + `(kernel: ${isCm ? `CM ${fmt(kernelShare(r, s.cmPid) * 100, 0)} %, ` : ''}Prosody ${fmt(kernelShare(r, s.prosody.pid) * 100, 0)} %) `
         + `(core 0 ${coreBusy(s.pids.reduce((acc, pid) => acc + (r.cpuMs[pid] ?? 0), 0))}, load generator ${coreBusy(r.loadgenCpuMs)}), `
         + `HTTP ${fmt(r.httpRequests / r.windowS, 0)}/s, lost ${r.stanzasLost} stanzas / ${r.sessionsLost} sessions${disturbances(r)}`);
       if (overloaded(r)) {
@@ -618,13 +742,14 @@ async function runFloor(round: number, rate: number, p: Params, lg: LoadGen, cor
     const floor = await startFloor(core, variant === 'saxes');
     try {
       const affinity = cpusAllowed(floor.pid);
-      const r = await lg.call<HttpRateResult>({
+      const r = await measure(p, [floor.pid, lg.pid, process.pid], `the floor (${variant})`, p.floorDurationMs, () => lg.call<HttpRateResult>({
         cmd: 'http-rate', target: { host: '127.0.0.1', port: floor.port, path: '/http-bind' }, rate: Math.max(10, Math.round(rate)),
         warmupMs: p.floorWarmupMs, durationMs: p.floorDurationMs, concurrency: 64, cpuPids: [floor.pid],
-      });
+      }));
       const cpuUsPerRequest = ((r.cpuMs[floor.pid] ?? Number.NaN) * 1000) / Math.max(1, r.requests);
       out.push({ round, variant, result: r, cpuUsPerRequest, pid: floor.pid, affinity });
-      log(`  floor (${variant}) at ${fmt(r.requestsPerS, 0)} req/s: CPU/request ${fmt(cpuUsPerRequest, 1)} µs, p99 ${fmt(r.latencyMs.p99, 2)} ms`);
+      log(`  floor (${variant}) at ${fmt(r.requestsPerS, 0)} req/s: CPU/request ${fmt(cpuUsPerRequest, 1)} µs, p99 ${fmt(r.latencyMs.p99, 2)} ms`
+        + `${r.otherCpuMs / p.floorDurationMs > 0.1 ? ` [other CPU ${fmt((r.otherCpuMs / p.floorDurationMs) * 100, 0)} %]` : ''}`);
     } finally {
       await floor.stop();
     }
@@ -806,13 +931,13 @@ function stepsMarkdown(runs: SystemRun[]): string {
   const out: string[] = [];
   for (const r of runs) {
     out.push(`**Round ${r.round}, ${r.system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}**`, '');
-    out.push('| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs | CPU/msg Prosody µs | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |');
+    out.push('| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs (kernel) | CPU/msg Prosody µs (kernel) | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |');
     out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of r.relay) {
       const busy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
       const core0 = Object.values(s.cpuMs).reduce((a, b) => a + b, 0);
       out.push(`| ${s.rate} | ${fmt(s.deliveredPerS, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | `
-        + `${fmt(s.cpuUsPerMsg.cm, 1)} | ${fmt(s.cpuUsPerMsg.prosody, 1)} | ${fmt(s.httpRequests / s.windowS, 0)} | ${busy(core0)} | ${busy(s.loadgenCpuMs)} | ${busy(s.otherCpuMs)} | ${s.stanzasLost} | ${s.sessionsLost} |`);
+        + `${fmt(s.cpuUsPerMsg.cm, 1)}${r.pidsRelay.cm ? ` (${fmt(kernelShare(s, r.pidsRelay.cm) * 100, 0)} %)` : ''} | ${fmt(s.cpuUsPerMsg.prosody, 1)} (${fmt(kernelShare(s, r.pidsRelay.prosody) * 100, 0)} %) | ${fmt(s.httpRequests / s.windowS, 0)} | ${busy(core0)} | ${busy(s.loadgenCpuMs)} | ${busy(s.otherCpuMs)} | ${s.stanzasLost} | ${s.sessionsLost} |`);
     }
     out.push('');
   }
@@ -903,6 +1028,7 @@ async function main(): Promise<void> {
     notes.push(`the CM could not be loaded (${cmCheck.why}): its columns are empty`);
   }
   const workDir = mkdtempSync(join(tmpdir(), 'shared-bosh-bench-'));
+  if (p.cpuProf) rmSync(PROFILE_DIR, { recursive: true, force: true });
   const deadline = setTimeout(() => {
     log(`time limit of ${p.maxMinutes} min reached: stopping`);
     killChildren();
@@ -941,6 +1067,26 @@ async function main(): Promise<void> {
   if (lossSteps.length > 0) notes.push(`overloaded steps (not counted for "highest rate", stepping stopped there): ${lossSteps.join(', ')}`);
   const loadgenBound = runs.flatMap((r) => r.relay.filter((s) => s.loadgenCpuMs / (s.windowS * 1000) > 0.85).map((s) => `${r.system} round ${r.round} at ${s.rate}/s`));
   if (loadgenBound.length > 0) notes.push(`the load generator was above 85 % of its core at: ${loadgenBound.join(', ')}`);
+
+  const disturbed: string[] = [];
+  for (const r of runs) {
+    const idleShare = r.idle.open.otherCpuMs / r.idle.open.elapsedMs;
+    if (idleShare > DISTURBED_SHARE) disturbed.push(`${r.system} round ${r.round} session setup (${fmt(idleShare * 100, 0)} %)`);
+    if (r.fanout && otherShare(r.fanout, r.fanout.windowS * 1000) > DISTURBED_SHARE) {
+      disturbed.push(`${r.system} round ${r.round} fan-out (${fmt(otherShare(r.fanout, r.fanout.windowS * 1000) * 100, 0)} %)`);
+    }
+    for (const st of r.relay) {
+      if (otherShare(st, st.windowS * 1000) > DISTURBED_SHARE) disturbed.push(`${r.system} round ${r.round} relay ${st.rate}/s (${fmt(otherShare(st, st.windowS * 1000) * 100, 0)} %)`);
+    }
+  }
+  for (const f of floors) {
+    if (otherShare(f.result, f.result.windowS * 1000) > DISTURBED_SHARE) disturbed.push(`floor ${f.variant} round ${f.round} (${fmt(otherShare(f.result, f.result.windowS * 1000) * 100, 0)} %)`);
+  }
+  if (disturbed.length > 0) {
+    notes.push(`other processes on the machine used more than ${DISTURBED_SHARE * 100} % of a CPU during (after waiting and up to ${p.retries} repeats): ${disturbed.join(', ')}; treat those numbers with care`);
+  } else {
+    notes.push(`no measurement window was disturbed by other processes (each used less than ${DISTURBED_SHARE * 100} % of a CPU outside the measured processes)`);
+  }
 
   let profileText = '';
   if (p.cpuProf && existsSync(PROFILE_DIR)) {

@@ -21,6 +21,8 @@ export interface OpenResult {
   /** Machine CPU used by anything else (other processes, softirq) during the setup. */
   otherCpuMs: number;
   tcp: TcpCounters;
+  /** The part of cpuMs that was kernel time (stime). */
+  systemCpuMs: Record<number, number>;
   httpRequests: number;
   setupMs: LatencySummary;
   jids: string[];
@@ -61,6 +63,8 @@ export interface StreamResult {
   /** Machine CPU used by anything else (other processes, softirq) in the window. */
   otherCpuMs: number;
   tcp: TcpCounters;
+  /** The part of cpuMs that was kernel time (stime). */
+  systemCpuMs: Record<number, number>;
 }
 
 export interface HttpRateResult {
@@ -74,6 +78,7 @@ export interface HttpRateResult {
   cpuMs: Record<number, number>;
   loadgenCpuMs: number;
   otherCpuMs: number;
+  systemCpuMs: Record<number, number>;
 }
 
 export interface StatusResult {
