@@ -189,8 +189,11 @@ test('D23: a reloaded page resumes its own member (same sid, next rid) from stor
   const key = A.c.key;
   A.c.detach(); // the page goes away without a terminate
   const A2 = w.make({ storage, resumeProbeMs: 1000 });
+  const announced: string[] = [];
+  A2.c.on('key', (k) => announced.push(k));
   const res = await w.run(A2.c.connect(BASE));
   assert.equal(res.resumed, true);
+  assert.deepEqual(announced, [key], 'a resumed tab announces its key again (same-origin key sharing)');
   assert.equal(res.sid, sid);
   assert.equal(res.result, 'created');
   assert.equal(A2.c.key, key);

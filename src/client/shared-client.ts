@@ -261,7 +261,10 @@ export class SharedClient extends Emitter<SharedClientEvents> {
       this.savedName = SAVED_PREFIX + (options.jid ? bare(options.jid) : options.domain.toLowerCase()) + '@' + options.url;
       const saved = options.resume === false ? undefined : this.loadSaved(options);
       if (saved?.transport) {
-        if (await this.tryResume(saved)) return this.connected(false);
+        if (await this.tryResume(saved)) {
+          this.publishKey(); // a resumed tab answers the others' key requests again
+          return this.connected(false);
+        }
       }
       if (options.share === false) {
         await this.createAndLogin(undefined);
@@ -310,9 +313,15 @@ export class SharedClient extends Emitter<SharedClientEvents> {
         return this.join(other, undefined, undefined, true);
       }
     }
-    if (this.key !== undefined && this.result !== 'unshared') options.keyShare?.set(this.key);
-    if (this.key !== undefined) this.emit('key', this.key);
+    this.publishKey();
     return gap;
+  }
+
+  /** Same-origin tabs find the key in browser storage; listeners learn it from 'key'. */
+  private publishKey(): void {
+    if (this.key === undefined) return;
+    if (this.result !== 'unshared') this.options?.keyShare?.set(this.key);
+    this.emit('key', this.key);
   }
 
   private freshKey(): string {
