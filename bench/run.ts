@@ -490,6 +490,8 @@ interface SystemRun {
 
 interface FloorRun {
   round: number;
+  /** At the CM's request rate of the reference relay step, or of the fan-out. */
+  purpose: 'relay' | 'fanout';
   variant: 'plain' | 'saxes';
   result: HttpRateResult & { attempts: number };
   cpuUsPerRequest: number;
@@ -737,19 +739,21 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
   return { system, round, ...phase1, ...phase2, errors };
 }
 
-async function runFloor(round: number, rate: number, p: Params, lg: LoadGen, core: number): Promise<FloorRun[]> {
+/** The floor server at the request rate of a CM measurement: `relay` (plain + saxes) or `fanout` (plain). */
+async function runFloor(round: number, purpose: 'relay' | 'fanout', rate: number, p: Params, lg: LoadGen, core: number): Promise<FloorRun[]> {
   const out: FloorRun[] = [];
-  for (const variant of ['plain', 'saxes'] as const) {
+  const variants = purpose === 'relay' ? (['plain', 'saxes'] as const) : (['plain'] as const);
+  for (const variant of variants) {
     const floor = await startFloor(core, variant === 'saxes');
     try {
       const affinity = cpusAllowed(floor.pid);
-      const r = await measure(p, [floor.pid, lg.pid, process.pid], `the floor (${variant})`, p.floorDurationMs, () => lg.call<HttpRateResult>({
+      const r = await measure(p, [floor.pid, lg.pid, process.pid], `the floor (${variant}, ${purpose} rate)`, p.floorDurationMs, () => lg.call<HttpRateResult>({
         cmd: 'http-rate', target: { host: '127.0.0.1', port: floor.port, path: '/http-bind' }, rate: Math.max(10, Math.round(rate)),
         warmupMs: p.floorWarmupMs, durationMs: p.floorDurationMs, concurrency: 64, cpuPids: [floor.pid],
       }));
       const cpuUsPerRequest = ((r.cpuMs[floor.pid] ?? Number.NaN) * 1000) / Math.max(1, r.requests);
-      out.push({ round, variant, result: r, cpuUsPerRequest, pid: floor.pid, affinity });
-      log(`  floor (${variant}) at ${fmt(r.requestsPerS, 0)} req/s: CPU/request ${fmt(cpuUsPerRequest, 1)} µs, p99 ${fmt(r.latencyMs.p99, 2)} ms`
+      out.push({ round, purpose, variant, result: r, cpuUsPerRequest, pid: floor.pid, affinity });
+      log(`  floor (${variant}) at ${fmt(r.requestsPerS, 0)} req/s (the CM's ${purpose} rate): CPU/request ${fmt(cpuUsPerRequest, 1)} µs, p99 ${fmt(r.latencyMs.p99, 2)} ms`
         + `${r.otherCpuMs / p.floorDurationMs > 0.1 ? ` [other CPU ${fmt((r.otherCpuMs / p.floorDurationMs) * 100, 0)} %]` : ''}`);
     } finally {
       await floor.stop();
@@ -864,9 +868,13 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
     cmCpuPerHttp: m(cmRuns, (r) => ref(r)?.cpuUsPerHttp.cm ?? Number.NaN),
     mbCpuPerHttp: m(mbRuns, (r) => ref(r)?.cpuUsPerHttp.prosody ?? Number.NaN),
     cmHttpPerS: m(cmRuns, (r) => { const s = ref(r); return s ? s.httpRequests / s.windowS : Number.NaN; }),
-    floorPlain: median(floors.filter((f) => f.variant === 'plain').map((f) => f.cpuUsPerRequest)),
-    floorSaxes: median(floors.filter((f) => f.variant === 'saxes').map((f) => f.cpuUsPerRequest)),
-    floorRate: median(floors.map((f) => f.result.requestsPerS)),
+    floorPlain: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'plain').map((f) => f.cpuUsPerRequest)),
+    floorSaxes: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'saxes').map((f) => f.cpuUsPerRequest)),
+    floorRate: median(floors.filter((f) => f.purpose === 'relay').map((f) => f.result.requestsPerS)),
+    floorFanout: median(floors.filter((f) => f.purpose === 'fanout').map((f) => f.cpuUsPerRequest)),
+    floorFanoutRate: median(floors.filter((f) => f.purpose === 'fanout').map((f) => f.result.requestsPerS)),
+    fanHttpPerCopy: m(cmRuns, (r) => (r.fanout ? r.fanout.httpRequests / Math.max(1, r.fanout.deliveredCopies) : Number.NaN)),
+    fanCpuPerHttp: m(cmRuns, (r) => (r.fanout ? ((r.fanout.cpuMs[r.pidsRelay.cm ?? -1] ?? Number.NaN) * 1000) / Math.max(1, r.fanout.httpRequests) : Number.NaN)),
   };
   const ratio = (a: number, b: number): number => a / b;
   const rows: Row[] = [];
@@ -907,6 +915,8 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add(`Shared fan-out, 1 link × ${p.fanMembers} members at ${p.fanRate} msg/s: p50 / p99 (ms)`, `${fmt(v.fanP50!, 2)} / ${fmt(v.fanP99!, 2)}`, '—', '—', 'p99 < 10 ms', atMost(v.fanP99!, 10, ' ms'));
   const r4 = v.fanCpuPerCopy! / v.cmCpuPerMsg!;
   add('Shared fan-out: CM CPU per delivered copy (µs) vs CM CPU per relayed message', fmt(v.fanCpuPerCopy!), fmt(v.cmCpuPerMsg!), ratioStr(r4), '≤ 0.1×', atMost(r4, 0.1, '×'));
+  add(`Shared fan-out: CM CPU per HTTP request (µs, ${fmt(v.fanHttpPerCopy!, 2)} requests per delivered copy) vs the floor at the same rate (${fmt(v.floorFanoutRate!, 0)} req/s)`,
+    fmt(v.fanCpuPerHttp!), fmt(v.floorFanout!), ratioStr(v.fanCpuPerHttp! / v.floorFanout!), '—');
   const r5 = v.cmCpuPerHttp! / v.floorPlain!;
   add(`CPU per HTTP request (µs): CM at ${R} msg/s (${fmt(v.cmHttpPerS!, 0)} req/s) vs trivial node:http floor (${fmt(v.floorRate!, 0)} req/s)`, fmt(v.cmCpuPerHttp!), fmt(v.floorPlain!), ratioStr(r5), '≤ 3×', atMost(r5, 3, '×'));
   add('CPU per HTTP request (µs): CM vs floor that also parses the body with saxes', fmt(v.cmCpuPerHttp!), fmt(v.floorSaxes!), ratioStr(v.cmCpuPerHttp! / v.floorSaxes!), '—');
@@ -975,9 +985,9 @@ function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floo
     stepsMarkdown(runs),
     '### Floor',
     '',
-    '| round | variant | req/s | CPU/request µs | p99 ms |',
-    '|---:|---|---:|---:|---:|',
-    ...floors.map((f) => `| ${f.round} | ${f.variant} | ${fmt(f.result.requestsPerS, 0)} | ${fmt(f.cpuUsPerRequest, 1)} | ${fmt(f.result.latencyMs.p99, 2)} |`),
+    '| round | at the CM\'s rate of | variant | req/s | CPU/request µs | p99 ms |',
+    '|---:|---|---|---:|---:|---:|',
+    ...floors.map((f) => `| ${f.round} | ${f.purpose === 'relay' ? 'the reference relay step' : 'the fan-out'} | ${f.variant} | ${fmt(f.result.requestsPerS, 0)} | ${fmt(f.cpuUsPerRequest, 1)} | ${fmt(f.result.latencyMs.p99, 2)} |`),
     '',
     '### Raw results (JSON)',
     '',
@@ -1055,8 +1065,10 @@ async function main(): Promise<void> {
       const last = runs.filter((r) => r.round === round);
       const refRun = last.find((r) => r.system === 'cm') ?? last[0]!;
       const ref = refRun.relay.find((s) => s.rate === p.refRate) ?? refRun.relay[0]!;
-      log(`round ${round}: floor at the ${refRun.system === 'cm' ? 'CM' : 'mod_bosh'}'s request rate at ${p.refRate} msg/s`);
-      floors.push(...await runFloor(round, ref.httpRequests / ref.windowS, p, lg, cores.server));
+      log(`round ${round}: floor at the ${refRun.system === 'cm' ? 'CM' : 'mod_bosh'}'s request rates`);
+      floors.push(...await runFloor(round, 'relay', ref.httpRequests / ref.windowS, p, lg, cores.server));
+      const fan = refRun.fanout;
+      if (fan) floors.push(...await runFloor(round, 'fanout', fan.httpRequests / fan.windowS, p, lg, cores.server));
     }
   } finally {
     await lg.call({ cmd: 'exit' }).catch(() => undefined);
@@ -1081,7 +1093,7 @@ async function main(): Promise<void> {
     }
   }
   for (const f of floors) {
-    if (otherShare(f.result, f.result.windowS * 1000) > DISTURBED_SHARE) disturbed.push(`floor ${f.variant} round ${f.round} (${fmt(otherShare(f.result, f.result.windowS * 1000) * 100, 0)} %)`);
+    if (otherShare(f.result, f.result.windowS * 1000) > DISTURBED_SHARE) disturbed.push(`floor ${f.variant} (${f.purpose} rate) round ${f.round} (${fmt(otherShare(f.result, f.result.windowS * 1000) * 100, 0)} %)`);
   }
   if (disturbed.length > 0) {
     notes.push(`other processes on the machine used more than ${DISTURBED_SHARE * 100} % of a CPU during (after waiting and up to ${p.retries} repeats): ${disturbed.join(', ')}; treat those numbers with care`);
