@@ -46,12 +46,15 @@ interface Params {
   setupConcurrency: number;
   pingConcurrency: number;
   settleMs: number;
+  idleCpuWindowMs: number;
   pairs: number;
   steps: number[];
   refRate: number;
   stepWarmupMs: number;
   stepDurationMs: number;
   stepDrainMs: number;
+  /** The long window at the reference rate. */
+  refWindowMs: number;
   /** Unrecorded relay before the fan-out and the steps. */
   relayWarmupMs: number;
   fanMembers: number;
@@ -92,21 +95,22 @@ function parseParams(argv: string[]): Params {
   const mode: Params['mode'] = has('--smoke') ? 'smoke' : has('--full') ? 'full' : 'default';
   const p: Params = mode === 'smoke'
     ? {
-      mode, rounds: 1, idleSessions: 20, warmSessions: 4, setupConcurrency: 8, pingConcurrency: 20, settleMs: 300,
-      pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000, relayWarmupMs: 500,
+      mode, rounds: 1, idleSessions: 20, warmSessions: 4, setupConcurrency: 8, pingConcurrency: 20, settleMs: 300, idleCpuWindowMs: 500,
+      pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000, refWindowMs: 1000, relayWarmupMs: 500,
       fanMembers: 4, fanRate: 50, fanWarmupMs: 300, fanDurationMs: 1000, floorWarmupMs: 200, floorDurationMs: 800,
       quietProbeMs: 300, quietWaitMs: 0, quietBudgetMs: 0, retries: 0, cpuProf: false, cmLogLevel: 'info', write: false, maxMinutes: 3, systems: ['cm', 'mod_bosh'], argv,
     }
     : {
-      mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 100, settleMs: 2000,
+      mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 100, settleMs: 2000, idleCpuWindowMs: 5000,
       pairs: 100, steps: [25, 50, 100, 200, 300, 400, 500, 700, 1000, 1400, 2000, 2800, 4000, 5600, 8000], refRate: 300,
-      stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000, relayWarmupMs: 2000,
-      fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 4000,
+      stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000, refWindowMs: 10_000, relayWarmupMs: 2000,
+      fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 5000,
       quietProbeMs: 1000, quietWaitMs: 60_000, quietBudgetMs: 5 * 60_000, retries: 2, cpuProf: false, cmLogLevel: 'info', write: true, maxMinutes: 25, systems: ['cm', 'mod_bosh'], argv,
     };
   if (mode === 'full') {
     p.idleSessions = 10_000;
     p.stepDurationMs = 5000;
+    p.refWindowMs = 20_000;
     p.fanDurationMs = 10_000;
     p.floorDurationMs = 6000;
     p.steps = [25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 1000, 1200, 1400, 1700, 2000, 2400, 2800, 3400, 4000, 5600, 8000];
@@ -118,7 +122,6 @@ function parseParams(argv: string[]): Params {
   if (val('--steps') !== undefined) p.steps = val('--steps')!.split(',').map(Number).filter((n) => n > 0);
   if (val('--ref-rate') !== undefined) p.refRate = Number(val('--ref-rate'));
   if (val('--max-minutes') !== undefined) p.maxMinutes = Number(val('--max-minutes'));
-  if (!p.steps.includes(p.refRate)) p.steps = [...p.steps, p.refRate].sort((a, b) => a - b);
   p.cpuProf = has('--cpu-prof');
   if (val('--systems') !== undefined) {
     p.systems = val('--systems')!.split(',').filter((x): x is System => x === 'cm' || x === 'mod_bosh');
@@ -474,11 +477,15 @@ interface SystemRun {
     rssBeforeKiB: { cm: number; prosody: number };
     rssAfterKiB: { cm: number; prosody: number };
     perSessionKiB: { cm: number; prosody: number; total: number };
+    /** Server CPU (ms per second) while the N sessions are idle, each with a request held. */
+    idleCpuMsPerS: Record<string, number>;
     cmMemoryPerSessionKiB?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; cmSessions: number; cmLinks: number };
     ping: PingResult;
     status: StatusResult;
   };
   setup: { sessions: number; perS: number; cpuMsPerSetup: { cm: number; prosody: number; total: number }; p50Ms: number; p99Ms: number; concurrency: number };
+  /** One long window at p.refRate, before the steps. */
+  reference: StepResult;
   relay: StepResult[];
   highestRateP99Under10: number;
   fanout?: StreamResult & { attempts: number; cmCpuUsPerCopy: number; prosodyCpuUsPerCopy: number; sharedResults: string[] };
@@ -613,6 +620,10 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     const open = s.cm ? await s.cm.profile('setup', doOpen) : await doOpen();
     if (open.failed > 0) errors.push(`idle: ${open.failed} logins failed: ${open.errors.join(' | ')}`);
     await sleep(p.settleMs);
+    // CPU of the servers while N sessions just sit there, each with a request held.
+    const idleCpu0 = s.pids.map((pid) => cpuMs(pid));
+    await sleep(p.idleCpuWindowMs);
+    const idleCpuMsPerS = Object.fromEntries(s.pids.map((pid, i) => [pid === s.cmPid ? 'cm' : 'prosody', ((cpuMs(pid) - idleCpu0[i]!) * 1000) / p.idleCpuWindowMs]));
     await s.gc();
     const rssAfterKiB = s.rss();
     const after = s.cm ? await s.cm.memory() : undefined;
@@ -642,13 +653,14 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     log(`  idle: ${open.opened}/${p.idleSessions} up in ${fmt(open.elapsedMs / 1000)} s (${fmt(setup.perS, 0)}/s), `
       + `CPU/setup ${isCm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}Prosody ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
       + `RSS/session ${isCm ? `CM ${fmt(perSessionKiB.cm)} KiB (V8 heap used ${fmt(cmMemoryPerSessionKiB?.heapUsed ?? Number.NaN)} KiB), ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
+      + `idle CPU ${Object.entries(idleCpuMsPerS).map(([k, v]) => `${k} ${fmt(v / 10, 1)} %`).join(', ')}; `
       + `ping ${ping.ok} ok, ${ping.failed} failed`
       + `${disturbances({ windowS: open.elapsedMs / 1000, otherCpuMs: open.otherCpuMs, tcp: open.tcp })}`);
     await lg.call({ cmd: 'close', group: 'idle', concurrency: 100 });
     return {
       pids: { cm: s.cm?.pid, prosody: s.prosody.pid, loadgen: lg.pid },
       affinity: s.affinity,
-      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, cmMemoryPerSessionKiB, ping, status },
+      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, cmMemoryPerSessionKiB, idleCpuMsPerS, ping, status },
       setup,
     };
   });
@@ -701,15 +713,16 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       await sleep(500);
     }
 
-    // (3) relay: 100 pairs, A_i -> B_i, stepped rates until overload.
-    const relay: StepResult[] = [];
-    for (const rate of p.steps) {
+    // (3) relay: 100 pairs, A_i -> B_i. First one long window at the reference rate (CPU per
+    // message and per HTTP request come from it: a short window would see 0 or 1 of Prosody's Lua
+    // GC cycles and scatter by +-20 %), then stepped rates until overload.
+    const relayAt = async (rate: number, durationMs: number, label: string): Promise<StepResult> => {
       const runStep = (): Promise<StreamResult> => lg.call<StreamResult>({
-        cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs: p.stepDurationMs,
+        cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs,
         drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
       });
       const cmProc = s.cm;
-      const r = await measure(p, ours, `relay ${rate}/s`, p.stepDurationMs, () => (cmProc ? cmProc.profile(`relay-${rate}`, runStep) : runStep()));
+      const r = await measure(p, ours, `${label} ${rate}/s`, durationMs, () => (cmProc ? cmProc.profile(`${label}-${rate}`, runStep) : runStep()));
       const per = (pid: number): number => (pid > 0 ? ((r.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, r.sentInWindow) : Number.NaN);
       const perHttp = (pid: number): number => (pid > 0 ? ((r.cpuMs[pid] ?? Number.NaN) * 1000) / Math.max(1, r.httpRequests) : Number.NaN);
       const step: StepResult = {
@@ -717,14 +730,20 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
         cpuUsPerMsg: { cm: per(s.cmPid), prosody: per(s.prosody.pid), total: (isCm ? per(s.cmPid) : 0) + per(s.prosody.pid) },
         cpuUsPerHttp: { cm: perHttp(s.cmPid), prosody: perHttp(s.prosody.pid) },
       };
-      relay.push(step);
       const coreBusy = (ms: number): string => `${fmt((ms / (r.windowS * 1000)) * 100, 0)} %`;
-      log(`  relay ${rate}/s: delivered ${fmt(r.deliveredPerS, 0)}/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, `
+      log(`  ${label} ${rate}/s: delivered ${fmt(r.deliveredPerS, 0)}/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, `
         + `CPU/msg ${isCm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}Prosody ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
         + `(kernel: ${isCm ? `CM ${fmt(kernelShare(r, s.cmPid) * 100, 0)} %, ` : ''}Prosody ${fmt(kernelShare(r, s.prosody.pid) * 100, 0)} %) `
         + `(core 0 ${coreBusy(s.pids.reduce((acc, pid) => acc + (r.cpuMs[pid] ?? 0), 0))}, load generator ${coreBusy(r.loadgenCpuMs)}), `
         + `HTTP ${fmt(r.httpRequests / r.windowS, 0)}/s, lost ${r.stanzasLost} stanzas / ${r.sessionsLost} sessions${disturbances(r)}`);
-      if (overloaded(r)) {
+      return step;
+    };
+    const reference = await relayAt(p.refRate, p.refWindowMs, 'reference relay');
+    const relay: StepResult[] = [];
+    for (const rate of p.steps) {
+      const step = await relayAt(rate, p.stepDurationMs, 'relay');
+      relay.push(step);
+      if (overloaded(step)) {
         log(`  relay: stopping at ${rate}/s (overloaded)`);
         break;
       }
@@ -733,7 +752,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     const highestRateP99Under10 = passing.length > 0 ? Math.max(...passing) : 0;
     await lg.call({ cmd: 'close', group: 'a', concurrency: 25 });
     await lg.call({ cmd: 'close', group: 'b', concurrency: 25 });
-    return { relay, highestRateP99Under10, fanout, pidsRelay: { cm: s.cm?.pid, prosody: s.prosody.pid }, affinityRelay: s.affinity };
+    return { reference, relay, highestRateP99Under10, fanout, pidsRelay: { cm: s.cm?.pid, prosody: s.prosody.pid }, affinityRelay: s.affinity };
   });
 
   return { system, round, ...phase1, ...phase2, errors };
@@ -833,7 +852,7 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   const cmRuns = runs.filter((r) => r.system === 'cm');
   const mbRuns = runs.filter((r) => r.system === 'mod_bosh');
   const m = (rs: SystemRun[], f: (r: SystemRun) => number): number => median(rs.map(f));
-  const ref = (r: SystemRun): StepResult | undefined => r.relay.find((s) => s.rate === p.refRate);
+  const ref = (r: SystemRun): StepResult | undefined => r.reference;
   const v: Record<string, number> = {
     cmCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.cm ?? Number.NaN),
     cmProsodyCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
@@ -856,6 +875,9 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
     mbIdleHeld: Math.min(...mbRuns.map((r) => r.idle.open.opened)),
     cmPingFailed: cmRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
     mbPingFailed: mbRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
+    cmIdleCpu: m(cmRuns, (r) => r.idle.idleCpuMsPerS.cm ?? Number.NaN),
+    cmIdleProsodyCpu: m(cmRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
+    mbIdleCpu: m(mbRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
     cmSetupRate: m(cmRuns, (r) => r.setup.perS),
     mbSetupRate: m(mbRuns, (r) => r.setup.perS),
     cmSetupCpu: m(cmRuns, (r) => r.setup.cpuMsPerSetup.cm),
@@ -909,6 +931,7 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
     ? { met: v.cmIdleHeld! >= idleTarget && v.cmPingFailed === 0, text: v.cmIdleHeld! >= idleTarget && v.cmPingFailed === 0 ? 'met' : `**missed** (${fmtInt(v.cmIdleHeld!)} held, ${v.cmPingFailed} failed)` }
     : { met: undefined, text: `not measured at 10,000 (${fmtInt(p.idleSessions)} run${p.idleLimitedBy ? `: ${p.idleLimitedBy}` : '; use --full'}); ${v.cmPingFailed === 0 ? 'every session answered' : `${v.cmPingFailed} failed`}` };
   add('Idle sessions held / failed to set up or answer a ping', `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.mbIdleHeld!)} / ${v.mbPingFailed}`, '—', '10,000 held, all answer', idleCheck);
+  add(`CPU while ${fmtInt(p.idleSessions)} sessions sit idle (% of a core): CM (+ Prosody c2s) vs mod_bosh`, `${fmt(v.cmIdleCpu! / 10, 2)} (+ ${fmt(v.cmIdleProsodyCpu! / 10, 2)})`, fmt(v.mbIdleCpu! / 10, 2), '—', '—');
   add(`Session setup rate (sessions/s, ${p.setupConcurrency} concurrent logins, PLAIN, SCRAM ${ITERATIONS} iterations)`, fmt(v.cmSetupRate!, 0), fmt(v.mbSetupRate!, 0), ratioStr(v.cmSetupRate! / v.mbSetupRate!), '—');
   add('CPU per session set up (ms): CM alone', fmt(v.cmSetupCpu!, 3), '—', '—', '≤ 0.5 ms', atMost(v.cmSetupCpu!, 0.5, ' ms'));
   add('CPU per session set up (ms): CM + Prosody c2s vs mod_bosh', fmt(v.cmSetupTotalCpu!, 3), fmt(v.mbSetupCpu!, 3), ratioStr(v.cmSetupTotalCpu! / v.mbSetupCpu!), '—');
@@ -942,12 +965,12 @@ function stepsMarkdown(runs: SystemRun[]): string {
   const out: string[] = [];
   for (const r of runs) {
     out.push(`**Round ${r.round}, ${r.system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}**`, '');
-    out.push('| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs (kernel) | CPU/msg Prosody µs (kernel) | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |');
-    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const s of r.relay) {
+    out.push('| window | offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs (kernel) | CPU/msg Prosody µs (kernel) | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const s of [r.reference, ...r.relay]) {
       const busy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
       const core0 = Object.values(s.cpuMs).reduce((a, b) => a + b, 0);
-      out.push(`| ${s.rate} | ${fmt(s.deliveredPerS, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | `
+      out.push(`| ${s === r.reference ? `reference, ${fmt(s.windowS, 0)} s` : `step, ${fmt(s.windowS, 0)} s`} | ${s.rate} | ${fmt(s.deliveredPerS, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | `
         + `${fmt(s.cpuUsPerMsg.cm, 1)}${r.pidsRelay.cm ? ` (${fmt(kernelShare(s, r.pidsRelay.cm) * 100, 0)} %)` : ''} | ${fmt(s.cpuUsPerMsg.prosody, 1)} (${fmt(kernelShare(s, r.pidsRelay.prosody) * 100, 0)} %) | ${fmt(s.httpRequests / s.windowS, 0)} | ${busy(core0)} | ${busy(s.loadgenCpuMs)} | ${busy(s.otherCpuMs)} | ${s.stanzasLost} | ${s.sessionsLost} |`);
     }
     out.push('');
@@ -1064,7 +1087,7 @@ async function main(): Promise<void> {
       for (const system of systems) runs.push(await runSystem(system, round, p, lg, workDir, cores));
       const last = runs.filter((r) => r.round === round);
       const refRun = last.find((r) => r.system === 'cm') ?? last[0]!;
-      const ref = refRun.relay.find((s) => s.rate === p.refRate) ?? refRun.relay[0]!;
+      const ref = refRun.reference;
       log(`round ${round}: floor at the ${refRun.system === 'cm' ? 'CM' : 'mod_bosh'}'s request rates`);
       floors.push(...await runFloor(round, 'relay', ref.httpRequests / ref.windowS, p, lg, cores.server));
       const fan = refRun.fanout;
@@ -1088,7 +1111,7 @@ async function main(): Promise<void> {
     if (r.fanout && otherShare(r.fanout, r.fanout.windowS * 1000) > DISTURBED_SHARE) {
       disturbed.push(`${r.system} round ${r.round} fan-out (${fmt(otherShare(r.fanout, r.fanout.windowS * 1000) * 100, 0)} %)`);
     }
-    for (const st of r.relay) {
+    for (const st of [r.reference, ...r.relay]) {
       if (otherShare(st, st.windowS * 1000) > DISTURBED_SHARE) disturbed.push(`${r.system} round ${r.round} relay ${st.rate}/s (${fmt(otherShare(st, st.windowS * 1000) * 100, 0)} %)`);
     }
   }
