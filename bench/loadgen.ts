@@ -10,7 +10,7 @@
  * each measurement window, so the window is exactly the one the latencies come from.
  */
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
 import { cpuMs, cpuSnapshot, cpuDelta, cpuSplitMs, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta, type TcpCounters } from './proc.js';
 
@@ -22,6 +22,39 @@ const agent = new http.Agent({
 });
 
 const groups = new Map<string, BoshSession[]>();
+
+// The generator's own hiccups (its GC pauses and event-loop delay) add to every latency it
+// measures; each window reports them so that they can be told apart from the server's.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+let gcPauses: number[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push(e.duration);
+}).observe({ entryTypes: ['gc'] });
+
+interface SelfHiccups {
+  /** Event-loop delay of the generator in the window, ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  gcPauses: number;
+  gcMaxMs: number;
+  gcTotalMs: number;
+}
+
+function startHiccups(): void {
+  loopDelay.reset();
+  gcPauses = [];
+}
+
+function hiccups(): SelfHiccups {
+  return {
+    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    loopDelayMaxMs: loopDelay.max / 1e6,
+    gcPauses: gcPauses.length,
+    gcMaxMs: gcPauses.length > 0 ? Math.max(...gcPauses) : 0,
+    gcTotalMs: gcPauses.reduce((a, b) => a + b, 0),
+  };
+}
 const lostReasons = new Map<string, number>();
 
 // ---- message bookkeeping (one measurement at a time) ----
@@ -299,6 +332,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
   let tcp1: TcpCounters = tcp0;
   let sys0: Record<number, number> = {};
   let sys1: Record<number, number> = {};
+  let self: SelfHiccups | undefined;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
@@ -312,6 +346,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
         parent0 = cpuMs(process.ppid);
         tcp0 = tcpCounters();
         sys0 = systemSnapshot(a.cpuPids);
+        startHiccups();
       }
       if (now >= winEnd) {
         cpu1 = cpuSnapshot(a.cpuPids);
@@ -322,6 +357,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
         parent1 = cpuMs(process.ppid);
         tcp1 = tcpCounters();
         sys1 = systemSnapshot(a.cpuPids);
+        self = hiccups();
         clearInterval(timer);
         resolve();
         return;
@@ -378,6 +414,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
     otherCpuMs: otherCpu(busy1 - busy0, cpuDelta(cpu0, cpu1), self1 - self0, parent1 - parent0),
     tcp: tcpDelta(tcp0, tcp1),
     systemCpuMs: cpuDelta(sys0, sys1),
+    loadgen: self,
   };
 }
 

@@ -5,7 +5,8 @@
  * `getconf CLK_TCK`, usually 10 ms). Memory is VmRSS of /proc/PID/status.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 
 let clkTck: number | undefined;
 
@@ -85,6 +86,21 @@ export function cpusAllowed(pid: number): string {
 /** Pins every thread of a running process to `cpu` (`taskset -a -pc CPU PID`). */
 export function pin(pid: number, cpu: number): void {
   execFileSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Sets the nice value of every thread of a process (Linux nice values are per thread). Returns
+ * false when not permitted. The bench runs its processes at -10 so that other jobs on a shared
+ * machine take less of the pinned cores' time while a window is measured.
+ */
+export function renice(pid: number, nice: number): boolean {
+  try {
+    const tids = readdirSync(`/proc/${pid}/task`).map(Number);
+    for (const tid of tids) setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Number of online CPUs (`nproc`). */

@@ -65,6 +65,8 @@ export interface StreamResult {
   tcp: TcpCounters;
   /** The part of cpuMs that was kernel time (stime). */
   systemCpuMs: Record<number, number>;
+  /** The generator's own event-loop delay and GC pauses in the window. */
+  loadgen?: { loopDelayP99Ms: number; loopDelayMaxMs: number; gcPauses: number; gcMaxMs: number; gcTotalMs: number };
 }
 
 export interface HttpRateResult {
