@@ -59,13 +59,17 @@ function encode(s: string): string {
   return s.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-export async function startBenchProsody(core: number): Promise<BenchProsody> {
+/** Prosody's Lua GC: its default (incremental, threshold 105, speed 500) or generational. */
+export type ProsodyGc = 'default' | 'generational';
+
+export async function startBenchProsody(core: number, gc: ProsodyGc = 'default'): Promise<BenchProsody> {
   const instance = await startProsody({
     domains: ['localhost'],
     requireEncryption: false,
     users: [],
     extraConfig: [
       'allow_unencrypted_plain_auth = true -- bench: the CM speaks plain TCP to c2s on loopback',
+      gc === 'generational' ? 'gc = { mode = "generational" }' : '',
       process.env.BENCH_PROSODY_EXTRA ?? '',
     ].join('\n'),
   });
