@@ -366,7 +366,7 @@ async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel
         return await fn();
       } finally {
         const stop = ++gcSeq;
-        const file = join(PROFILE_DIR, `cm-${label}-${name}.cpuprofile`);
+        const file = join(PROFILE_DIR, `cm-${label}-${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.cpuprofile`);
         child.send({ cmd: 'prof-stop', id: stop, file });
         await waitMessage(child, (m): m is { id: number } => (m as { id?: number }).id === stop, 30_000, 'CM profiler');
         log(`  CPU profile: ${file}`);
