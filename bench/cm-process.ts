@@ -8,6 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { CmConfig } from '../src/config.js';
 
 const config = JSON.parse(process.env.BENCH_CM_CONFIG ?? 'null') as CmConfig | null;
@@ -21,6 +22,15 @@ const addr = await cm.start();
 process.send({ ready: true, ...addr, pid: process.pid });
 
 const gc = (globalThis as { gc?: () => void }).gc;
+
+// The CM's own hiccups per measurement ({ cmd: 'hiccups', reset }): event-loop delay and GC
+// pauses, so that tail latencies can be put down to them (or not).
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+let gcPauses: number[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push(e.duration);
+}).observe({ entryTypes: ['gc'] });
 let inspector: Session | undefined;
 
 function post<T>(method: string, params?: object): Promise<T> {
@@ -47,6 +57,21 @@ process.on('message', (m: { cmd: string; id?: number; file?: string }) => {
       },
       (err: Error) => process.send!({ id: m.id, error: err.message }),
     );
+    return;
+  }
+  if (m.cmd === 'hiccups') {
+    process.send!({
+      id: m.id,
+      hiccups: {
+        loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        loopDelayMaxMs: loopDelay.max / 1e6,
+        gcPauses: gcPauses.length,
+        gcMaxMs: gcPauses.length > 0 ? Math.max(...gcPauses) : 0,
+        gcTotalMs: gcPauses.reduce((a, b) => a + b, 0),
+      },
+    });
+    loopDelay.reset();
+    gcPauses = [];
     return;
   }
   if (m.cmd === 'gc') {
