@@ -46,13 +46,22 @@ process.on('message', (m: { cmd: string; id?: number; file?: string }) => {
     post('Profiler.enable')
       .then(() => post('Profiler.setSamplingInterval', { interval: 200 }))
       .then(() => post('Profiler.start'))
+      // BENCH_HEAP_PROF=1: also sample allocations, including objects that young-generation GCs
+      // collect, so that a window's garbage shows up by allocating function (.heapprofile).
+      .then(() => (process.env.BENCH_HEAP_PROF === '1'
+        ? post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+        : undefined))
       .then(() => process.send!({ id: m.id, profiling: true }), (err: Error) => process.send!({ id: m.id, error: err.message }));
     return;
   }
   if (m.cmd === 'prof-stop') {
     post<{ profile: unknown }>('Profiler.stop').then(
-      ({ profile }) => {
+      async ({ profile }) => {
         writeFileSync(m.file!, JSON.stringify(profile));
+        if (process.env.BENCH_HEAP_PROF === '1') {
+          const heap = await post<{ profile: unknown }>('HeapProfiler.stopSampling');
+          writeFileSync(m.file!.replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(heap.profile));
+        }
         process.send!({ id: m.id, file: m.file });
       },
       (err: Error) => process.send!({ id: m.id, error: err.message }),

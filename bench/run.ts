@@ -143,6 +143,8 @@ function parseParams(argv: string[]): Params {
   // Extra Prosody config (experiments such as `gc = { mode = "generational" }`) is not the
   // default setup: such runs do not replace the documented results unless --write is given.
   if ((process.env.BENCH_PROSODY_EXTRA ?? '') !== '') p.write = false;
+  if ((process.env.BENCH_CM_NODE_ARGS ?? '') !== '') p.write = false;
+  if (process.env.BENCH_PROSODY_CORE !== undefined) p.write = false;
   if (has('--no-write') || p.cpuProf) p.write = false;
   if (has('--write')) p.write = true;
   // Each CM session holds one HTTP connection and one upstream TCP connection: 2 descriptors.
@@ -336,7 +338,8 @@ async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel
   };
   const logFile = join(workDir, `cm-${label}.log`);
   const fd = openSync(logFile, 'a');
-  const nodeArgs = ['--expose-gc'];
+  // BENCH_CM_NODE_ARGS: extra node flags for experiments (e.g. --trace-gc); such runs are not written to the docs.
+  const nodeArgs = ['--expose-gc', ...(process.env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
   if (cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
   const child = spawnPinned(core, nodeArgs, join(HERE, 'cm-process.js'), {
     env: { ...process.env, BENCH_CM_CONFIG: JSON.stringify(config) },
@@ -590,7 +593,10 @@ interface Servers {
 /** Fresh Prosody (+ CM) pinned to the server core, for one phase; stopped afterwards by PID. */
 async function withServers<T>(system: System, label: string, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number },
   users: readonly string[], fn: (s: Servers) => Promise<T>): Promise<T> {
-  const prosody = await startBenchProsody(cores.server, p.prosodyGc);
+  // BENCH_PROSODY_CORE (experiments only, never written to the docs): put Prosody on another core,
+  // e.g. with the load generator, so that a CM CPU profile is not skewed by Prosody preempting it.
+  const prosodyCore = process.env.BENCH_PROSODY_CORE !== undefined ? Number(process.env.BENCH_PROSODY_CORE) : cores.server;
+  const prosody = await startBenchProsody(prosodyCore, p.prosodyGc);
   prosodies.add(prosody);
   if (NICE !== null) renice(prosody.pid, NICE);
   let cm: CmProc | undefined;
