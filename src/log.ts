@@ -12,7 +12,12 @@ const REDACTED_PATHS = [
   '*.key', '*.newkey', '*.sharedKey', '*.password', '*.sasl', '*.body', '*.payload', '*.authorization',
 ];
 
-/** The root logger: structured JSON lines (pino), one child per session and per upstream link. */
+/**
+ * The root logger: structured JSON lines (pino), one child per session and per upstream link.
+ * Without a destination it writes to stdout asynchronously (pino.destination with sync: false):
+ * lines written while a write is in flight go out together, so a busy CM does not pay one
+ * write(2) per line; pino flushes what is left when the process exits.
+ */
 export function createLogger(level: LogLevel = 'info', destination?: DestinationStream): Logger {
   return pino(
     {
@@ -21,7 +26,7 @@ export function createLogger(level: LogLevel = 'info', destination?: Destination
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

@@ -107,7 +107,7 @@ class UpstreamStream implements Upstream {
     try {
       const resolved = await resolveTargets(this.options);
       targets = resolved.targets;
-      this.log.info({ source: resolved.source, srvError: resolved.srvError, targets: targets.map(hostPort) }, 'upstream targets resolved');
+      this.log.debug({ source: resolved.source, srvError: resolved.srvError, targets: targets.map(hostPort) }, 'upstream targets resolved');
     } catch (err) {
       this.fail(err as Error);
       return;
@@ -119,7 +119,7 @@ class UpstreamStream implements Upstream {
         this.log.debug({ target: hostPort(target) }, 'connecting');
         const socket = await this.tryConnect(target);
         if (this.state !== 'connecting') return;
-        this.log.info({ target: hostPort(target) }, 'TCP connected; opening the stream');
+        this.log.debug({ target: hostPort(target) }, 'TCP connected; opening the stream');
         this.attach(socket);
         this.setState('negotiating');
         this.writeHeader();
@@ -255,7 +255,10 @@ class UpstreamStream implements Upstream {
         this.fail(new Error(`${this.options.domain} does not offer STARTTLS and TLS is required`));
         return;
       }
-      this.log.warn({ tls: policy }, 'stream is not encrypted');
+      // tls: 'off' is the operator's choice, warned about once when the config is loaded; a
+      // server that offers no STARTTLS under 'optional' is news, worth a warning per stream.
+      if (policy === 'off') this.log.debug({ tls: policy }, 'stream is not encrypted');
+      else this.log.warn({ tls: policy }, 'server offers no STARTTLS; stream is not encrypted');
     }
     this.opened(withoutStarttls(el), batch);
   }
@@ -264,7 +267,7 @@ class UpstreamStream implements Upstream {
     this.connectTimer?.cancel();
     this.connectTimer = undefined;
     this.setState('open');
-    this.log.info({ id: this.info?.id, version: this.info?.version, secured: this.secured, queued: this.queue.length }, 'stream open');
+    this.log.debug({ id: this.info?.id, version: this.info?.version, secured: this.secured, queued: this.queue.length }, 'stream open');
     if (this.queue.length > 0) this.socket!.write(this.queue.join(''));
     this.queue = [];
     this.sink.onStreamOpen(this.info!);
@@ -334,7 +337,7 @@ class UpstreamStream implements Upstream {
         this.end({ kind: 'lost', error }, release);
         break;
       case 'closing':
-        this.log.info({ reason: error.message }, 'stream closed');
+        this.log.debug({ reason: error.message }, 'stream closed');
         this.end({ kind: 'closed' }, release);
         break;
       case 'ended':
