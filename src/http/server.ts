@@ -234,9 +234,12 @@ export function createHttpServer(
     };
     // HTTP/2 has no Connection header (RFC 9113 §8.2.2); discardRest resets the stream instead.
     if (connectionClose && !isHttp2(res)) headers.Connection = 'close';
+    const length = Buffer.byteLength(answer.body, 'utf8');
+    const coding = length >= config.http.compressMinBytes ? negotiateEncoding(acceptEncoding) : undefined;
+    // Uncompressed, the body goes out as a string: node:http then writes headers and body with
+    // one write instead of a writev of two buffers.
+    if (coding === undefined) return send(res, answer.status, headers, answer.body, length);
     const raw = Buffer.from(answer.body, 'utf8');
-    const coding = raw.length >= config.http.compressMinBytes ? negotiateEncoding(acceptEncoding) : undefined;
-    if (coding === undefined) return send(res, answer.status, headers, raw);
     if (raw.length < ASYNC_COMPRESS_BYTES) {
       return send(res, answer.status, { ...headers, 'Content-Encoding': coding }, compressSync(raw, coding));
     }
@@ -253,15 +256,17 @@ export function createHttpServer(
     );
   }
 
-  function send(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | undefined): void {
+  function send(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string | undefined, length?: number): void {
     if (responseGone(res) || res.headersSent) return;
     // B-05: a length on every reply that may have a body (RFC 9110 §8.6: none on a 204); over
     // HTTP/2 too, where it is the DATA frames' total.
-    const all: OutgoingHttpHeaders = status === 204 ? { ...headers } : { ...headers, 'Content-Length': body ? body.length : 0 };
+    const bytes = length ?? (body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
+    const all: OutgoingHttpHeaders = status === 204 ? { ...headers } : { ...headers, 'Content-Length': bytes };
     // While closing, HTTP/1.1 connections end after their reply; HTTP/2 sessions got GOAWAY.
     if (closing && !isHttp2(res)) all.Connection = 'close';
     res.writeHead(status, all);
     if (body === undefined) res.end();
+    else if (typeof body === 'string') res.end(body, 'utf8');
     else res.end(body);
   }
 

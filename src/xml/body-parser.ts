@@ -23,44 +23,11 @@ export class BodyParseError extends Error {
  * no character data directly inside it.
  */
 export function parseBody(xml: string): ParsedBody {
-  const parser = new SaxesParser({ position: false });
-  const stack: Element[] = [];
-  let root: Element | undefined;
-  let failure: string | undefined;
-  const fail = (message: string) => {
-    failure ??= message;
-  };
-
-  parser.on('error', (err) => fail(err.message));
-  parser.on('doctype', () => fail('DTD not allowed'));
-  parser.on('opentag', (tag) => {
-    const el = new Element(tag.name, tag.attributes as Record<string, string>);
-    const parent = stack[stack.length - 1];
-    if (parent) parent.children.push(el);
-    else if (root) fail('more than one root element');
-    else root = el;
-    stack.push(el);
-  });
-  parser.on('closetag', () => void stack.pop());
-  const onText = (text: string) => {
-    const parent = stack[stack.length - 1];
-    if (!parent) return; // whitespace around the root; saxes rejects anything else
-    if (parent === root) {
-      if (/\S/.test(text)) fail('character data directly inside <body/>');
-      return;
-    }
-    parent.children.push(text);
-  };
-  parser.on('text', onText);
-  parser.on('cdata', onText);
-
-  try {
-    parser.write(xml).close();
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  if (failure !== undefined) throw new BodyParseError(failure);
-  if (!root) throw new BodyParseError('empty request');
+  const p = (shared ??= new BodyParser());
+  // A parser left in an unknown state by an exception is never reused.
+  shared = undefined;
+  const root = p.parse(xml);
+  shared = p;
 
   const prefixes = declaredPrefixes(root.attrs);
   if (root.localName !== 'body' || prefixes[root.prefix] !== NS_HTTPBIND) {
@@ -71,6 +38,62 @@ export function parseBody(xml: string): ParsedBody {
     for (const child of children) inheritPrefixes(child, prefixes);
   }
   return { attrs: root.attrs, prefixes, children };
+}
+
+/** One saxes parser serves every body: parsing is synchronous, and a saxes parser resets itself on close(). */
+let shared: BodyParser | undefined;
+
+class BodyParser {
+  private readonly parser = new SaxesParser({ position: false });
+  private stack: Element[] = [];
+  private root: Element | undefined;
+  private failure: string | undefined;
+
+  constructor() {
+    const parser = this.parser;
+    parser.on('error', (err) => this.fail(err.message));
+    parser.on('doctype', () => this.fail('DTD not allowed'));
+    parser.on('opentag', (tag) => {
+      const el = new Element(tag.name, tag.attributes as Record<string, string>);
+      const parent = this.stack[this.stack.length - 1];
+      if (parent) parent.children.push(el);
+      else if (this.root) this.fail('more than one root element');
+      else this.root = el;
+      this.stack.push(el);
+    });
+    parser.on('closetag', () => void this.stack.pop());
+    const onText = (text: string): void => {
+      const parent = this.stack[this.stack.length - 1];
+      if (!parent) return; // whitespace around the root; saxes rejects anything else
+      if (parent === this.root) {
+        if (/\S/.test(text)) this.fail('character data directly inside <body/>');
+        return;
+      }
+      parent.children.push(text);
+    };
+    parser.on('text', onText);
+    parser.on('cdata', onText);
+  }
+
+  /** The document's root element; throws BodyParseError for anything not well-formed. */
+  parse(xml: string): Element {
+    try {
+      this.parser.write(xml).close();
+    } catch (err) {
+      this.fail((err as Error).message);
+    }
+    const { root, failure } = this;
+    this.stack = [];
+    this.root = undefined;
+    this.failure = undefined;
+    if (failure !== undefined) throw new BodyParseError(failure);
+    if (!root) throw new BodyParseError('empty request');
+    return root;
+  }
+
+  private fail(message: string): void {
+    this.failure ??= message;
+  }
 }
 
 /** prefix -> URI for the `xmlns` / `xmlns:p` attributes of one element. */
