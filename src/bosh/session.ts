@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../clock.js';
+import { Deadline, type Clock } from '../clock.js';
 import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditions.js';
 import type { BoshExchange, BoshReply } from './exchange.js';
 import { KeySequence } from './key-sequence.js';
@@ -88,9 +88,10 @@ export class BoshSession implements MemberPort {
   private previous: PendingRequest | undefined;
   private report: { rid: Rid; time: number } | undefined;
   private currentInactivityMs: number;
-  private waitTimer: TimerHandle | undefined;
-  private waitTimerFor: PendingRequest | undefined;
-  private inactivityTimer: TimerHandle | undefined;
+  /** B-49: `wait` after the oldest held request arrived. */
+  private readonly waitDeadline: Deadline;
+  /** B-61: `inactivity` (or a pause, B-65) after the last request was answered. */
+  private readonly inactivityDeadline: Deadline;
 
   constructor(
     private readonly settings: SessionSettings,
@@ -100,6 +101,8 @@ export class BoshSession implements MemberPort {
   ) {
     this.lastRid = settings.creationRid - 1;
     this.currentInactivityMs = settings.inactivityMs;
+    this.waitDeadline = new Deadline(clock, () => this.onWait());
+    this.inactivityDeadline = new Deadline(clock, () => this.onInactivity());
   }
 
   get sid(): string {
@@ -413,50 +416,38 @@ export class BoshSession implements MemberPort {
     const oldest = this.held[0];
     if (oldest) {
       this.disarmInactivity();
-      if (this.waitTimerFor !== oldest) {
-        this.waitTimer?.cancel();
-        this.waitTimerFor = oldest;
-        const delay = Math.max(0, oldest.arrivedAt + this.settings.waitMs - this.clock.now());
-        this.waitTimer = this.clock.setTimeout(() => this.onWait(oldest), delay);
-      }
+      this.waitDeadline.setAt(oldest.arrivedAt + this.settings.waitMs);
     } else {
       this.disarmWait();
-      if (!this.inactivityTimer && this.settings.inactivityMs > 0) {
-        const delay = this.currentInactivityMs;
-        this.inactivityTimer = this.clock.setTimeout(() => this.onInactivity(delay), delay);
+      if (!this.inactivityDeadline.set && this.settings.inactivityMs > 0) {
+        this.inactivityDeadline.setAt(this.clock.now() + this.currentInactivityMs);
       }
     }
   }
 
   /** B-49, B-52: nothing to send within `wait`: an empty response. */
-  private onWait(request: PendingRequest): void {
-    this.waitTimer = undefined;
-    this.waitTimerFor = undefined;
-    const index = this.held.indexOf(request);
-    if (index !== -1) {
-      this.held.splice(index, 1);
-      this.answer(request, this.takeQueue());
+  private onWait(): void {
+    const oldest = this.held[0];
+    if (oldest) {
+      this.held.shift();
+      this.answer(oldest, this.takeQueue());
     }
     this.armTimers();
   }
 
   /** B-61: the client is gone; end without telling it (B-62: later requests: item-not-found). */
-  private onInactivity(delayMs: number): void {
-    this.inactivityTimer = undefined;
-    this.log.info({ inactivityMs: delayMs }, 'client inactive; ending session');
+  private onInactivity(): void {
+    this.log.info({ inactivityMs: this.currentInactivityMs }, 'client inactive; ending session');
     this.link?.leave(null);
     this.end(undefined, new BoshError('other-request'), false);
   }
 
   private disarmWait(): void {
-    this.waitTimer?.cancel();
-    this.waitTimer = undefined;
-    this.waitTimerFor = undefined;
+    this.waitDeadline.clear();
   }
 
   private disarmInactivity(): void {
-    this.inactivityTimer?.cancel();
-    this.inactivityTimer = undefined;
+    this.inactivityDeadline.clear();
   }
 
   // ---- ending -------------------------------------------------------------------------
@@ -499,8 +490,8 @@ export class BoshSession implements MemberPort {
    */
   private end(tombstone: BoshReply | undefined, others: BoshError, answerOthers = true, condition?: TerminalCondition): void {
     this.setState('ended');
-    this.disarmWait();
-    this.disarmInactivity();
+    this.waitDeadline.cancel();
+    this.inactivityDeadline.cancel();
     const rest = [...this.held.splice(0), ...[...this.early.values()].map((e) => e.pending)];
     this.early.clear();
     if (answerOthers) {
