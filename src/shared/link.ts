@@ -308,7 +308,7 @@ export class Link implements UpstreamSink {
     if (this.bindId === undefined || el.name !== 'iq' || el.attrs.id !== this.bindId || el.attrs.type !== 'result') return;
     const jid = el.getChild('bind', NS_BIND)?.getChild('jid')?.text();
     if (jid) {
-      this.jid = ownString(jid); // kept for the link's life: not a slice of the read it came in
+      this.jid = jid;
       this.log.debug('resource bound');
     }
   }
