@@ -141,3 +141,37 @@ test('after </stream:stream> nothing more is reported', () => {
   assert.equal(out.error, undefined);
   assert.deepEqual(parser.write('<c/>').elements, []);
 });
+
+test('between elements the parser lets go of its state and resumes inside the stream', () => {
+  // Each chunk ends at an idle point (nothing or whitespace after a complete element), where the
+  // saxes instance is dropped; what follows must parse exactly as in one write.
+  const chunks = [HEADER, '<a/>', ' \n', "<b x='&amp;'>t&lt;</b>\r\n", '<c>', 'x</c>', '  ', '</stream:stream>'];
+  const whole = collect(new XmppStreamParser(), [chunks.join('')]);
+  const split = collect(new XmppStreamParser(), chunks);
+  assert.deepEqual(split, whole);
+  assert.ok(split.end);
+  assert.deepEqual(split.xml, ['<a/>', "<b x='&amp;'>t&lt;</b>", '<c>x</c>']);
+
+  // Errors after an idle point are the ones saxes reports inside the root element.
+  for (const tail of ['<!DOCTYPE x>', '<b>&foo;</b>', "<?xml version='1.0'?>", '<a></b>']) {
+    const r = collect(new XmppStreamParser(), [HEADER, '<a/>', tail]);
+    assert.deepEqual(r, collect(new XmppStreamParser(), [HEADER + '<a/>' + tail]), tail);
+    assert.match(r.error!, /^not-well-formed/, tail);
+  }
+
+  // Another prefix for the stream element, and XML 1.1.
+  const other = "<?xml version='1.1'?><s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>";
+  const r = collect(new XmppStreamParser(), [other, '<a/>', '<b>\u0085</b>', '</s:stream>']);
+  assert.deepEqual(r, collect(new XmppStreamParser(), [other + '<a/><b>\u0085</b></s:stream>']));
+  assert.equal(r.error, undefined);
+  assert.deepEqual(r.xml, ['<a/>', '<b>\n</b>'], 'XML 1.1 line ends (NEL) after resuming too');
+  assert.ok(r.end);
+});
+
+test('an idle stream keeps no element and no input text', () => {
+  const parser = new XmppStreamParser();
+  parser.write(HEADER + "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>\n");
+  const fields = Object.values(parser as unknown as Record<string, unknown>);
+  assert.ok(fields.every((v) => v === undefined || typeof v !== 'object' || (Array.isArray(v) && v.length === 0)), 'no parser, chunk or element kept');
+  assert.ok(fields.every((v) => typeof v !== 'string' || v.length < 20), 'no input text kept');
+});

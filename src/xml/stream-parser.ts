@@ -1,5 +1,6 @@
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import { Element } from './element.js';
+import { ownString } from './strings.js';
 
 /** Thrown from the close handler to stop saxes at `</stream:stream>`. */
 const STREAM_END = Symbol('stream end');
@@ -61,7 +62,18 @@ export interface XmppStreamParserOptions {
 export class XmppStreamParser {
   private readonly maxChars: number;
   private readonly keepRaw: boolean;
-  private sax!: SaxesParser;
+  /**
+   * The saxes instance, only while it holds something: an idle stream (between top-level
+   * elements, nothing but whitespace pending) drops it, and the next write() starts a new one
+   * already inside the root element (see resume()). An idle stream then costs a few fields
+   * instead of a parser, its buffers and the last chunk it read.
+   */
+  private sax: SaxesParser | undefined;
+  /** Where this.sax's position 0 lies in the concatenated input (negative: the primer). */
+  private saxOffset = 0;
+  /** The header's name as written (`stream:stream`), and its XML version if not 1.0. */
+  private rootName = '';
+  private xmlVersion: string | undefined;
   private stack: Element[] = [];
   /** Something other than whitespace was written to this stream. */
   private started = false;
@@ -74,7 +86,8 @@ export class XmppStreamParser {
   private written = 0;
   /** Input text not yet consumed into a raw element, starting at unitStart (keepRaw only). */
   private pendingRaw = '';
-  private out: StreamChunk = { elements: [], end: false };
+  /** What the write() in progress completed (undefined between writes: nothing is retained). */
+  private out: StreamChunk | undefined;
 
   constructor(options: XmppStreamParserOptions = {}) {
     this.maxChars = options.maxElementChars ?? 1_048_576;
@@ -84,7 +97,10 @@ export class XmppStreamParser {
 
   /** Forget everything: the next write() starts a new stream (new header, new `<?xml?>`). */
   reset(): void {
-    this.sax = this.createSax();
+    this.sax = undefined;
+    this.saxOffset = 0;
+    this.rootName = '';
+    this.xmlVersion = undefined;
     this.stack = [];
     this.started = false;
     this.headerSeen = false;
@@ -106,22 +122,45 @@ export class XmppStreamParser {
     }
     if (this.keepRaw) this.pendingRaw += chunk;
     this.out = out;
+    const before = this.written;
     try {
-      this.sax.write(chunk);
+      const sax = this.sax ?? this.resume();
+      sax.write(chunk);
       this.written += chunk.length;
       // RFC 6120 §13.12 (resource exhaustion): bound an element still in progress too.
       // (saxes' position is exact only inside its handlers, hence our own count here.)
       if (this.written - this.unitStart > this.maxChars) this.tooLarge();
+      if (this.headerSeen && this.stack.length === 0 && this.unitStart >= before && isWhitespace(chunk, this.unitStart - before)) {
+        // Idle: nothing but whitespace after the last complete unit. Whitespace between
+        // top-level elements carries nothing (onText ignores it), so the parser can go, and
+        // the stack's grown backing store with it.
+        this.sax = undefined;
+        this.stack = [];
+      }
     } catch (err) {
       this.done = true;
-      if (err === STREAM_END) return out;
-      out.error = err instanceof StreamParseError ? err : new StreamParseError('not-well-formed', (err as Error).message);
+      this.sax = undefined;
+      this.stack = [];
+      if (err !== STREAM_END) out.error = err instanceof StreamParseError ? err : new StreamParseError('not-well-formed', (err as Error).message);
+    } finally {
+      this.out = undefined;
     }
     return out;
   }
 
-  private createSax(): SaxesParser {
+  /**
+   * A saxes instance for the next write(): at the start of a stream a plain one; inside the
+   * stream one primed with the root's start tag (and the declared XML version), which is the
+   * state the previous instance was in when it was dropped. Nothing is reported for the primer.
+   */
+  private resume(): SaxesParser {
     const sax = new SaxesParser({ xmlns: false, position: false });
+    let primer = '';
+    if (this.headerSeen) {
+      primer = (this.xmlVersion === undefined ? '' : `<?xml version='${this.xmlVersion}'?>`) + '<' + this.rootName + '>';
+      sax.write(primer);
+    }
+    this.saxOffset = this.written - primer.length;
     // RFC 6120 §11.1: no DTDs, hence no entity declarations; only the five predefined
     // entities and character references (saxes rejects any other entity reference).
     sax.on('doctype', () => {
@@ -131,7 +170,13 @@ export class XmppStreamParser {
     sax.on('closetag', () => this.onClose());
     sax.on('text', (text) => this.onText(text));
     sax.on('cdata', (text) => this.onText(text));
+    this.sax = sax;
     return sax;
+  }
+
+  /** The current position in the concatenated input (exact inside saxes' handlers). */
+  private get position(): number {
+    return this.saxOffset + this.sax!.position;
   }
 
   private onOpen(tag: SaxesTagPlain): void {
@@ -154,7 +199,13 @@ export class XmppStreamParser {
       throw new StreamParseError('not-well-formed', `expected a stream header, got <${name}>`);
     }
     this.headerSeen = true;
-    this.out.header = { name, attrs };
+    this.rootName = ownString(name);
+    const version = this.sax!.xmlDecl.version;
+    this.xmlVersion = version === undefined || version === '1.0' ? undefined : version;
+    // Kept for the whole stream: own copies, not slices that would pin the chunk they came from.
+    const own: Record<string, string> = {};
+    for (const key in attrs) own[key] = ownString(attrs[key]!);
+    this.out!.header = { name: this.rootName, attrs: own };
     this.endUnit();
   }
 
@@ -163,13 +214,13 @@ export class XmppStreamParser {
     if (!el) {
       // The root closed: `</stream:stream>` (saxes checked the name matches). Stop here:
       // whatever follows belongs to no stream.
-      this.out.end = true;
+      this.out!.end = true;
       throw STREAM_END;
     }
     if (this.stack.length > 0) return;
-    if (this.sax.position - this.unitStart > this.maxChars) this.tooLarge();
-    this.out.elements.push(el);
-    if (this.keepRaw) this.out.raw!.push(this.pendingRaw.slice(0, this.sax.position - this.unitStart).trimStart());
+    if (this.position - this.unitStart > this.maxChars) this.tooLarge();
+    this.out!.elements.push(el);
+    if (this.keepRaw) this.out!.raw!.push(this.pendingRaw.slice(0, this.position - this.unitStart).trimStart());
     this.endUnit();
   }
 
@@ -180,7 +231,7 @@ export class XmppStreamParser {
   }
 
   private endUnit(): void {
-    const pos = this.sax.position;
+    const pos = this.position;
     if (this.keepRaw) this.pendingRaw = this.pendingRaw.slice(pos - this.unitStart);
     this.unitStart = pos;
   }
@@ -188,4 +239,13 @@ export class XmppStreamParser {
   private tooLarge(): never {
     throw new StreamParseError('policy-violation', `top-level element larger than ${this.maxChars} characters`);
   }
+}
+
+/** Whether `text` from `from` on is XML whitespace only (S: space, tab, CR, LF). */
+function isWhitespace(text: string, from: number): boolean {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return true;
 }
