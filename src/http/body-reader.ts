@@ -50,6 +50,9 @@ export function readBody(req: HttpRequest, coding: ContentCoding | 'identity', l
         decoder.destroy();
         decoder = undefined;
       }
+      // A held request lives on for up to `wait` seconds: its listeners must not keep this
+      // closure, and through `resolve` the promise and its body buffer, alive meanwhile.
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
       if (result.kind !== 'complete') discardRest(req, limits.discardBytes);
       resolve(result);
     };
@@ -100,12 +103,14 @@ export function readBody(req: HttpRequest, coding: ContentCoding | 'identity', l
       sniffed = undefined;
       decoder.end();
     };
+    const onError = (): void => settle({ kind: 'aborted' });
+    const onClose = (): void => {
+      if (!req.complete) settle({ kind: 'aborted' });
+    };
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', () => settle({ kind: 'aborted' }));
-    req.on('close', () => {
-      if (!req.complete) settle({ kind: 'aborted' });
-    });
+    req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 
