@@ -7,6 +7,7 @@ import type { TlsPolicy, Upstream, UpstreamOptions, UpstreamSink } from '../xmpp
 import { Link, NS_SHARED, type Sharing } from './link.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { digestSharedKey, type KeyDigest } from './shared-key.js';
+import { ownString } from '../xml/strings.js';
 
 /** A served domain and how its upstream is reached (DESIGN D22). */
 export interface ServedDomain {
@@ -54,6 +55,13 @@ export class LinkRegistry implements LinkProvider {
   private readonly byKey = new Map<KeyDigest, Link>();
   private readonly domains: Map<string, ServedDomain>;
   private linkCounter = 0;
+  /** What every link tells the registry (one object for all links). */
+  private readonly hooks = {
+    closing: (link: Link): void => this.forgetKey(link),
+    closed: (link: Link): void => {
+      if (this.links.delete(link)) this.options.metrics.links.dec();
+    },
+  };
 
   constructor(private readonly options: LinkRegistryOptions) {
     this.domains = new Map(Object.entries(options.domains).map(([name, d]) => [name.toLowerCase(), d]));
@@ -64,7 +72,8 @@ export class LinkRegistry implements LinkProvider {
   }
 
   join(request: JoinRequest, member: MemberPort): JoinResult {
-    const domain = request.to.toLowerCase();
+    // Kept by the link for its life: not a slice of the request body.
+    const domain = ownString(request.to.toLowerCase());
     const served = this.domains.get(domain);
     if (!served) throw new BoshError('host-unknown', `domain not served: ${domain}`);
     const target = this.routeTarget(request.route);
@@ -122,12 +131,7 @@ export class LinkRegistry implements LinkProvider {
 
   private open(domain: string, served: ServedDomain, target: RouteTarget | undefined, sharing: Sharing | undefined, request: JoinRequest): Link {
     const log = this.options.log.child({ link: ++this.linkCounter, domain, shared: sharing !== undefined });
-    const link = new Link(domain, target?.key, sharing, log, this.options.metrics, {
-      closing: (l) => this.forgetKey(l),
-      closed: (l) => {
-        if (this.links.delete(l)) this.options.metrics.links.dec();
-      },
-    });
+    const link = new Link(domain, target?.key, sharing, log, this.options.metrics, this.hooks);
     this.links.add(link);
     this.options.metrics.links.inc();
     // Connect once the caller has wired the member up, so every sink callback finds it ready.

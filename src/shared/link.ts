@@ -3,6 +3,7 @@ import { BoshError } from '../bosh/conditions.js';
 import type { InboundItem, LinkPort, MemberPort } from '../bosh/ports.js';
 import type { Metrics } from '../metrics.js';
 import { Element } from '../xml/element.js';
+import { ownString } from '../xml/strings.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamSink } from '../xmpp/types.js';
 import { IqRouter } from './iq-router.js';
 import { PresenceSnapshot } from './presence-snapshot.js';
@@ -23,9 +24,27 @@ export interface Sharing {
   replay: ReplayBuffer;
 }
 
-interface Member {
+/** A member as its link keeps it, and the port the member sends through (one object per member). */
+class Member implements LinkPort {
   /** XEP-0352 client state of this member (D13). */
-  inactive: boolean;
+  inactive = false;
+
+  constructor(
+    private readonly link: Link,
+    private readonly port: MemberPort,
+  ) {}
+
+  send(payload: Element[]): number | undefined {
+    return this.link.send(this.port, payload);
+  }
+
+  restart(): void {
+    this.link.restart(this.port);
+  }
+
+  leave(payload: Element[] | null, closeAll?: boolean): void {
+    this.link.leave(this.port, payload, closeAll ?? false);
+  }
 }
 
 /**
@@ -43,8 +62,9 @@ export class Link implements UpstreamSink {
   /** The full JID bound on this stream (D6, D7). */
   private jid: string | undefined;
   private bindId: string | undefined;
-  private readonly iqs = new IqRouter<MemberPort>();
-  private readonly presence = new PresenceSnapshot();
+  /** D12 and D14: only a shared link routes IQs and keeps a presence snapshot. */
+  private readonly iqs: IqRouter<MemberPort> | undefined;
+  private readonly presence: PresenceSnapshot | undefined;
   private streamInactive = false;
 
   constructor(
@@ -54,7 +74,12 @@ export class Link implements UpstreamSink {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly hooks: { closing(link: Link): void; closed(link: Link): void },
-  ) {}
+  ) {
+    if (sharing) {
+      this.iqs = new IqRouter();
+      this.presence = new PresenceSnapshot();
+    }
+  }
 
   /** Starts the upstream stream; the sink callbacks may run from here on. */
   connect(open: (sink: UpstreamSink) => Upstream): void {
@@ -90,13 +115,10 @@ export class Link implements UpstreamSink {
 
   /** Adds a member and returns the port it sends through. */
   addMember(member: MemberPort): LinkPort {
-    this.members.set(member, { inactive: false });
+    const entry = new Member(this, member);
+    this.members.set(member, entry);
     this.updateClientState();
-    return {
-      send: (payload) => this.send(member, payload),
-      restart: () => this.restart(member),
-      leave: (payload, closeAll) => this.leave(member, payload, closeAll ?? false),
-    };
+    return entry;
   }
 
   /**
@@ -104,7 +126,7 @@ export class Link implements UpstreamSink {
    * after `since` (all marked shared:replay). `gap` when the buffer no longer reaches back.
    */
   attachItems(since: number | undefined): { items: InboundItem[]; gap: boolean } {
-    const items: InboundItem[] = this.presence.elements().map((el) => ({ xml: replayXml(el) }));
+    const items: InboundItem[] = (this.presence?.elements() ?? []).map((el) => ({ xml: replayXml(el) }));
     if (since === undefined || !this.sharing) return { items, gap: false };
     const { events, gap } = this.sharing.replay.after(since);
     for (const event of events) items.push({ xml: replayXml(event.element), seq: event.seq });
@@ -113,7 +135,8 @@ export class Link implements UpstreamSink {
 
   // ---- outbound -----------------------------------------------------------------------
 
-  private send(member: MemberPort, payload: Element[]): number | undefined {
+  /** A member's payloads (through its port). */
+  send(member: MemberPort, payload: Element[]): number | undefined {
     if (!this.members.has(member) || !this.upstream) return undefined;
     if (!this.sharing || this.jid === undefined) {
       // Before binding (and always on an unshared link) everything passes through (D13).
@@ -145,14 +168,14 @@ export class Link implements UpstreamSink {
       let upstreamEl = el;
       const type = el.attrs.type;
       if (el.name === 'iq' && (type === 'get' || type === 'set')) {
-        upstreamEl = withAttr(el, 'id', this.iqs.outboundRequest(member, el.attrs.id)); // D12
-      } else if (el.name === 'iq' && !this.iqs.outboundResponse(el.attrs.id)) {
+        upstreamEl = withAttr(el, 'id', this.iqs!.outboundRequest(member, el.attrs.id)); // D12
+      } else if (el.name === 'iq' && !this.iqs!.outboundResponse(el.attrs.id)) {
         this.metrics.suppressed.inc({ kind: 'iq-reply' }); // D12: the server got one reply already
         continue;
       }
       xml += upstreamEl.toString();
       const echo = echoOf(upstreamEl);
-      this.presence.observeOwn(echo);
+      this.presence!.observeOwn(echo);
       const event = sharing.replay.push(echo, echo.toString());
       echoes.push({ xml: event.xml, seq: event.seq });
     }
@@ -165,7 +188,8 @@ export class Link implements UpstreamSink {
     return sharing.replay.lastSeq;
   }
 
-  private restart(member: MemberPort): void {
+  /** A member's stream restart (through its port). */
+  restart(member: MemberPort): void {
     if (!this.members.has(member) || !this.upstream) return;
     if (this.sharing && this.jid !== undefined) {
       throw new BoshError('bad-request', 'stream restart on a shared stream after binding'); // D13
@@ -179,7 +203,7 @@ export class Link implements UpstreamSink {
    * unavailable presence while others remain. D17: the last one closes the stream.
    * D18: `closeAll` ends the link for everyone.
    */
-  private leave(member: MemberPort, payload: Element[] | null, closeAll: boolean): void {
+  leave(member: MemberPort, payload: Element[] | null, closeAll: boolean): void {
     if (!this.members.has(member)) return;
     const others = this.members.size - 1;
     let forward = payload ?? [];
@@ -255,7 +279,7 @@ export class Link implements UpstreamSink {
         continue;
       }
       const type = el.attrs.type;
-      const asker = el.name === 'iq' && (type === 'result' || type === 'error') ? this.iqs.inboundResponse(el.attrs.id) : undefined;
+      const asker = el.name === 'iq' && (type === 'result' || type === 'error') ? this.iqs!.inboundResponse(el.attrs.id) : undefined;
       if (asker) {
         const echo = echoOf(el);
         const event = sharing.replay.push(echo, echo.toString());
@@ -263,8 +287,8 @@ export class Link implements UpstreamSink {
         for (const [member, items] of perMember) items.push(member === asker.member ? own : { xml: event.xml, seq: event.seq });
         continue;
       }
-      if (el.name === 'iq' && (type === 'get' || type === 'set')) this.iqs.inboundRequest(el.attrs.id);
-      this.presence.observeInbound(el);
+      if (el.name === 'iq' && (type === 'get' || type === 'set')) this.iqs!.inboundRequest(el.attrs.id);
+      this.presence!.observeInbound(el);
       const item = toInboundItem(el);
       const event = sharing.replay.push(el, item.xml);
       for (const items of perMember.values()) items.push({ xml: item.xml, seq: event.seq });
@@ -308,7 +332,7 @@ export class Link implements UpstreamSink {
     if (this.bindId === undefined || el.name !== 'iq' || el.attrs.id !== this.bindId || el.attrs.type !== 'result') return;
     const jid = el.getChild('bind', NS_BIND)?.getChild('jid')?.text();
     if (jid) {
-      this.jid = jid;
+      this.jid = ownString(jid); // kept for the link's life: not a slice of the read it came in
       this.log.debug('resource bound');
     }
   }
