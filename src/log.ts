@@ -1,6 +1,8 @@
-import { pino, type Logger, type DestinationStream, type Level } from 'pino';
+import { pino, type Logger as PinoLogger, type DestinationStream, type Level } from 'pino';
 
-export type { Logger };
+export type { PinoLogger };
+/** What the CM's classes take: pino's Logger, or a childLog() of it. */
+export type Logger = Log;
 export type LogLevel = Level | 'silent';
 
 /**
@@ -18,7 +20,7 @@ const REDACTED_PATHS = [
  * lines written while a write is in flight go out together, so a busy CM does not pay one
  * write(2) per line; pino flushes what is left when the process exits.
  */
-export function createLogger(level: LogLevel = 'info', destination?: DestinationStream): Logger {
+export function createLogger(level: LogLevel = 'info', destination?: DestinationStream): PinoLogger {
   return pino(
     {
       level,
@@ -31,8 +33,88 @@ export function createLogger(level: LogLevel = 'info', destination?: Destination
 }
 
 /** A logger that collects every line in memory, for tests that assert what was (not) logged. */
-export function createMemoryLogger(level: LogLevel = 'trace'): { logger: Logger; lines: string[] } {
+export function createMemoryLogger(level: LogLevel = 'trace'): { logger: PinoLogger; lines: string[] } {
   const lines: string[] = [];
   const destination: DestinationStream = { write: (line: string) => void lines.push(line) };
   return { logger: createLogger(level, destination), lines };
+}
+
+type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/** One level's method, in the two forms the CM uses: `(fields, msg)` and `(msg)`. */
+export interface LogMethod {
+  (fields: object, msg?: string): void;
+  (msg: string): void;
+}
+
+/**
+ * What sessions, links and upstream streams log through. A pino Logger is one; so is the cheap
+ * child that childLog() makes for each of them.
+ */
+export interface Log {
+  trace: LogMethod;
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  error: LogMethod;
+  fatal: LogMethod;
+  isLevelEnabled(level: string): boolean;
+  child(bindings: Record<string, unknown>): Log;
+}
+
+/**
+ * A child logger for a session, a link or an upstream stream: its lines carry `bindings` (first,
+ * as a pino child's would) and are written by the root logger. A pino child costs about 350
+ * bytes (its own prototype, level methods and serialized bindings), which an idle CM pays once
+ * per session, link and stream; this one is a small object and merges the bindings into the
+ * lines it actually writes.
+ */
+export function childLog(parent: Log, bindings: Record<string, unknown>): Log {
+  return parent instanceof BoundLog ? parent.child(bindings) : new BoundLog(parent, bindings);
+}
+
+class BoundLog implements Log {
+  constructor(
+    private readonly root: Log,
+    private readonly bindings: Record<string, unknown>,
+  ) {}
+
+  trace(fields: object | string, msg?: string): void {
+    this.write('trace', fields, msg);
+  }
+
+  debug(fields: object | string, msg?: string): void {
+    this.write('debug', fields, msg);
+  }
+
+  info(fields: object | string, msg?: string): void {
+    this.write('info', fields, msg);
+  }
+
+  warn(fields: object | string, msg?: string): void {
+    this.write('warn', fields, msg);
+  }
+
+  error(fields: object | string, msg?: string): void {
+    this.write('error', fields, msg);
+  }
+
+  fatal(fields: object | string, msg?: string): void {
+    this.write('fatal', fields, msg);
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return this.root.isLevelEnabled(level);
+  }
+
+  child(bindings: Record<string, unknown>): Log {
+    return new BoundLog(this.root, { ...this.bindings, ...bindings });
+  }
+
+  private write(level: LevelName, fields: object | string, msg: string | undefined): void {
+    if (!this.root.isLevelEnabled(level)) return;
+    if (typeof fields === 'string') this.root[level](this.bindings, fields);
+    else if (fields instanceof Error) this.root[level]({ ...this.bindings, err: fields }, msg ?? fields.message);
+    else this.root[level]({ ...this.bindings, ...fields }, msg);
+  }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
+import { childLog, type Logger } from '../log.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { CmConfig } from '../config.js';
 import { BoshError, LEGACY_HTTP_STATUS } from './conditions.js';
@@ -99,7 +99,7 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
       return reply(exchange, new BoshError('policy-violation', 'session creation rate exceeded'), legacy); // D3
     }
     const sid = randomBytes(16).toString('hex'); // B-23, B-24, B-141
-    const log = this.log.child({ sid });
+    const log = childLog(this.log, { sid });
     const limits = this.limits;
     const hold = Math.min(request.hold ?? 1, limits.maxHold); // B-34
     const waitS = Math.min(request.wait ?? limits.maxWaitS, limits.maxWaitS); // B-26

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import { Deadline, type Clock } from '../clock.js';
 import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditions.js';
 import type { BoshExchange, BoshReply } from './exchange.js';

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import { childLog, type Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import { BoshError } from '../bosh/conditions.js';
 import type { JoinRequest, JoinResult, LinkProvider, MemberPort } from '../bosh/ports.js';
@@ -130,7 +130,7 @@ export class LinkRegistry implements LinkProvider {
   }
 
   private open(domain: string, served: ServedDomain, target: RouteTarget | undefined, sharing: Sharing | undefined, request: JoinRequest): Link {
-    const log = this.options.log.child({ link: ++this.linkCounter, domain, shared: sharing !== undefined });
+    const log = childLog(this.options.log, { link: ++this.linkCounter, domain, shared: sharing !== undefined });
     const link = new Link(domain, target?.key, sharing, log, this.options.metrics, this.hooks);
     this.links.add(link);
     this.options.metrics.links.inc();

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import { BoshError } from '../bosh/conditions.js';
 import type { InboundItem, LinkPort, MemberPort } from '../bosh/ports.js';
 import type { Metrics } from '../metrics.js';

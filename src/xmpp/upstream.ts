@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { StringDecoder } from 'node:string_decoder';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import type { TimerHandle } from '../clock.js';
 import { Element, startTag } from '../xml/element.js';
 import { NS_STREAMS, XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';

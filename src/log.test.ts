@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { childLog, createMemoryLogger, type Logger } from './log.js';
+
+/** A line without its timestamp. */
+const strip = (line: string): Record<string, unknown> => {
+  const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>;
+  return rest;
+};
+
+test('childLog writes the same lines as a pino child, bindings first', () => {
+  const viaPino = createMemoryLogger('debug');
+  const viaBound = createMemoryLogger('debug');
+  const pinoChild = viaPino.logger.child({ sid: 's1' }).child({ component: 'upstream' });
+  const bound = childLog(childLog(viaBound.logger, { sid: 's1' }), { component: 'upstream' });
+  for (const log of [pinoChild, bound] as Logger[]) {
+    log.info({ to: 'example.com', hold: 1 }, 'session created');
+    log.debug('plain message');
+    log.trace({ dropped: true }, 'below the level');
+    log.warn({ password: 'secret' }, 'redacted field');
+  }
+  assert.equal(viaBound.lines.length, 3);
+  assert.deepEqual(viaBound.lines.map(strip), viaPino.lines.map(strip));
+  assert.deepEqual(Object.keys(strip(viaBound.lines[0]!)), ['level', 'name', 'sid', 'component', 'to', 'hold', 'msg']);
+  assert.equal(strip(viaBound.lines[2]!).password, '[redacted]');
+  assert.equal(bound.isLevelEnabled('debug'), true);
+  assert.equal(bound.isLevelEnabled('trace'), false);
+});
+
+test('childLog: an Error logs as err with its message', () => {
+  const { logger, lines } = createMemoryLogger('info');
+  childLog(logger, { link: 1 }).error(new Error('boom'));
+  const line = strip(lines[0]!);
+  assert.equal(line.link, 1);
+  assert.equal(line.msg, 'boom');
+  assert.equal((line.err as { message: string }).message, 'boom');
+});
