@@ -1,12 +1,12 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../log.js';
 import type { TimerHandle } from '../clock.js';
 import { Element, startTag } from '../xml/element.js';
 import { NS_STREAMS, XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
 import { resolveTargets, type UpstreamTarget } from './srv.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
+import { Utf8Stream } from './utf8.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';
@@ -31,7 +31,7 @@ export function openUpstream(options: UpstreamOptions, sink: UpstreamSink): Upst
 class UpstreamStream implements Upstream {
   private state: State = 'connecting';
   private socket: net.Socket | undefined;
-  private decoder = new StringDecoder('utf8');
+  private decoder = new Utf8Stream();
   private readonly parser: XmppStreamParser;
   private readonly log: Logger;
   private secured = false;
@@ -289,7 +289,7 @@ class UpstreamStream implements Upstream {
       rejectUnauthorized: !insecure,
     });
     // A new stream over TLS: fresh decoder and parser, then a new header (RFC 6120 §5.4.3.3).
-    this.decoder = new StringDecoder('utf8');
+    this.decoder = new Utf8Stream();
     this.parser.reset();
     this.attach(secure);
     secure.once('secureConnect', () => {
