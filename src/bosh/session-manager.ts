@@ -9,6 +9,7 @@ import { compareVersions, formatVersion, NS_XBOSH, parseRequest, type BoshReques
 import { DEFAULT_CONTENT_TYPE, renderTerminate } from './response.js';
 import { BoshSession, sharedErrorAttrs, type SessionOwner } from './session.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ownString } from '../xml/strings.js';
 import { Metrics } from '../metrics.js';
 
 /** The session rules an operator sets (config `bosh.*`, documented there), in seconds as on the wire. */
@@ -58,6 +59,8 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
       this.refuse(exchange, err instanceof BoshError ? err : new BoshError('internal-server-error', String(err)));
       return;
     }
+    // Parsed: a held request need not keep its text for `wait` seconds.
+    exchange.body = '';
     if (request.sid === undefined) {
       this.create(request, exchange);
       return;
@@ -139,7 +142,8 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
         maxPauseMs: limits.maxPauseS * 1000,
         legacy,
         secure: exchange.secure,
-        contentType: request.content ?? DEFAULT_CONTENT_TYPE, // B-17, B-18
+        // B-17, B-18; an own copy, not a slice pinning the creation body for the session's life.
+        contentType: request.content === undefined || request.content === DEFAULT_CONTENT_TYPE ? DEFAULT_CONTENT_TYPE : ownString(request.content),
         acks,
         creationAttrs,
         maxQueueBytes: limits.maxQueueBytes,

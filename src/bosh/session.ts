@@ -25,8 +25,11 @@ export interface SessionSettings {
   acks: boolean;
   /** The creation request came over TLS: every later one must too (B-136). */
   secure: boolean;
-  /** Creation response attributes known at creation (wait, requests, ..., shared:*). */
-  creationAttrs: Record<string, string>;
+  /**
+   * Creation response attributes known at creation (wait, requests, ..., shared:*); the session
+   * lets go of them once the creation response is sent.
+   */
+  creationAttrs: Record<string, string> | undefined;
   /** Most bytes queued for the client while it has no request to answer (DESIGN D15). */
   maxQueueBytes: number;
   /** Most resends of one rid (B-90) before `policy-violation` (B-91). */
@@ -45,6 +48,7 @@ interface PendingRequest {
 }
 
 interface CachedResponse {
+  rid: Rid;
   body: string;
   sentAt: number;
   hadPayload: boolean;
@@ -71,12 +75,12 @@ export class BoshSession implements MemberPort {
   /** Processed requests not yet answered, oldest first. */
   private readonly held: PendingRequest[] = [];
   /** Requests that arrived above the next expected rid (B-83), by rid. */
-  private readonly early = new Map<Rid, { request: BoshRequest; pending: PendingRequest }>();
+  private early: Map<Rid, { request: BoshRequest; pending: PendingRequest }> | undefined;
   /** The highest rid processed: every rid up to it has arrived. */
   private lastRid: Rid;
   private highestAnswered: Rid = 0;
   /** B-86: answered responses by rid, for retransmission. */
-  private readonly cache = new Map<Rid, CachedResponse>();
+  private cache: CachedResponse[] = [];
   private queue: string[] = [];
   private queueBytes = 0;
   /** Shared links (D14b): the highest event number queued, and the highest covered by a response. */
@@ -156,7 +160,7 @@ export class BoshSession implements MemberPort {
     if (rid <= this.lastRid) {
       this.retransmission(rid, exchange);
     } else {
-      const early = this.early.get(rid);
+      const early = this.early?.get(rid);
       if (early) {
         // B-89: the earlier copy gets a recoverable error, the newest copy the real answer.
         this.log.debug({ rid }, 'rid repeated before processing; answering the older copy with a recoverable error');
@@ -179,7 +183,7 @@ export class BoshSession implements MemberPort {
       this.failWith(exchange, new BoshError('item-not-found', `rid ${rid} above the window`));
       return;
     }
-    if (!special && this.held.length + this.early.size >= this.settings.requests) {
+    if (!special && this.held.length + (this.early?.size ?? 0) >= this.settings.requests) {
       // B-71: more simultaneous requests than `requests`, none answered.
       this.failWith(exchange, new BoshError('policy-violation', 'too many simultaneous requests'));
       return;
@@ -193,19 +197,20 @@ export class BoshSession implements MemberPort {
     if (rid !== this.lastRid + 1) {
       // B-83: buffer until the gap is filled.
       this.log.debug({ rid, expected: this.lastRid + 1 }, 'request arrived out of order; buffering');
-      this.early.set(rid, { request, pending });
+      (this.early ??= new Map()).set(rid, { request, pending });
       return;
     }
     this.process(request, pending);
-    for (let next = this.early.get(this.lastRid + 1); next && this.state !== 'ended'; next = this.early.get(this.lastRid + 1)) {
-      this.early.delete(next.request.rid);
+    for (let next = this.early?.get(this.lastRid + 1); next && this.state !== 'ended'; next = this.early?.get(this.lastRid + 1)) {
+      this.early!.delete(next.request.rid);
+      if (this.early!.size === 0) this.early = undefined;
       this.process(next.request, next.pending);
     }
   }
 
   /** A rid at or below the last processed one (§14.3). */
   private retransmission(rid: Rid, exchange: BoshExchange): void {
-    const cached = this.cache.get(rid);
+    const cached = this.cached(rid);
     if (cached) {
       cached.resends += 1;
       if (cached.resends > this.settings.maxResends) {
@@ -271,16 +276,16 @@ export class BoshSession implements MemberPort {
     if (!pending.empty || request.pause !== undefined || request.terminate || !previous?.empty) return false;
     if (this.settings.pollingMs === 0 || pending.arrivedAt - previous.arrivedAt >= this.settings.pollingMs) return false;
     if (this.held.includes(previous)) {
-      return this.held.length + this.early.size + 1 >= this.settings.requests; // B-73
+      return this.held.length + (this.early?.size ?? 0) + 1 >= this.settings.requests; // B-73
     }
-    const answered = this.cache.get(previous.rid);
+    const answered = this.cached(previous.rid);
     return this.settings.hold === 0 && answered !== undefined && !answered.hadPayload; // B-77
   }
 
   /** §9.2 (B-59, B-60): the client's ack shows a response it has not received for a while. */
   private checkReport(request: BoshRequest): void {
     if (!this.settings.acks || request.ack === undefined || request.ack >= this.highestAnswered) return;
-    const missing = this.cache.get(request.ack + 1);
+    const missing = this.cached(request.ack + 1);
     if (!missing) return;
     const time = this.clock.now() - missing.sentAt;
     if (time >= REPORT_AFTER_MS) this.report = { rid: request.ack + 1, time: Math.round(time) };
@@ -367,6 +372,7 @@ export class BoshSession implements MemberPort {
     if (!this.creationAnswered) {
       this.creationAnswered = true;
       Object.assign(attrs, this.settings.creationAttrs);
+      this.settings.creationAttrs = undefined;
       if (this.info) {
         // B-35, X-09, X-12: the upstream stream's identity, when known.
         attrs.from = this.info.from || attrs.from || '';
@@ -387,25 +393,33 @@ export class BoshSession implements MemberPort {
     }
     const body = renderBody(attrs, payloads);
     const now = this.clock.now();
-    this.cache.set(pending.rid, { body, sentAt: now, hadPayload: payloads.length > 0, resends: 0 });
+    const keep = this.settings.acks ? Math.max(this.settings.requests, 16) : this.settings.requests;
+    this.keepResponses(this.cache.filter((c) => c.rid !== pending.rid), { rid: pending.rid, body, sentAt: now, hadPayload: payloads.length > 0, resends: 0 }, keep);
     if (pending.rid > this.highestAnswered) this.highestAnswered = pending.rid;
-    this.trimCache();
     pending.exchange.reply(this.reply(200, body));
   }
 
   /** B-58: responses up to `ack` have arrived and need not be kept. */
   private acknowledge(ack: Rid): void {
-    for (const rid of this.cache.keys()) if (rid <= ack) this.cache.delete(rid);
+    if (this.cache.some((c) => c.rid <= ack)) this.keepResponses(this.cache.filter((c) => c.rid > ack), undefined, Infinity);
   }
 
-  /** B-87: keep `requests` responses, or every unacknowledged one (within a bound). */
-  private trimCache(): void {
-    const keep = this.settings.acks ? Math.max(this.settings.requests, 16) : this.settings.requests;
-    if (this.cache.size <= keep) return;
-    for (const rid of this.cache.keys()) {
-      this.cache.delete(rid);
-      if (this.cache.size <= keep) break;
-    }
+  private cached(rid: Rid): CachedResponse | undefined {
+    return this.cache.find((c) => c.rid === rid);
+  }
+
+  /**
+   * B-87: keep `requests` responses, or every unacknowledged one (within a bound): the newest
+   * `keep` of `kept` and `added`, oldest first, in an array of exactly that size (a Map or a
+   * grown array costs ~150 bytes for the one or two responses an idle session keeps).
+   */
+  private keepResponses(kept: CachedResponse[], added: CachedResponse | undefined, keep: number): void {
+    const all = added ? kept.length + 1 : kept.length;
+    const from = Math.max(0, all - keep);
+    const next = new Array<CachedResponse>(all - from);
+    for (let i = from; i < kept.length; i++) next[i - from] = kept[i]!;
+    if (added) next[next.length - 1] = added;
+    this.cache = next;
   }
 
   // ---- timers -------------------------------------------------------------------------
@@ -492,13 +506,13 @@ export class BoshSession implements MemberPort {
     this.setState('ended');
     this.waitDeadline.cancel();
     this.inactivityDeadline.cancel();
-    const rest = [...this.held.splice(0), ...[...this.early.values()].map((e) => e.pending)];
-    this.early.clear();
+    const rest = [...this.held.splice(0), ...[...(this.early?.values() ?? [])].map((e) => e.pending)];
+    this.early = undefined;
     if (answerOthers) {
       for (const pending of rest) pending.exchange.reply(this.terminalReply(others.condition, renderTerminate(others.condition)));
     }
     this.queue = [];
-    this.cache.clear();
+    this.cache = [];
     this.owner.sessionEnded(this, tombstone, condition);
   }
 
