@@ -15,11 +15,17 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout(callback, delayMs) {
-    const timer = setTimeout(callback, delayMs);
-    return { cancel: () => clearTimeout(timer) };
-  },
+  setTimeout: (callback, delayMs) => new SystemTimer(setTimeout(callback, delayMs)),
 };
+
+/** A handle without a closure of its own: sessions keep one or two armed for their whole life. */
+class SystemTimer implements TimerHandle {
+  constructor(private readonly timer: NodeJS.Timeout) {}
+
+  cancel(): void {
+    clearTimeout(this.timer);
+  }
+}
 
 /**
  * A deadline that is cheap to move and to clear: the hot path (every BOSH request moves a
