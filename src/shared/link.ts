@@ -31,7 +31,7 @@ class Member implements LinkPort {
 
   constructor(
     private readonly link: Link,
-    private readonly port: MemberPort,
+    readonly port: MemberPort,
   ) {}
 
   send(payload: Element[]): number | undefined {
@@ -56,7 +56,11 @@ class Member implements LinkPort {
  */
 export class Link implements UpstreamSink {
   private state: LinkState = 'connecting';
-  private readonly members = new Map<MemberPort, Member>();
+  /**
+   * In join order. An exact-size array replaced on every join and leave: most links have one
+   * member, for which a Map's table alone is 152 bytes.
+   */
+  private members: readonly Member[] = [];
   private upstream: Upstream | undefined;
   private info: StreamInfo | undefined;
   /** The full JID bound on this stream (D6, D7). */
@@ -87,7 +91,7 @@ export class Link implements UpstreamSink {
   }
 
   get memberCount(): number {
-    return this.members.size;
+    return this.members.length;
   }
 
   get streamInfo(): StreamInfo | undefined {
@@ -113,10 +117,14 @@ export class Link implements UpstreamSink {
     this.state = next;
   }
 
+  private entry(member: MemberPort): Member | undefined {
+    return this.members.find((m) => m.port === member);
+  }
+
   /** Adds a member and returns the port it sends through. */
   addMember(member: MemberPort): LinkPort {
     const entry = new Member(this, member);
-    this.members.set(member, entry);
+    this.members = exactCopy([...this.members, entry]);
     this.updateClientState();
     return entry;
   }
@@ -137,7 +145,7 @@ export class Link implements UpstreamSink {
 
   /** A member's payloads (through its port). */
   send(member: MemberPort, payload: Element[]): number | undefined {
-    if (!this.members.has(member) || !this.upstream) return undefined;
+    if (!this.entry(member) || !this.upstream) return undefined;
     if (!this.sharing || this.jid === undefined) {
       // Before binding (and always on an unshared link) everything passes through (D13).
       let xml = '';
@@ -162,7 +170,7 @@ export class Link implements UpstreamSink {
     const echoes: InboundItem[] = [];
     for (const el of payload) {
       if (isClientState(el)) {
-        this.members.get(member)!.inactive = el.localName === 'inactive';
+        this.entry(member)!.inactive = el.localName === 'inactive';
         continue;
       }
       let upstreamEl = el;
@@ -183,14 +191,14 @@ export class Link implements UpstreamSink {
     if (xml) this.upstream!.send(xml);
     if (echoes.length > 0) {
       this.metrics.echoes.inc(echoes.length);
-      for (const other of this.members.keys()) if (other !== member) other.deliver(echoes);
+      for (const { port: other } of this.members) if (other !== member) other.deliver(echoes);
     }
     return sharing.replay.lastSeq;
   }
 
   /** A member's stream restart (through its port). */
   restart(member: MemberPort): void {
-    if (!this.members.has(member) || !this.upstream) return;
+    if (!this.entry(member) || !this.upstream) return;
     if (this.sharing && this.jid !== undefined) {
       throw new BoshError('bad-request', 'stream restart on a shared stream after binding'); // D13
     }
@@ -204,8 +212,8 @@ export class Link implements UpstreamSink {
    * D18: `closeAll` ends the link for everyone.
    */
   leave(member: MemberPort, payload: Element[] | null, closeAll: boolean): void {
-    if (!this.members.has(member)) return;
-    const others = this.members.size - 1;
+    if (!this.entry(member)) return;
+    const others = this.members.length - 1;
     let forward = payload ?? [];
     if (others > 0 && !closeAll && this.sharing) {
       const kept = forward.filter((el) => !isUndirectedUnavailable(el));
@@ -219,13 +227,13 @@ export class Link implements UpstreamSink {
       forward = allowed;
     }
     if (forward.length > 0) this.send(member, forward);
-    this.members.delete(member);
-    this.log.debug({ sid: member.sid, members: this.members.size }, 'member left');
-    if (closeAll && this.members.size > 0) {
+    this.members = exactCopy(this.members.filter((m) => m.port !== member));
+    this.log.debug({ sid: member.sid, members: this.members.length }, 'member left');
+    if (closeAll && this.members.length > 0) {
       this.log.info({ sid: member.sid }, 'member closed the shared link for all');
       this.failAll(new BoshError('other-request', 'shared link closed by another member'));
     }
-    if (this.members.size === 0) this.close();
+    if (this.members.length === 0) this.close();
     else this.updateClientState();
   }
 
@@ -248,19 +256,19 @@ export class Link implements UpstreamSink {
   onStreamOpen(info: StreamInfo): void {
     this.info = info;
     if (this.state === 'connecting') this.setState('open');
-    for (const member of this.members.keys()) member.streamOpened(info);
+    for (const { port } of this.members) port.streamOpened(info);
   }
 
   onElements(elements: Element[]): void {
     // X-26: with no member left the stream is already closing, so the server itself
     // learns at once that the client is gone and handles what was in flight (X-27).
-    if (this.members.size === 0) return;
+    if (this.members.length === 0) return;
     if (!this.sharing) {
       const items = elements.map((el) => {
         if (this.jid === undefined) this.watchBindResult(el);
         return toInboundItem(el);
       });
-      for (const member of this.members.keys()) member.deliver(items);
+      for (const { port } of this.members) port.deliver(items);
       return;
     }
     this.deliverShared(elements, this.sharing);
@@ -269,7 +277,7 @@ export class Link implements UpstreamSink {
   /** D10, D12: every member gets every event in link order; IQ results go to their asker. */
   private deliverShared(elements: Element[], sharing: Sharing): void {
     const perMember = new Map<MemberPort, InboundItem[]>();
-    for (const member of this.members.keys()) perMember.set(member, []);
+    for (const { port } of this.members) perMember.set(port, []);
     for (const el of elements) {
       if (this.jid === undefined) {
         // D11: login traffic (features, SASL, the bind result) is the creator's alone: no event.
@@ -317,9 +325,9 @@ export class Link implements UpstreamSink {
   }
 
   private failAll(error: BoshError): void {
-    const members = [...this.members.keys()];
-    this.members.clear();
-    for (const member of members) member.fail(error);
+    const members = this.members;
+    this.members = [];
+    for (const { port } of members) port.fail(error);
   }
 
   // ---- resource binding (D6, D7) ------------------------------------------------------
@@ -340,8 +348,8 @@ export class Link implements UpstreamSink {
   /** D13: the stream is inactive only while every member is; returns the element to send, if any. */
   private clientStateChange(): string {
     if (!this.sharing || this.jid === undefined) return '';
-    let allInactive = this.members.size > 0;
-    for (const m of this.members.values()) if (!m.inactive) allInactive = false;
+    let allInactive = this.members.length > 0;
+    for (const m of this.members) if (!m.inactive) allInactive = false;
     if (allInactive === this.streamInactive) return '';
     this.streamInactive = allInactive;
     return `<${allInactive ? 'inactive' : 'active'} xmlns='${NS_CSI}'/>`;
@@ -351,6 +359,13 @@ export class Link implements UpstreamSink {
     const change = this.clientStateChange();
     if (change) this.upstream?.send(change);
   }
+}
+
+/** The same items in an array of exactly their number (spread and filter leave room for 17). */
+function exactCopy<T>(items: readonly T[]): T[] {
+  const out = new Array<T>(items.length);
+  for (let i = 0; i < items.length; i++) out[i] = items[i]!;
+  return out;
 }
 
 function isClientState(el: Element): boolean {
