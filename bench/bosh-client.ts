@@ -13,6 +13,7 @@
  * the rates it offers.
  */
 import http from 'node:http';
+import { postH2 } from './h2-client.js';
 import { performance } from 'node:perf_hooks';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
@@ -22,6 +23,8 @@ export interface Target {
   host: string;
   port: number;
   path: string;
+  /** HTTPS with HTTP/2 (bench/h2-client.ts) instead of plain HTTP/1.1 keep-alive. */
+  h2?: boolean;
 }
 
 /** HTTP exchanges per target (`host:port`), for CPU per HTTP request. */
@@ -59,6 +62,18 @@ export interface HttpResult {
  */
 export function post(agent: http.Agent, target: Target, body: string, timeoutMs: number): Promise<HttpResult> {
   const counter = counterFor(target);
+  if (target.h2) {
+    return postH2(target.host, target.port, target.path, body, timeoutMs).then(
+      (result) => {
+        counter.requests++;
+        return result;
+      },
+      (err: unknown) => {
+        counter.failures++;
+        throw err;
+      },
+    );
+  }
   return new Promise((resolve, reject) => {
     let attempt = 0;
     const go = (): void => {
