@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: shared-bosh in front of Prosody's c2s port vs Prosody's own mod_bosh, in one
- * run, alternating A B A B. See docs/performance.md for the method and the last results.
+ * `npm run bench`: shared-bosh in front of Prosody's c2s port vs Prosody's own mod_bosh (and vs
+ * ejabberd's mod_bosh when `ejabberdctl` is on PATH), in one run, alternating A B (C) per round.
+ * See docs/performance.md for the method and the last results.
  *
  *   npm run bench                 default (~10 min): 1k idle sessions, 2 rounds
  *   npm run bench -- --full       10k idle sessions (as many as RLIMIT_NOFILE allows), longer steps
@@ -9,7 +10,7 @@
  * Flags: --rounds N, --idle N, --steps 250,500,..., --ref-rate N, --cpu-prof (profile the CM;
  * results are then not written to the docs), --no-write, --write, --max-minutes N.
  *
- * Every server process (Prosody, the CM, the floor server) runs on core 0 (`taskset`); the load
+ * Every server process (Prosody, ejabberd, the CM, the floor server) runs on core 0 (`taskset`); the load
  * generator (bench/loadgen.ts) and this orchestrator run on core 1. Everything listens on
  * 127.0.0.1 only. Progress goes to stderr, the result table to stdout.
  */
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { getFreePort } from '../test/support/prosody.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
 import { BENCH_PASSWORD, ITERATIONS, prosodyVersion, startBenchProsody, type BenchProsody, type ProsodyGc } from './prosody-bench.js';
+import { ejabberdInstall, ejabberdVersion, startBenchEjabberd, type BeamMemory, type BenchEjabberd } from './ejabberd-bench.js';
 import { cpuMs, cpusAllowed, machineBusyMs, nproc, openFilesLimit, pin, renice, rssKiB, type TcpCounters } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
@@ -78,7 +80,7 @@ interface Params {
   /** Prosody's Lua GC mode (both systems): its default, or generational (--prosody-gc generational). */
   prosodyGc: ProsodyGc;
   write: boolean;
-  /** Which systems to run (default both); anything less is not written to the docs. */
+  /** Which systems to run (default all: ejabberd when installed); anything less is not written to the docs. */
   systems: System[];
   maxMinutes: number;
   argv: string[];
@@ -102,14 +104,14 @@ function parseParams(argv: string[]): Params {
       mode, rounds: 1, idleSessions: 20, warmSessions: 4, setupConcurrency: 8, pingConcurrency: 20, settleMs: 300, idleCpuWindowMs: 500,
       pairs: 10, steps: [50, 100], refRate: 100, stepWarmupMs: 300, stepDurationMs: 1000, stepDrainMs: 1000, refWindowMs: 1000, relayWarmupMs: 500,
       fanMembers: 4, fanRate: 50, fanWarmupMs: 300, fanDurationMs: 1000, floorWarmupMs: 200, floorDurationMs: 800,
-      quietProbeMs: 300, quietWaitMs: 0, quietBudgetMs: 0, retries: 0, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: false, maxMinutes: 3, systems: ['cm', 'mod_bosh'], argv,
+      quietProbeMs: 300, quietWaitMs: 0, quietBudgetMs: 0, retries: 0, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: false, maxMinutes: 3, systems: defaultSystems(), argv,
     }
     : {
       mode, rounds: 2, idleSessions: 1000, warmSessions: 50, setupConcurrency: 50, pingConcurrency: 100, settleMs: 2000, idleCpuWindowMs: 5000,
       pairs: 100, steps: [25, 50, 100, 200, 300, 400, 500, 700, 1000, 1400, 2000, 2800, 4000, 5600, 8000], refRate: 300,
       stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000, refWindowMs: 10_000, relayWarmupMs: 2000,
       fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 5000,
-      quietProbeMs: 1000, quietWaitMs: 60_000, quietBudgetMs: 5 * 60_000, retries: 2, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: true, maxMinutes: 25, systems: ['cm', 'mod_bosh'], argv,
+      quietProbeMs: 1000, quietWaitMs: 60_000, quietBudgetMs: 5 * 60_000, retries: 2, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: true, maxMinutes: 25, systems: defaultSystems(), argv,
     };
   if (mode === 'full') {
     p.idleSessions = 10_000;
@@ -128,8 +130,12 @@ function parseParams(argv: string[]): Params {
   if (val('--max-minutes') !== undefined) p.maxMinutes = Number(val('--max-minutes'));
   p.cpuProf = has('--cpu-prof');
   if (val('--systems') !== undefined) {
-    p.systems = val('--systems')!.split(',').filter((x): x is System => x === 'cm' || x === 'mod_bosh');
-    if (p.systems.length < 2) p.write = false;
+    const asked = val('--systems')!.split(',').filter((x) => x !== '');
+    const unknown = asked.filter((x) => !(ALL_SYSTEMS as readonly string[]).includes(x));
+    if (unknown.length > 0) throw new Error(`--systems: unknown ${unknown.join(',')} (known: ${ALL_SYSTEMS.join(',')})`);
+    if (asked.includes('ejabberd') && !ejabberdInstall()) throw new Error('--systems ejabberd: ejabberd is not installed (no `ejabberdctl` on PATH; `apt-get install -y ejabberd`)');
+    p.systems = ALL_SYSTEMS.filter((x) => asked.includes(x));
+    if (p.systems.length < defaultSystems().length) p.write = false;
   }
   if (val('--prosody-gc') !== undefined) {
     const gc = val('--prosody-gc');
@@ -143,6 +149,8 @@ function parseParams(argv: string[]): Params {
   // Extra Prosody config (experiments such as `gc = { mode = "generational" }`) is not the
   // default setup: such runs do not replace the documented results unless --write is given.
   if ((process.env.BENCH_PROSODY_EXTRA ?? '') !== '') p.write = false;
+  // The same for extra `erl` arguments of ejabberd (BENCH_EJABBERD_ERL_ARGS, split at spaces).
+  if ((process.env.BENCH_EJABBERD_ERL_ARGS ?? '') !== '') p.write = false;
   if ((process.env.BENCH_CM_NODE_ARGS ?? '') !== '') p.write = false;
   if (process.env.BENCH_PROSODY_CORE !== undefined) p.write = false;
   if (has('--no-write') || p.cpuProf) p.write = false;
@@ -192,6 +200,7 @@ function targetOf(url: string): Target {
 /** Processes this run started, killed by PID on the way out (never by name). */
 const children = new Set<ChildProcess>();
 const prosodies = new Set<BenchProsody>();
+const ejabberds = new Set<BenchEjabberd>();
 
 function killChildren(): void {
   for (const c of children) {
@@ -292,7 +301,15 @@ class LoadGen {
           reject(e);
         },
       });
-      this.child.send({ id, command });
+      // Once the generator is gone (killed at the time limit), reject instead of letting send()
+      // emit an unhandled 'error' that would end this process before the servers are stopped.
+      if (!this.child.connected) {
+        this.pending.get(id)?.reject(new Error(`loadgen ${String(command.cmd)}: the load generator is gone`));
+        return;
+      }
+      this.child.send({ id, command }, (err) => {
+        if (err) this.pending.get(id)?.reject(new Error(`loadgen ${String(command.cmd)}: ${err.message}`));
+      });
     });
   }
 
@@ -495,8 +512,23 @@ async function measure<T extends { otherCpuMs: number }>(p: Params, ourPids: num
 
 // ---------------------------------------------------------------- one system, one round
 
-type System = 'cm' | 'mod_bosh';
+/** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh. */
+const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd'] as const;
+type System = (typeof ALL_SYSTEMS)[number];
 
+/** (a) and (b) always; (c) when ejabberd is installed (`ejabberdctl` on PATH). */
+function defaultSystems(): System[] {
+  return ejabberdInstall() ? ['cm', 'mod_bosh', 'ejabberd'] : ['cm', 'mod_bosh'];
+}
+
+const SYSTEM_TITLE: Record<System, string> = { cm: 'shared-bosh + Prosody c2s', mod_bosh: 'Prosody mod_bosh', ejabberd: 'ejabberd mod_bosh' };
+/** The XMPP server process of a system. */
+const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody', ejabberd: 'ejabberd' };
+
+/*
+ * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
+ * is Prosody in systems cm and mod_bosh and ejabberd's BEAM in system ejabberd.
+ */
 interface StepResult extends StreamResult {
   attempts: number;
   /** The CM's event-loop delay and GC pauses over the whole step (warm-up, window, drain). */
@@ -519,6 +551,8 @@ interface SystemRun {
     /** Server CPU (ms per second) while the N sessions are idle, each with a request held. */
     idleCpuMsPerS: Record<string, number>;
     cmMemoryPerSessionKiB?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; cmSessions: number; cmLinks: number };
+    /** ejabberd only: growth of `erlang:memory()` per session (what the BEAM allocated, vs its RSS). */
+    beamMemoryPerSessionKiB?: BeamMemory;
     ping: PingResult;
     status: StatusResult;
   };
@@ -578,7 +612,8 @@ function overloaded(s: StreamResult): boolean {
 }
 
 interface Servers {
-  prosody: BenchProsody;
+  /** The XMPP server: Prosody (systems cm, mod_bosh) or ejabberd. */
+  xmpp: { pid: number; domain: string; boshUrl: string };
   cm?: CmProc;
   url: string;
   target: Target;
@@ -587,12 +622,15 @@ interface Servers {
   common: { target: Target; domain: string; password: string; cpuPids: number[] };
   gc(): Promise<void>;
   rss(): { cm: number; prosody: number };
+  /** ejabberd only: `erlang:memory()` as of the last gc(). */
+  beamMemory?: () => BeamMemory | undefined;
   affinity: SystemRun['affinity'];
 }
 
-/** Fresh Prosody (+ CM) pinned to the server core, for one phase; stopped afterwards by PID. */
+/** Fresh Prosody (+ CM), or ejabberd, pinned to the server core, for one phase; stopped afterwards by PID. */
 async function withServers<T>(system: System, label: string, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number },
   users: readonly string[], fn: (s: Servers) => Promise<T>): Promise<T> {
+  if (system === 'ejabberd') return withEjabberd(label, lg, cores, users, fn);
   // BENCH_PROSODY_CORE (experiments only, never written to the docs): put Prosody on another core,
   // e.g. with the load generator, so that a CM CPU profile is not skewed by Prosody preempting it.
   const prosodyCore = process.env.BENCH_PROSODY_CORE !== undefined ? Number(process.env.BENCH_PROSODY_CORE) : cores.server;
@@ -614,7 +652,7 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
     };
     log(`  ${label}: ${url} (CPUs: Prosody ${affinity.prosody}${cm ? `, CM ${affinity.cm}` : ''}, load generator ${affinity.loadgen})`);
     const servers: Servers = {
-      prosody,
+      xmpp: { pid: prosody.pid, domain: prosody.domain, boshUrl: prosody.boshUrl },
       cm,
       url,
       target,
@@ -636,17 +674,52 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
   }
 }
 
+/** Fresh ejabberd (its own mod_bosh) pinned to the server core, for one phase; stopped afterwards by PID. */
+async function withEjabberd<T>(label: string, lg: LoadGen, cores: { server: number; client: number }, users: readonly string[], fn: (s: Servers) => Promise<T>): Promise<T> {
+  const extra = (process.env.BENCH_EJABBERD_ERL_ARGS ?? '').split(' ').filter((x) => x !== '');
+  const ej = await startBenchEjabberd(cores.server, { extraErlArgs: extra });
+  ejabberds.add(ej);
+  if (NICE !== null) renice(ej.pid, NICE);
+  try {
+    const t0 = Date.now();
+    await ej.addUsers(users, BENCH_PASSWORD);
+    const target = targetOf(ej.boshUrl);
+    const pids = [ej.pid];
+    let lastBeamMemory: BeamMemory | undefined;
+    const affinity = { cm: undefined, prosody: cpusAllowed(ej.pid), loadgen: cpusAllowed(lg.pid), orchestrator: cpusAllowed(process.pid) };
+    log(`  ${label}: ${ej.boshUrl} (${users.length} accounts in ${fmt((Date.now() - t0) / 1000)} s; CPUs: ejabberd ${affinity.prosody} (all BEAM threads), load generator ${affinity.loadgen})`);
+    return await fn({
+      xmpp: { pid: ej.pid, domain: ej.domain, boshUrl: ej.boshUrl },
+      url: ej.boshUrl,
+      target,
+      pids,
+      cmPid: -1,
+      common: { target, domain: ej.domain, password: BENCH_PASSWORD, cpuPids: pids },
+      async gc() {
+        lastBeamMemory = await ej.gc();
+      },
+      beamMemory: () => lastBeamMemory,
+      rss: () => ({ cm: Number.NaN, prosody: rssKiB(ej.pid) }),
+      affinity,
+    });
+  } finally {
+    await ej.stop();
+    ejabberds.delete(ej);
+  }
+}
+
 /** Logs in, pings and closes a few sessions: JIT, pools, Prosody's module caches. */
 async function warmUp(lg: LoadGen, s: Servers, users: string[], errors: string[]): Promise<void> {
   const warm = await lg.call<OpenResult>({ cmd: 'open', group: 'warm', users, resourcePrefix: 'w', concurrency: Math.min(16, users.length), presence: true, ...s.common });
   if (warm.failed > 0) errors.push(`warm-up: ${warm.failed} logins failed: ${warm.errors.join(' | ')}`);
-  await lg.call<PingResult>({ cmd: 'ping', group: 'warm', domain: s.prosody.domain, concurrency: 16, timeoutMs: 10_000 });
+  await lg.call<PingResult>({ cmd: 'ping', group: 'warm', domain: s.xmpp.domain, concurrency: 16, timeoutMs: 10_000 });
   await lg.call({ cmd: 'close', group: 'warm', concurrency: 16 });
   await sleep(1000);
 }
 
 async function runSystem(system: System, round: number, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number }): Promise<SystemRun> {
-  log(`round ${round}: ${system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}`);
+  log(`round ${round}: ${SYSTEM_TITLE[system]}`);
+  const srv = SERVER_NAME[system];
   const users = makeUsers(p);
   const errors: string[] = [];
   const isCm = system === 'cm';
@@ -657,6 +730,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     await s.gc();
     const rssBeforeKiB = s.rss();
     const heapBefore = s.cm ? (await s.cm.memory()).memory : undefined;
+    const beamBefore = s.beamMemory?.();
     await quietGate(p, [...s.pids, lg.pid, process.pid], 'the session setup');
     log(`  setting up ${p.idleSessions} idle sessions (concurrency ${p.setupConcurrency})`);
     const doOpen = (): Promise<OpenResult> => lg.call<OpenResult>({ cmd: 'open', group: 'idle', users: users.idle, resourcePrefix: 'idle', concurrency: p.setupConcurrency, presence: true, ...s.common });
@@ -670,6 +744,10 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     await s.gc();
     const rssAfterKiB = s.rss();
     const after = s.cm ? await s.cm.memory() : undefined;
+    const beamAfter = s.beamMemory?.();
+    const beamMemoryPerSessionKiB = beamBefore && beamAfter
+      ? Object.fromEntries((Object.keys(beamAfter) as (keyof BeamMemory)[]).map((k) => [k, (beamAfter[k] - beamBefore[k]) / 1024 / Math.max(1, open.opened)])) as unknown as BeamMemory
+      : undefined;
     // Where the CM's memory per session goes: V8 heap vs off-heap (buffers) vs the rest of RSS
     // (native: sockets, HTTP parsers, zlib, malloc arenas).
     const cmMemoryPerSessionKiB = heapBefore && after ? {
@@ -682,28 +760,29 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     } : undefined;
     const perSession = (k: 'cm' | 'prosody'): number => (rssAfterKiB[k] - rssBeforeKiB[k]) / Math.max(1, open.opened);
     const perSessionKiB = { cm: perSession('cm'), prosody: perSession('prosody'), total: (isCm ? perSession('cm') : 0) + perSession('prosody') };
-    const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: s.prosody.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
+    const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: s.xmpp.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
     const status = await lg.call<StatusResult>({ cmd: 'status' });
     const setupCpu = (pid: number): number => (pid > 0 ? (open.cpuMs[pid] ?? Number.NaN) / Math.max(1, open.opened) : Number.NaN);
     const setup = {
       sessions: open.opened,
       perS: open.opened / (open.elapsedMs / 1000),
-      cpuMsPerSetup: { cm: setupCpu(s.cmPid), prosody: setupCpu(s.prosody.pid), total: (isCm ? setupCpu(s.cmPid) : 0) + setupCpu(s.prosody.pid) },
+      cpuMsPerSetup: { cm: setupCpu(s.cmPid), prosody: setupCpu(s.xmpp.pid), total: (isCm ? setupCpu(s.cmPid) : 0) + setupCpu(s.xmpp.pid) },
       p50Ms: open.setupMs.p50,
       p99Ms: open.setupMs.p99,
       concurrency: p.setupConcurrency,
     };
     log(`  idle: ${open.opened}/${p.idleSessions} up in ${fmt(open.elapsedMs / 1000)} s (${fmt(setup.perS, 0)}/s), `
-      + `CPU/setup ${isCm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}Prosody ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
-      + `RSS/session ${isCm ? `CM ${fmt(perSessionKiB.cm)} KiB (V8 heap used ${fmt(cmMemoryPerSessionKiB?.heapUsed ?? Number.NaN)} KiB), ` : ''}Prosody ${fmt(perSessionKiB.prosody)} KiB; `
-      + `idle CPU ${Object.entries(idleCpuMsPerS).map(([k, v]) => `${k} ${fmt(v / 10, 1)} %`).join(', ')}; `
+      + `CPU/setup ${isCm ? `CM ${fmt(setup.cpuMsPerSetup.cm, 3)} ms + ` : ''}${srv} ${fmt(setup.cpuMsPerSetup.prosody, 3)} ms; `
+      + `RSS/session ${isCm ? `CM ${fmt(perSessionKiB.cm)} KiB (V8 heap used ${fmt(cmMemoryPerSessionKiB?.heapUsed ?? Number.NaN)} KiB), ` : ''}${srv} ${fmt(perSessionKiB.prosody)} KiB`
+      + `${beamMemoryPerSessionKiB ? ` (erlang:memory total ${fmt(beamMemoryPerSessionKiB.total)} KiB: processes ${fmt(beamMemoryPerSessionKiB.processes)}, ets ${fmt(beamMemoryPerSessionKiB.ets)}, binary ${fmt(beamMemoryPerSessionKiB.binary)})` : ''}; `
+      + `idle CPU ${Object.entries(idleCpuMsPerS).map(([k, v]) => `${k === 'prosody' && system === 'ejabberd' ? 'ejabberd' : k} ${fmt(v / 10, 1)} %`).join(', ')}; `
       + `ping ${ping.ok} ok, ${ping.failed} failed`
       + `${disturbances({ windowS: open.elapsedMs / 1000, otherCpuMs: open.otherCpuMs, tcp: open.tcp })}`);
     await lg.call({ cmd: 'close', group: 'idle', concurrency: 100 });
     return {
-      pids: { cm: s.cm?.pid, prosody: s.prosody.pid, loadgen: lg.pid },
+      pids: { cm: s.cm?.pid, prosody: s.xmpp.pid, loadgen: lg.pid },
       affinity: s.affinity,
-      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, cmMemoryPerSessionKiB, idleCpuMsPerS, ping, status },
+      idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, cmMemoryPerSessionKiB, beamMemoryPerSessionKiB, idleCpuMsPerS, ping, status },
       setup,
     };
   });
@@ -732,7 +811,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       const key = randomBytes(32).toString('base64url');
       const creator = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: [users.fan], resourcePrefix: 'fan', concurrency: 1, presence: true, sharedKey: key, ...s.common });
       const members = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: Array(p.fanMembers - 1).fill(users.fan), resourcePrefix: 'fan-m', concurrency: 4, presence: false, sharedKey: key, ...s.common });
-      const source = await lg.call<OpenResult>({ cmd: 'open', group: 'fansrc', users: [users.fanSource], resourcePrefix: 'src', concurrency: 1, presence: true, ...s.common, target: targetOf(s.prosody.boshUrl) });
+      const source = await lg.call<OpenResult>({ cmd: 'open', group: 'fansrc', users: [users.fanSource], resourcePrefix: 'src', concurrency: 1, presence: true, ...s.common, target: targetOf(s.xmpp.boshUrl) });
       const sharedResults = [...new Set([...creator.sharedResults, ...members.sharedResults])];
       if (creator.failed + members.failed + source.failed > 0) {
         errors.push(`fan-out logins failed: ${[...creator.errors, ...members.errors, ...source.errors].join(' | ')}`);
@@ -745,7 +824,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       fanout = {
         ...r,
         cmCpuUsPerCopy: ((r.cpuMs[s.cm.pid] ?? Number.NaN) * 1000) / Math.max(1, r.deliveredCopies),
-        prosodyCpuUsPerCopy: ((r.cpuMs[s.prosody.pid] ?? Number.NaN) * 1000) / Math.max(1, r.deliveredCopies),
+        prosodyCpuUsPerCopy: ((r.cpuMs[s.xmpp.pid] ?? Number.NaN) * 1000) / Math.max(1, r.deliveredCopies),
         sharedResults,
       };
       log(`  fan-out ${p.fanRate}/s to ${r.receivers} members (${sharedResults.join('/')}): ${r.deliveredCopies} copies, `
@@ -777,13 +856,13 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       const step: StepResult = {
         ...r,
         cmHiccups,
-        cpuUsPerMsg: { cm: per(s.cmPid), prosody: per(s.prosody.pid), total: (isCm ? per(s.cmPid) : 0) + per(s.prosody.pid) },
-        cpuUsPerHttp: { cm: perHttp(s.cmPid), prosody: perHttp(s.prosody.pid) },
+        cpuUsPerMsg: { cm: per(s.cmPid), prosody: per(s.xmpp.pid), total: (isCm ? per(s.cmPid) : 0) + per(s.xmpp.pid) },
+        cpuUsPerHttp: { cm: perHttp(s.cmPid), prosody: perHttp(s.xmpp.pid) },
       };
       const coreBusy = (ms: number): string => `${fmt((ms / (r.windowS * 1000)) * 100, 0)} %`;
       log(`  ${label} ${rate}/s: delivered ${fmt(r.deliveredPerS, 0)}/s, p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, `
-        + `CPU/msg ${isCm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}Prosody ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
-        + `(kernel: ${isCm ? `CM ${fmt(kernelShare(r, s.cmPid) * 100, 0)} %, ` : ''}Prosody ${fmt(kernelShare(r, s.prosody.pid) * 100, 0)} %) `
+        + `CPU/msg ${isCm ? `CM ${fmt(step.cpuUsPerMsg.cm, 0)} µs + ` : ''}${srv} ${fmt(step.cpuUsPerMsg.prosody, 0)} µs `
+        + `(kernel: ${isCm ? `CM ${fmt(kernelShare(r, s.cmPid) * 100, 0)} %, ` : ''}${srv} ${fmt(kernelShare(r, s.xmpp.pid) * 100, 0)} %) `
         + `(core 0 ${coreBusy(s.pids.reduce((acc, pid) => acc + (r.cpuMs[pid] ?? 0), 0))}, load generator ${coreBusy(r.loadgenCpuMs)}), `
         + `HTTP ${fmt(r.httpRequests / r.windowS, 0)}/s, lost ${r.stanzasLost} stanzas / ${r.sessionsLost} sessions`
         + `${r.loadgen ? `; generator loop delay p99 ${fmt(r.loadgen.loopDelayP99Ms, 1)} / max ${fmt(r.loadgen.loopDelayMaxMs, 1)} ms, GC max ${fmt(r.loadgen.gcMaxMs, 1)} ms` : ''}`
@@ -805,7 +884,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     const highestRateP99Under10 = passing.length > 0 ? Math.max(...passing) : 0;
     await lg.call({ cmd: 'close', group: 'a', concurrency: 25 });
     await lg.call({ cmd: 'close', group: 'b', concurrency: 25 });
-    return { reference, relay, highestRateP99Under10, fanout, pidsRelay: { cm: s.cm?.pid, prosody: s.prosody.pid }, affinityRelay: s.affinity };
+    return { reference, relay, highestRateP99Under10, fanout, pidsRelay: { cm: s.cm?.pid, prosody: s.xmpp.pid }, affinityRelay: s.affinity };
   });
 
   return { system, round, ...phase1, ...phase2, errors };
@@ -843,11 +922,13 @@ interface Machine {
   kernel: string;
   node: string;
   prosody: string;
+  /** Present when system (c) ran. */
+  ejabberd?: string;
   openFilesLimit: number;
   memory: string;
 }
 
-function machineInfo(prosody: string, cpuCount: number): Machine {
+function machineInfo(prosody: string, cpuCount: number, ejabberd?: string): Machine {
   let cpuModel = 'unknown';
   try {
     const lscpu = execFileSync('lscpu', [], { encoding: 'utf8' });
@@ -860,7 +941,7 @@ function machineInfo(prosody: string, cpuCount: number): Machine {
   } catch { /* no /proc/meminfo */ }
   let kernel = 'unknown';
   try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* no uname */ }
-  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, openFilesLimit: openFilesLimit(), memory };
+  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, ejabberd, openFilesLimit: openFilesLimit(), memory };
 }
 
 interface Row {
@@ -897,6 +978,8 @@ function atLeast(value: number, limit: number, unit: string): { met: boolean | u
 
 interface Summary {
   rows: Row[];
+  /** Shared-bosh vs ejabberd's mod_bosh (system c); empty when ejabberd did not run. */
+  ejRows: Row[];
   verdicts: Verdict[];
   values: Record<string, number>;
 }
@@ -968,7 +1051,7 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs mod_bosh`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`, fmt(v.mbCpuPerMsg!), ratioStr(r2), '≤ 0.7×', atMost(r2, 0.7, '×'));
   // The reference window is at a low rate; Prosody's CPU per message changes a lot with the rate
   // (its Lua GC), so the same comparison at a higher step rate is shown too.
-  const byRate = cpuByRate(runs);
+  const byRate = cpuByRate(runs, 'mod_bosh');
   const hi = byRate.find((x) => x.rate === 1000) ?? byRate[byRate.length - 1];
   if (hi && hi.rate !== R) {
     const h1 = hi.cm / hi.mb;
@@ -1013,7 +1096,75 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add(`CPU per HTTP request (µs): CM at ${R} msg/s (${fmt(v.cmHttpPerS!, 0)} req/s) vs trivial node:http floor (${fmt(v.floorRate!, 0)} req/s)`, fmt(v.cmCpuPerHttp!), fmt(v.floorPlain!), ratioStr(r5), '≤ 3×', atMost(r5, 3, '×'));
   add('CPU per HTTP request (µs): CM vs floor that also parses the body with saxes', fmt(v.cmCpuPerHttp!), fmt(v.floorSaxes!), ratioStr(v.cmCpuPerHttp! / v.floorSaxes!), '—');
   add('CPU per HTTP request (µs): mod_bosh (Prosody) for comparison', '—', fmt(v.mbCpuPerHttp!), '—', '—');
-  return { rows, verdicts, values: v };
+  const ejRows = summarizeEjabberd(runs, p, v, verdicts);
+  return { rows, ejRows, verdicts, values: v };
+}
+
+/** Rows of the comparison with ejabberd's mod_bosh (system c); adds its values (ej*) to `v`. */
+function summarizeEjabberd(runs: SystemRun[], p: Params, v: Record<string, number>, verdicts: Verdict[]): Row[] {
+  const cmRuns = runs.filter((r) => r.system === 'cm');
+  const ejRuns = runs.filter((r) => r.system === 'ejabberd');
+  if (ejRuns.length === 0) return [];
+  const m = (rs: SystemRun[], f: (r: SystemRun) => number): number => median(rs.map(f));
+  Object.assign(v, {
+    ejCpuPerMsg: m(ejRuns, (r) => r.reference.cpuUsPerMsg.prosody),
+    ejHighest: m(ejRuns, (r) => r.highestRateP99Under10),
+    ejP50: m(ejRuns, (r) => r.reference.latencyMs.p50),
+    ejP99: m(ejRuns, (r) => r.reference.latencyMs.p99),
+    ejStanzasLost: ejRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
+    ejSessionsLost: ejRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
+    ejRss: m(ejRuns, (r) => r.idle.perSessionKiB.prosody),
+    ejIdleHeld: Math.min(...ejRuns.map((r) => r.idle.open.opened)),
+    ejPingFailed: ejRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
+    ejIdleCpu: m(ejRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
+    ejSetupRate: m(ejRuns, (r) => r.setup.perS),
+    ejSetupCpu: m(ejRuns, (r) => r.setup.cpuMsPerSetup.prosody),
+    ejCpuPerHttp: m(ejRuns, (r) => r.reference.cpuUsPerHttp.prosody),
+  });
+  const rows: Row[] = [];
+  const add = (metric: string, cm: string, other: string, r: string, target: string, check?: { met: boolean | undefined; text: string }): void => {
+    rows.push({ metric, cm, other, ratio: r, target, result: check ? check.text : '—' });
+    if (check) verdicts.push({ target: `${metric} (vs ejabberd): ${target}`, met: check.met, detail: check.text });
+  };
+  const rounds = (rs: SystemRun[], f: (r: SystemRun) => number, digits = 1): string =>
+    rs.length > 1 ? `${fmt(median(rs.map(f)), digits)} (${rs.map((r) => fmt(f(r), digits)).join(', ')})` : fmt(median(rs.map(f)), digits);
+  const R = p.refRate;
+  add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs ejabberd`, fmt(v.cmCpuPerMsg!), rounds(ejRuns, (r) => r.reference.cpuUsPerMsg.prosody),
+    ratioStr(v.cmCpuPerMsg! / v.ejCpuPerMsg!), '—');
+  add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs ejabberd`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`, fmt(v.ejCpuPerMsg!),
+    ratioStr(v.cmTotalCpuPerMsg! / v.ejCpuPerMsg!), '—');
+  const byRate = cpuByRate(runs, 'ejabberd');
+  const hi = byRate.find((x) => x.rate === 1000) ?? byRate[byRate.length - 1];
+  if (hi && hi.rate !== R) {
+    v.ejCpuPerMsgHi = hi.mb;
+    v.ejHiRate = hi.rate;
+    add(`CPU per relayed message at ${hi.rate} msg/s (µs, ${fmt(p.stepDurationMs / 1000, 0)} s steps): CM alone vs ejabberd`, fmt(hi.cm), fmt(hi.mb), ratioStr(hi.cm / hi.mb), '—');
+    add(`CPU per relayed message at ${hi.rate} msg/s (µs, ${fmt(p.stepDurationMs / 1000, 0)} s steps): CM + Prosody c2s vs ejabberd`, `${fmt(hi.cm + hi.cmProsody)} (${fmt(hi.cm)} + ${fmt(hi.cmProsody)})`, fmt(hi.mb),
+      ratioStr((hi.cm + hi.cmProsody) / hi.mb), '—');
+  }
+  const lowest = Math.min(...p.steps);
+  if (v.ejHighest === 0 && Number.isFinite(v.cmHighest!)) {
+    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), `none (< ${lowest})`, v.cmHighest! > 0 ? `> ${fmt(v.cmHighest! / lowest, 0)}×` : 'n/a', '≥ 1.5×',
+      v.cmHighest! >= 1.5 * lowest
+        ? { met: true, text: `met (ejabberd missed 10 ms even at ${lowest} msg/s; shared-bosh held it up to ${fmtInt(v.cmHighest!)} msg/s)` }
+        : { met: false, text: `**missed**: neither held p99 < 10 ms at ${lowest} msg/s` });
+  } else {
+    const r3 = v.cmHighest! / v.ejHighest!;
+    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(ejRuns, (r) => r.highestRateP99Under10, 0), ratioStr(r3), '≥ 1.5×', atLeast(r3, 1.5, '×'));
+  }
+  add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.ejP50!, 2)} / ${fmt(v.ejP99!, 2)}`, ratioStr(v.cmP99! / v.ejP99!), '—');
+  add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.ejStanzasLost} / ${v.ejSessionsLost}`, '—', '—');
+  add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions: CM alone vs ejabberd`, fmt(v.cmRss!), rounds(ejRuns, (r) => r.idle.perSessionKiB.prosody), ratioStr(v.cmRss! / v.ejRss!), '—');
+  add('RSS per idle session (KiB): CM + Prosody c2s vs ejabberd', fmt(v.cmTotalRss!), fmt(v.ejRss!), ratioStr(v.cmTotalRss! / v.ejRss!), '—');
+  v.ejBeamMemory = m(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN);
+  add('Memory per idle session (KiB): ejabberd\'s `erlang:memory(total)` growth, for comparison with its RSS', '—', rounds(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN), '—', '—');
+  add('Idle sessions held / failed to set up or answer a ping', `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.ejIdleHeld!)} / ${v.ejPingFailed}`, '—', '—');
+  add(`CPU while ${fmtInt(p.idleSessions)} sessions sit idle (% of a core): CM (+ Prosody c2s) vs ejabberd`, `${fmt(v.cmIdleCpu! / 10, 2)} (+ ${fmt(v.cmIdleProsodyCpu! / 10, 2)})`, fmt(v.ejIdleCpu! / 10, 2), '—', '—');
+  add(`Session setup rate (sessions/s, ${p.setupConcurrency} concurrent logins, PLAIN, SCRAM ${ITERATIONS} iterations)`, fmt(v.cmSetupRate!, 0), fmt(v.ejSetupRate!, 0), ratioStr(v.cmSetupRate! / v.ejSetupRate!), '—');
+  add('CPU per session set up (ms): CM alone vs ejabberd', fmt(v.cmSetupCpu!, 3), rounds(ejRuns, (r) => r.setup.cpuMsPerSetup.prosody, 3), ratioStr(v.cmSetupCpu! / v.ejSetupCpu!), '—');
+  add('CPU per session set up (ms): CM + Prosody c2s vs ejabberd', fmt(v.cmSetupTotalCpu!, 3), fmt(v.ejSetupCpu!, 3), ratioStr(v.cmSetupTotalCpu! / v.ejSetupCpu!), '—');
+  add(`CPU per HTTP request (µs) at ${R} msg/s: CM vs ejabberd`, fmt(v.cmCpuPerHttp!), fmt(v.ejCpuPerHttp!), ratioStr(v.cmCpuPerHttp! / v.ejCpuPerHttp!), '—');
+  return rows;
 }
 
 /** Stanzas lost below overload: the last (overloaded) step of a system is not counted. */
@@ -1021,10 +1172,10 @@ function goodOrAll(s: StreamResult): boolean {
   return !overloaded(s);
 }
 
-function tableMarkdown(rows: Row[]): string {
+function tableMarkdown(rows: Row[], other = 'Prosody mod_bosh / reference'): string {
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
   return [
-    '| Metric | shared-bosh | Prosody mod_bosh / reference | Ratio | Target | Result |',
+    `| Metric | shared-bosh | ${other} | Ratio | Target | Result |`,
     '|---|---:|---:|---:|---|---|',
     ...rows.map((r) => `| ${esc(r.metric)} | ${esc(r.cm)} | ${esc(r.other)} | ${r.ratio} | ${esc(r.target)} | ${esc(r.result)} |`),
   ].join('\n');
@@ -1037,10 +1188,14 @@ interface RateRow {
   mb: number;
 }
 
-/** CPU per relayed message at every step rate that no round of either system found overloaded (median of rounds). */
-function cpuByRate(runs: SystemRun[]): RateRow[] {
+/**
+ * CPU per relayed message at every step rate that no round of either system (the CM and `other`)
+ * found overloaded (median of rounds). `mb` is the other system's value.
+ */
+function cpuByRate(allRuns: SystemRun[], other: 'mod_bosh' | 'ejabberd'): RateRow[] {
+  const runs = allRuns.filter((r) => r.system === 'cm' || r.system === other);
   const cmRuns = runs.filter((r) => r.system === 'cm');
-  const mbRuns = runs.filter((r) => r.system === 'mod_bosh');
+  const mbRuns = runs.filter((r) => r.system === other);
   if (cmRuns.length === 0 || mbRuns.length === 0) return [];
   const stepAt = (r: SystemRun, rate: number): StepResult | undefined => r.relay.find((x) => x.rate === rate && !overloaded(x));
   const rates = [...new Set(runs.flatMap((r) => r.relay.map((x) => x.rate)))].sort((a, b) => a - b)
@@ -1053,10 +1208,10 @@ function cpuByRate(runs: SystemRun[]): RateRow[] {
   }));
 }
 
-function cpuByRateMarkdown(rows: RateRow[]): string {
+function cpuByRateMarkdown(rows: RateRow[], other = 'mod_bosh'): string {
   if (rows.length === 0) return 'No step rate was below overload in every round of both systems.\n';
   return [
-    '| msg/s | CM µs | Prosody c2s µs | mod_bosh µs | CM / mod_bosh | (CM + c2s) / mod_bosh |',
+    `| msg/s | CM µs | Prosody c2s µs | ${other} µs | CM / ${other} | (CM + c2s) / ${other} |`,
     '|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.rate} | ${fmt(r.cm)} | ${fmt(r.cmProsody)} | ${fmt(r.mb)} | ${ratioStr(r.cm / r.mb)} | ${ratioStr((r.cm + r.cmProsody) / r.mb)} |`),
     '',
@@ -1066,8 +1221,8 @@ function cpuByRateMarkdown(rows: RateRow[]): string {
 function stepsMarkdown(runs: SystemRun[]): string {
   const out: string[] = [];
   for (const r of runs) {
-    out.push(`**Round ${r.round}, ${r.system === 'cm' ? 'shared-bosh + Prosody c2s' : 'Prosody mod_bosh'}**`, '');
-    out.push('| window | offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs (kernel) | CPU/msg Prosody µs (kernel) | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |');
+    out.push(`**Round ${r.round}, ${SYSTEM_TITLE[r.system]}**`, '');
+    out.push(`| window | offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | CPU/msg CM µs (kernel) | CPU/msg ${SERVER_NAME[r.system]} µs (kernel) | HTTP req/s | core 0 busy | loadgen busy | rest of machine | stanzas lost | sessions lost |`);
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of [r.reference, ...r.relay]) {
       const busy = (ms: number): string => `${fmt((ms / (s.windowS * 1000)) * 100, 0)} %`;
@@ -1085,6 +1240,9 @@ function commandsMarkdown(p: Params): string[] {
     `- \`npm run bench${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` (= \`tsc -p tsconfig.json && node dist/bench/run.js\`)`,
     '- Prosody: `prosody --config <tmp>/prosody.cfg.lua -F` (test/support/prosody.ts), then `taskset -a -pc 0 <pid>`',
     '- CM: `taskset -c 0 node --expose-gc dist/bench/cm-process.js` (createConnectionManager from dist/src/cm.js, config in BENCH_CM_CONFIG)',
+    ...(p.systems.includes('ejabberd')
+      ? ['- ejabberd: `taskset -c 0 erl -name bench-ej-<random>@127.0.0.1 -start_epmd false -erl_epmd_port <port> -kernel inet_dist_use_interface {127,0,0,1} +K true +P 250000 +S 1:1 +SDcpu 1:1 -noinput -mnesia dir \'"<tmp>/spool"\' -s ejabberd` with EJABBERD_CONFIG_PATH=<tmp>/ejabberd.yml, HOME=<tmp> (bench/ejabberd-bench.ts), then `taskset -a -pc 0 <pid>`']
+      : []),
     '- floor: `taskset -c 0 node dist/bench/floor-server.js [--saxes]`',
     '- load generator: `taskset -c 1 node dist/bench/loadgen.js`; orchestrator `node dist/bench/run.js` pinned with `taskset -a -pc 1`',
   ];
@@ -1101,19 +1259,25 @@ function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floo
     '',
     `- date: ${m.date}`,
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel} (\`lscpu\`), ${m.memory} RAM, ${m.kernel}, RLIMIT_NOFILE ${m.openFilesLimit}`,
-    `- software: Node ${m.node}, ${m.prosody}`,
-    `- rounds: ${p.rounds} (A B per round: shared-bosh, then mod_bosh; the floor after each round); each number is the median over the rounds`,
+    `- software: Node ${m.node}, ${m.prosody}${m.ejabberd ? `, ${m.ejabberd}` : ''}`,
+    p.systems.includes('ejabberd')
+      ? `- rounds: ${p.rounds} (A B C per round: shared-bosh, then Prosody's mod_bosh, then ejabberd's mod_bosh; the floor after each round); each number is the median over the rounds`
+      : `- rounds: ${p.rounds} (A B per round: shared-bosh, then mod_bosh; the floor after each round); each number is the median over the rounds`,
     '- commands:',
     ...commandsMarkdown(p).map((c) => `  ${c}`),
     '',
     tableMarkdown(s.rows),
     '',
+    ...(s.ejRows.length > 0 ? ['Compared with (c), ejabberd\'s mod_bosh, from the same run:', '', tableMarkdown(s.ejRows, 'ejabberd mod_bosh'), ''] : []),
     ...(notes.length > 0 ? ['Notes:', '', ...notes.map((n) => `- ${n}`), ''] : []),
     '### CPU per relayed message by rate',
     '',
     'Median of the rounds, from the 3 s step windows, at every rate that no round of either system found overloaded.',
     '',
-    cpuByRateMarkdown(cpuByRate(runs)),
+    cpuByRateMarkdown(cpuByRate(runs, 'mod_bosh')),
+    ...(runs.some((r) => r.system === 'ejabberd')
+      ? ['The same against ejabberd\'s mod_bosh, at every rate that no round of the CM or of ejabberd found overloaded.', '', cpuByRateMarkdown(cpuByRate(runs, 'ejabberd'), 'ejabberd')]
+      : []),
     '### Relay steps',
     '',
     stepsMarkdown(runs),
@@ -1174,11 +1338,17 @@ async function main(): Promise<void> {
   if (p.idleLimitedBy) notes.push(`idle sessions: ${p.idleLimitedBy}`);
   notes.push('TLS is off on both sides: Prosody\'s mod_bosh is plain HTTP, the CM is plain HTTP and talks plain TCP to Prosody\'s c2s port (`c2s_require_encryption = false`, `allow_unencrypted_plain_auth = true`)');
   if (!which('ejabberdctl')) notes.push('ejabberd is not installed (no `ejabberdctl` on PATH): column (c), ejabberd\'s mod_bosh, is skipped');
-  else notes.push('ejabberd is installed but this benchmark does not drive it yet: column (c) is skipped');
+  else if (!ejabberdInstall()) notes.push('`ejabberdctl` is on PATH but does not name `erl` and ejabberd\'s ERL_LIBS as the Debian package\'s does: column (c), ejabberd\'s mod_bosh, is skipped');
+  else if (!p.systems.includes('ejabberd')) notes.push('ejabberd is installed but not selected (`--systems`): column (c), ejabberd\'s mod_bosh, is skipped');
+  else {
+    notes.push('(c) ejabberd\'s mod_bosh: a throwaway node started with `erl` directly (not the system service, not `ejabberdctl`), one BEAM scheduler (`+S 1:1 +SDcpu 1:1`), every thread on core 0; plain HTTP, SCRAM-SHA-1 accounts with 4096 iterations like Prosody\'s; its CPU and RSS are the whole BEAM process');
+    notes.push('ejabberd\'s RSS is read after `erlang:garbage_collect/1` on every Erlang process of the node. The BEAM\'s allocators keep their carriers (blocks of 0.1 to 8 MiB), so its RSS moves in such steps and stays well above `erlang:memory(total)` (its own row); with few sessions its RSS per session is noise');
+  }
   if (p.prosodyGc === 'generational') notes.push('Prosody (both systems) runs with `gc = { mode = "generational" }` instead of its default incremental GC');
   if ((process.env.BENCH_PROSODY_EXTRA ?? '') !== '') notes.push(`extra Prosody config (BENCH_PROSODY_EXTRA): \`${process.env.BENCH_PROSODY_EXTRA}\``);
+  if ((process.env.BENCH_EJABBERD_ERL_ARGS ?? '') !== '' && p.systems.includes('ejabberd')) notes.push(`extra \`erl\` arguments for ejabberd (BENCH_EJABBERD_ERL_ARGS): \`${process.env.BENCH_EJABBERD_ERL_ARGS}\``);
   const prosodyVer = await prosodyVersion();
-  const machine = machineInfo(prosodyVer, cpuCount);
+  const machine = machineInfo(prosodyVer, cpuCount, p.systems.includes('ejabberd') ? ejabberdVersion() : undefined);
   log(`shared-bosh bench (${p.mode}): ${machine.nproc} CPUs, ${machine.cpuModel}, Node ${machine.node}, ${prosodyVer}; `
     + `servers on core ${cores.server}, load generator on core ${cores.client}; ${p.rounds} round(s), ${p.idleSessions} idle sessions`);
   const cmCheck = cmLoadable();
@@ -1192,13 +1362,15 @@ async function main(): Promise<void> {
     log(`time limit of ${p.maxMinutes} min reached: stopping`);
     killChildren();
     for (const pr of prosodies) void pr.stop(1000);
-    setTimeout(() => process.exit(3), 2000).unref();
+    for (const ej of ejabberds) void ej.stop(1000);
+    setTimeout(() => process.exit(3), 2500).unref();
   }, p.maxMinutes * 60_000);
   deadline.unref();
   const onSignal = (): void => {
     killChildren();
     for (const pr of prosodies) void pr.stop(1000);
-    setTimeout(() => process.exit(130), 1500).unref();
+    for (const ej of ejabberds) void ej.stop(1000);
+    setTimeout(() => process.exit(130), 2500).unref();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -1213,7 +1385,7 @@ async function main(): Promise<void> {
       const last = runs.filter((r) => r.round === round);
       const refRun = last.find((r) => r.system === 'cm') ?? last[0]!;
       const ref = refRun.reference;
-      log(`round ${round}: floor at the ${refRun.system === 'cm' ? 'CM' : 'mod_bosh'}'s request rates`);
+      log(`round ${round}: floor at the ${refRun.system === 'cm' ? 'CM' : refRun.system}'s request rates`);
       floors.push(...await runFloor(round, 'relay', ref.httpRequests / ref.windowS, p, lg, cores.server));
       const fan = refRun.fanout;
       if (fan) floors.push(...await runFloor(round, 'fanout', fan.httpRequests / fan.windowS, p, lg, cores.server));
@@ -1263,6 +1435,7 @@ async function main(): Promise<void> {
   const json = { machine, params: p, summary: summary.values, verdicts: summary.verdicts, runs: slimRuns, floors, notes };
   const table = tableMarkdown(summary.rows);
   process.stdout.write(`\n${table}\n\n`);
+  if (summary.ejRows.length > 0) process.stdout.write(`Compared with ejabberd's mod_bosh:\n\n${tableMarkdown(summary.ejRows, 'ejabberd mod_bosh')}\n\n`);
   for (const n of notes) process.stdout.write(`- ${n}\n`);
   if (p.write) {
     mkdirSync(RESULTS_DIR, { recursive: true });
@@ -1285,6 +1458,6 @@ main().then(
   (err: unknown) => {
     process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
     killChildren();
-    Promise.all([...prosodies].map((pr) => pr.stop(1000))).finally(() => process.exit(1));
+    Promise.all([...[...prosodies].map((pr) => pr.stop(1000)), ...[...ejabberds].map((ej) => ej.stop(1000))]).finally(() => process.exit(1));
   },
 );
