@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getFreePort } from '../test/support/prosody.js';
+import { createTestCertificate } from '../test/support/certs.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
 import { BENCH_PASSWORD, ITERATIONS, prosodyVersion, startBenchProsody, type BenchProsody, type ProsodyGc } from './prosody-bench.js';
 import { ejabberdInstall, ejabberdVersion, startBenchEjabberd, type BeamMemory, type BenchEjabberd } from './ejabberd-bench.js';
@@ -46,6 +47,11 @@ interface Params {
   rounds: number;
   idleSessions: number;
   idleLimitedBy?: string;
+  /**
+   * The CM's idle phase over HTTPS + HTTP/2 (many sessions per connection, as browsers do): when
+   * one HTTP/1.1 connection per held request would not fit RLIMIT_NOFILE, or with --idle-h2.
+   */
+  idleH2?: string;
   warmSessions: number;
   setupConcurrency: number;
   pingConcurrency: number;
@@ -92,7 +98,7 @@ function parseParams(argv: string[]): Params {
     const i = argv.indexOf(f);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const known = ['--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems', '--cm-log-level', '--prosody-gc'];
+  const known = ['--idle-h2', '--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems', '--cm-log-level', '--prosody-gc'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.includes(a)) throw new Error(`unknown argument ${a} (known: ${known.join(' ')})`);
@@ -155,12 +161,20 @@ function parseParams(argv: string[]): Params {
   if (process.env.BENCH_PROSODY_CORE !== undefined) p.write = false;
   if (has('--no-write') || p.cpuProf) p.write = false;
   if (has('--write')) p.write = true;
-  // Each CM session holds one HTTP connection and one upstream TCP connection: 2 descriptors.
+  // Over HTTP/1.1 each CM session holds one HTTP connection and one upstream TCP connection: 2
+  // descriptors. Over HTTP/2 the held requests share a few connections, so about 1 per session
+  // (mod_bosh and ejabberd need 1 per session either way).
   const fdLimit = openFilesLimit();
-  const maxIdle = Math.floor((fdLimit - 600) / 2);
+  const maxIdleHttp1 = Math.floor((fdLimit - 600) / 2);
+  const maxIdle = fdLimit - 600;
+  if (has('--idle-h2')) p.idleH2 = '--idle-h2';
+  else if (p.idleSessions > maxIdleHttp1) {
+    p.idleH2 = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here) and a CM session over HTTP/1.1 needs 2 descriptors `
+      + `(its held request's connection + upstream TCP), so at most ${maxIdleHttp1} would fit`;
+  }
   if (p.idleSessions > maxIdle) {
-    p.idleLimitedBy = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here); the CM needs 2 descriptors `
-      + `per held session (HTTP + upstream TCP), so at most ${maxIdle} sessions fit instead of ${p.idleSessions}`;
+    p.idleLimitedBy = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here); every server needs a descriptor `
+      + `per session, so at most ${maxIdle} sessions fit instead of ${p.idleSessions}`;
     p.idleSessions = maxIdle;
   }
   return p;
@@ -194,7 +208,8 @@ function which(cmd: string): string | undefined {
 
 function targetOf(url: string): Target {
   const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port), path: u.pathname };
+  // https: the CM with http.tls, spoken to over HTTP/2 (bench/h2-client.ts).
+  return { host: u.hostname, port: Number(u.port), path: u.pathname, ...(u.protocol === 'https:' ? { h2: true } : {}) };
 }
 
 /** Processes this run started, killed by PID on the way out (never by name). */
@@ -344,11 +359,19 @@ interface CmProc {
   stop(): Promise<void>;
 }
 
-async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel: string, label: string, workDir: string): Promise<CmProc> {
+async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel: string, label: string, workDir: string, h2 = false): Promise<CmProc> {
   const port = await getFreePort();
+  let tls: CmConfig['http']['tls'] = null;
+  if (h2) {
+    // HTTPS with HTTP/2 (http.tls; http.http2 is on by default), the harness's test certificate.
+    const cert = await createTestCertificate(['localhost']);
+    tls = { certFile: join(workDir, 'cm-cert.pem'), keyFile: join(workDir, 'cm-key.pem') };
+    writeFileSync(tls.certFile, cert.cert);
+    writeFileSync(tls.keyFile, cert.key, { mode: 0o600 });
+  }
   const config: CmConfig = {
     ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port },
+    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port, tls },
     domains: { localhost: { host: '127.0.0.1', port: c2sPort, tls: 'off', insecure: false } },
     bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
     logLevel: logLevel as CmConfig['logLevel'],
@@ -629,7 +652,7 @@ interface Servers {
 
 /** Fresh Prosody (+ CM), or ejabberd, pinned to the server core, for one phase; stopped afterwards by PID. */
 async function withServers<T>(system: System, label: string, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number },
-  users: readonly string[], fn: (s: Servers) => Promise<T>): Promise<T> {
+  users: readonly string[], fn: (s: Servers) => Promise<T>, cmOverH2 = false): Promise<T> {
   if (system === 'ejabberd') return withEjabberd(label, lg, cores, users, fn);
   // BENCH_PROSODY_CORE (experiments only, never written to the docs): put Prosody on another core,
   // e.g. with the load generator, so that a CM CPU profile is not skewed by Prosody preempting it.
@@ -640,7 +663,7 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
   let cm: CmProc | undefined;
   try {
     await prosody.addUsers(users);
-    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir);
+    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir, cmOverH2);
     const url = cm ? cm.url : prosody.boshUrl;
     const target = targetOf(url);
     const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
@@ -785,7 +808,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       idle: { requested: p.idleSessions, open, rssBeforeKiB, rssAfterKiB, perSessionKiB, cmMemoryPerSessionKiB, beamMemoryPerSessionKiB, idleCpuMsPerS, ping, status },
       setup,
     };
-  });
+  }, p.idleH2 !== undefined);
 
   // Phase 2 (scenarios 4 + 3): fan-out (the CM only), then relay at stepped rates up to overload.
   const relayUsers = [...users.warm, ...users.a, ...users.b, users.fan, users.fanSource];
@@ -1076,13 +1099,13 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.mbP50!, 2)} / ${fmt(v.mbP99!, 2)}`, ratioStr(v.cmP99! / v.mbP99!), '—');
   add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.mbStanzasLost} / ${v.mbSessionsLost}`, '—', '0 / 0',
     { met: v.cmStanzasLost === 0 && v.cmSessionsLost === 0, text: v.cmStanzasLost === 0 && v.cmSessionsLost === 0 ? 'met' : '**missed**' });
-  add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions: CM alone`, rounds(cmRuns, (r) => r.idle.perSessionKiB.cm), '—', '—', '≤ 16 KiB', atMost(v.cmRss!, 16, ' KiB'));
+  add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions${p.idleH2 ? ' (the CM over HTTP/2 + TLS)' : ''}: CM alone`, rounds(cmRuns, (r) => r.idle.perSessionKiB.cm), '—', '—', '≤ 16 KiB', atMost(v.cmRss!, 16, ' KiB'));
   add('RSS per idle session (KiB): CM + Prosody c2s vs mod_bosh', fmt(v.cmTotalRss!), fmt(v.mbRss!), ratioStr(v.cmTotalRss! / v.mbRss!), '—');
   const idleTarget = 10_000;
   const idleCheck = p.idleSessions >= idleTarget
     ? { met: v.cmIdleHeld! >= idleTarget && v.cmPingFailed === 0, text: v.cmIdleHeld! >= idleTarget && v.cmPingFailed === 0 ? 'met' : `**missed** (${fmtInt(v.cmIdleHeld!)} held, ${v.cmPingFailed} failed)` }
     : { met: undefined, text: `not measured at 10,000 (${fmtInt(p.idleSessions)} run${p.idleLimitedBy ? `: ${p.idleLimitedBy}` : '; use --full'}); ${v.cmPingFailed === 0 ? 'every session answered' : `${v.cmPingFailed} failed`}` };
-  add('Idle sessions held / failed to set up or answer a ping', `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.mbIdleHeld!)} / ${v.mbPingFailed}`, '—', '10,000 held, all answer', idleCheck);
+  add(`Idle sessions held / failed to set up or answer a ping${p.idleH2 ? ' (the CM over HTTP/2 + TLS)' : ''}`, `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.mbIdleHeld!)} / ${v.mbPingFailed}`, '—', '10,000 held, all answer', idleCheck);
   add(`CPU while ${fmtInt(p.idleSessions)} sessions sit idle (% of a core): CM (+ Prosody c2s) vs mod_bosh`, `${fmt(v.cmIdleCpu! / 10, 2)} (+ ${fmt(v.cmIdleProsodyCpu! / 10, 2)})`, fmt(v.mbIdleCpu! / 10, 2), '—', '—');
   add(`Session setup rate (sessions/s, ${p.setupConcurrency} concurrent logins, PLAIN, SCRAM ${ITERATIONS} iterations)`, fmt(v.cmSetupRate!, 0), fmt(v.mbSetupRate!, 0), ratioStr(v.cmSetupRate! / v.mbSetupRate!), '—');
   add('CPU per session set up (ms): CM alone', rounds(cmRuns, (r) => r.setup.cpuMsPerSetup.cm, 3), '—', '—', '≤ 0.5 ms', atMost(v.cmSetupCpu!, 0.5, ' ms'));
@@ -1158,7 +1181,7 @@ function summarizeEjabberd(runs: SystemRun[], p: Params, v: Record<string, numbe
   add('RSS per idle session (KiB): CM + Prosody c2s vs ejabberd', fmt(v.cmTotalRss!), fmt(v.ejRss!), ratioStr(v.cmTotalRss! / v.ejRss!), '—');
   v.ejBeamMemory = m(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN);
   add('Memory per idle session (KiB): ejabberd\'s `erlang:memory(total)` growth, for comparison with its RSS', '—', rounds(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN), '—', '—');
-  add('Idle sessions held / failed to set up or answer a ping', `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.ejIdleHeld!)} / ${v.ejPingFailed}`, '—', '—');
+  add(`Idle sessions held / failed to set up or answer a ping${p.idleH2 ? ' (the CM over HTTP/2 + TLS)' : ''}`, `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.ejIdleHeld!)} / ${v.ejPingFailed}`, '—', '—');
   add(`CPU while ${fmtInt(p.idleSessions)} sessions sit idle (% of a core): CM (+ Prosody c2s) vs ejabberd`, `${fmt(v.cmIdleCpu! / 10, 2)} (+ ${fmt(v.cmIdleProsodyCpu! / 10, 2)})`, fmt(v.ejIdleCpu! / 10, 2), '—', '—');
   add(`Session setup rate (sessions/s, ${p.setupConcurrency} concurrent logins, PLAIN, SCRAM ${ITERATIONS} iterations)`, fmt(v.cmSetupRate!, 0), fmt(v.ejSetupRate!, 0), ratioStr(v.cmSetupRate! / v.ejSetupRate!), '—');
   add('CPU per session set up (ms): CM alone vs ejabberd', fmt(v.cmSetupCpu!, 3), rounds(ejRuns, (r) => r.setup.cpuMsPerSetup.prosody, 3), ratioStr(v.cmSetupCpu! / v.ejSetupCpu!), '—');
@@ -1336,6 +1359,10 @@ async function main(): Promise<void> {
     notes.push('could not raise the priority of the benchmark processes (nice -10 not permitted): other jobs on the machine compete for the pinned cores on equal terms');
   }
   if (p.idleLimitedBy) notes.push(`idle sessions: ${p.idleLimitedBy}`);
+  if (p.idleH2) {
+    notes.push(`idle sessions and session setup of the CM over HTTPS + HTTP/2 (the CM's http.tls with the test certificate; the generator puts up to 200 sessions' requests on one connection, as a browser puts its tabs): ${p.idleH2}. `
+      + 'Its RSS and CPU per session therefore include TLS and HTTP/2 framing; mod_bosh (and ejabberd) are driven over HTTP/1.1, which they need one descriptor per session for. Relay and fan-out use HTTP/1.1 for every system.');
+  }
   notes.push('TLS is off on both sides: Prosody\'s mod_bosh is plain HTTP, the CM is plain HTTP and talks plain TCP to Prosody\'s c2s port (`c2s_require_encryption = false`, `allow_unencrypted_plain_auth = true`)');
   if (!which('ejabberdctl')) notes.push('ejabberd is not installed (no `ejabberdctl` on PATH): column (c), ejabberd\'s mod_bosh, is skipped');
   else if (!ejabberdInstall()) notes.push('`ejabberdctl` is on PATH but does not name `erl` and ejabberd\'s ERL_LIBS as the Debian package\'s does: column (c), ejabberd\'s mod_bosh, is skipped');
