@@ -70,6 +70,11 @@ export function createHttpServer(
   const discardBytes = options.discardBytes ?? 1_048_576;
   const paths = endpointPaths(config.http.path);
   const inFlight = new Set<HttpResponse>();
+  /** A response's 'close' listener (one function for all: `this` is the response). */
+  const untrack = function (this: HttpResponse): void {
+    inFlight.delete(this);
+  };
+  const replies: ReplySender = { log, sendBosh };
   let closing = false;
   let closed: Promise<void> | undefined;
 
@@ -143,71 +148,42 @@ export function createHttpServer(
       return sendText(req, res, 403, 'Origin not allowed\n');
     }
     inFlight.add(res);
-    res.on('close', () => inFlight.delete(res));
-
-    const secure = isSecure(req);
-    const acceptEncoding = header(req, 'accept-encoding');
-    const corsHeaders = cors.headers;
-    const exchangeLog = (extra: Record<string, unknown>) => ({ remoteAddress, origin, ...extra });
-
-    let replied = false;
-    const reply = (answer: BoshReply, connectionClose = false): void => {
-      if (replied) {
-        log.warn(exchangeLog({ status: answer.status }), 'second reply to one request ignored');
-        return;
-      }
-      replied = true;
-      sendBosh(res, answer, acceptEncoding, corsHeaders, connectionClose);
-    };
+    res.on('close', untrack);
+    const exchange = new PostExchange(replies, req, res, remoteAddress, origin, isSecure(req), header(req, 'accept-encoding'), cors.headers);
 
     // B-07: the request's Content-Type is ignored; only Content-Encoding matters (B-38).
     const coding = requestCoding(header(req, 'content-encoding'));
     if (coding === 'unsupported') {
-      log.info(exchangeLog({ contentEncoding: header(req, 'content-encoding') }), 'request body in an unsupported Content-Encoding; answered bad-request');
-      reply({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
+      log.info(exchange.logFields({ contentEncoding: header(req, 'content-encoding') }), 'request body in an unsupported Content-Encoding; answered bad-request');
+      exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
       discardRest(req, discardBytes);
       return;
     }
 
     const result = await readBody(req, coding, { maxBytes: config.http.maxBodyBytes, discardBytes });
-    let body: string;
-    let oversized = false;
     switch (result.kind) {
       case 'aborted':
-        log.debug(exchangeLog({}), 'client went away before its request body was complete');
+        log.debug(exchange.logFields({}), 'client went away before its request body was complete');
         return;
       case 'corrupt':
-        log.info(exchangeLog({ coding, error: result.error.message }), 'request body could not be decoded; answered bad-request');
-        reply({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
+        log.info(exchange.logFields({ coding, error: result.error.message }), 'request body could not be decoded; answered bad-request');
+        exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
         return;
       case 'oversized':
-        log.warn(exchangeLog({ maxBodyBytes: config.http.maxBodyBytes, coding }), 'request body over http.maxBodyBytes; passed on as oversized');
-        body = result.head.toString('utf8');
-        oversized = true;
+        log.warn(exchange.logFields({ maxBodyBytes: config.http.maxBodyBytes, coding }), 'request body over http.maxBodyBytes; passed on as oversized');
+        exchange.body = result.head.toString('utf8');
+        exchange.oversized = true;
         break;
       case 'complete':
-        body = result.body.toString('utf8');
+        exchange.body = result.body.toString('utf8');
         break;
     }
 
-    const exchange: BoshExchange = {
-      body,
-      oversized,
-      remoteAddress,
-      origin,
-      secure,
-      // An oversized request may still be uploading: close the connection after the reply.
-      reply: (answer) => reply(answer, oversized),
-      drop: () => {
-        replied = true;
-        abortRequest(req);
-      },
-    };
     try {
       handler.handle(exchange);
     } catch (err) {
-      log.error(exchangeLog({ err }), 'BOSH handler threw; answered internal-server-error');
-      if (!replied) reply({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: INTERNAL_ERROR_BODY });
+      log.error(exchange.logFields({ err }), 'BOSH handler threw; answered internal-server-error');
+      if (!exchange.replied) exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: INTERNAL_ERROR_BODY });
     }
   }
 
@@ -339,6 +315,57 @@ export function createHttpServer(
       return closed;
     },
   };
+}
+
+/** What a PostExchange needs of its server. */
+interface ReplySender {
+  log: Logger;
+  sendBosh(res: HttpResponse, answer: BoshReply, acceptEncoding: string | undefined, corsHeaders: Record<string, string>, connectionClose: boolean): void;
+}
+
+/**
+ * One POST as the BOSH layer sees it. An object rather than closures over onPost: a held
+ * request keeps it for up to `wait` seconds, and closures with their context cost ~0.3 KiB more.
+ */
+class PostExchange implements BoshExchange {
+  body = '';
+  oversized = false;
+  replied = false;
+
+  constructor(
+    private readonly server: ReplySender,
+    private readonly req: HttpRequest,
+    private readonly res: HttpResponse,
+    readonly remoteAddress: string,
+    readonly origin: string | undefined,
+    readonly secure: boolean,
+    private readonly acceptEncoding: string | undefined,
+    private readonly corsHeaders: Record<string, string>,
+  ) {}
+
+  // An oversized request may still be uploading: close the connection after the reply.
+  reply(answer: BoshReply): void {
+    this.send(answer, this.oversized);
+  }
+
+  drop(): void {
+    this.replied = true;
+    abortRequest(this.req);
+  }
+
+  /** The one reply to this request; `connectionClose` ends an HTTP/1.1 connection after it. */
+  send(answer: BoshReply, connectionClose = false): void {
+    if (this.replied) {
+      this.server.log.warn(this.logFields({ status: answer.status }), 'second reply to one request ignored');
+      return;
+    }
+    this.replied = true;
+    this.server.sendBosh(this.res, answer, this.acceptEncoding, this.corsHeaders, connectionClose);
+  }
+
+  logFields(extra: Record<string, unknown>): Record<string, unknown> {
+    return { remoteAddress: this.remoteAddress, origin: this.origin, ...extra };
+  }
 }
 
 /** The configured path, and the same with or without a trailing slash (clients differ). */
