@@ -42,10 +42,9 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { getFreePort } from '../test/support/prosody.js';
+import { getFreePort, tcpAccepts } from '../test/support/prosody.js';
 import { pin } from './proc.js';
 
 export const EJABBERD_DOMAIN = 'localhost';
@@ -211,19 +210,6 @@ function startTime(pid: number): string | undefined {
 
 function comm(pid: number): string {
   try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; }
-}
-
-async function tcpAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -218,7 +218,8 @@ ${c.domains.map((d) => `VirtualHost ${q(d)}\n\tssl = ${ssl}\n`).join('\n')}
 `;
 }
 
-async function tcpAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
+/** Whether something accepts TCP connections on LOOPBACK:port within `timeoutMs`. */
+export async function tcpAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: LOOPBACK, port });
     const done = (ok: boolean): void => {
