@@ -982,6 +982,25 @@ interface Verdict {
   detail: string;
 }
 
+/**
+ * The "highest relay rate with p99 < 10 ms" row against one reference system, whose target is
+ * `factor` times the reference's rate. A reference that never got p99 under 10 ms, not even at
+ * the lowest step, makes the ratio unbounded: the CM then meets it by holding `factor` × that step.
+ */
+function highestRateRow(refName: string, cmHighest: number, refHighest: number, cmCell: string, refCell: string, lowest: number, factor: number)
+  : [string, string, string, string, string, { met: boolean | undefined; text: string }] {
+  const metric = 'Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)';
+  const target = `≥ ${factor}×`;
+  if (refHighest === 0 && Number.isFinite(cmHighest)) {
+    return [metric, fmtInt(cmHighest), `none (< ${lowest})`, cmHighest > 0 ? `> ${fmt(cmHighest / lowest, 0)}×` : 'n/a', target,
+      cmHighest >= factor * lowest
+        ? { met: true, text: `met (${refName} missed 10 ms even at ${lowest} msg/s; shared-bosh held it up to ${fmtInt(cmHighest)} msg/s)` }
+        : { met: false, text: `**missed**: neither held p99 < 10 ms at ${lowest} msg/s` }];
+  }
+  const r = cmHighest / refHighest;
+  return [metric, cmCell, refCell, ratioStr(r), target, atLeast(r, factor, '×')];
+}
+
 function ratioStr(r: number): string {
   return Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a';
 }
@@ -1085,17 +1104,7 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
     add(`CPU per relayed message at ${hi.rate} msg/s (µs, 3 s steps): CM alone vs mod_bosh`, fmt(hi.cm), fmt(hi.mb), ratioStr(h1), '≤ 0.3×', atMost(h1, 0.3, '×'));
     add(`CPU per relayed message at ${hi.rate} msg/s (µs, 3 s steps): CM + Prosody c2s vs mod_bosh`, `${fmt(hi.cm + hi.cmProsody)} (${fmt(hi.cm)} + ${fmt(hi.cmProsody)})`, fmt(hi.mb), ratioStr(h2), '≤ 0.7×', atMost(h2, 0.7, '×'));
   }
-  const lowest = Math.min(...p.steps);
-  if (v.mbHighest === 0 && Number.isFinite(v.cmHighest!)) {
-    // mod_bosh never got p99 under 10 ms, not even at the lowest step: the ratio is unbounded.
-    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), `none (< ${lowest})`, v.cmHighest! > 0 ? `> ${fmt(v.cmHighest! / lowest, 0)}×` : 'n/a', '≥ 2×',
-      v.cmHighest! >= 2 * lowest
-        ? { met: true, text: `met (mod_bosh missed 10 ms even at ${lowest} msg/s; shared-bosh held it up to ${fmtInt(v.cmHighest!)} msg/s)` }
-        : { met: false, text: `**missed**: neither held p99 < 10 ms at ${lowest} msg/s` });
-  } else {
-    const r3 = ratio(v.cmHighest!, v.mbHighest!);
-    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(mbRuns, (r) => r.highestRateP99Under10, 0), ratioStr(r3), '≥ 2×', atLeast(r3, 2, '×'));
-  }
+  add(...highestRateRow('mod_bosh', v.cmHighest!, v.mbHighest!, rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(mbRuns, (r) => r.highestRateP99Under10, 0), Math.min(...p.steps), 2));
   add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.mbP50!, 2)} / ${fmt(v.mbP99!, 2)}`, ratioStr(v.cmP99! / v.mbP99!), '—');
   add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.mbStanzasLost} / ${v.mbSessionsLost}`, '—', '0 / 0',
     { met: v.cmStanzasLost === 0 && v.cmSessionsLost === 0, text: v.cmStanzasLost === 0 && v.cmSessionsLost === 0 ? 'met' : '**missed**' });
@@ -1165,16 +1174,7 @@ function summarizeEjabberd(runs: SystemRun[], p: Params, v: Record<string, numbe
     add(`CPU per relayed message at ${hi.rate} msg/s (µs, ${fmt(p.stepDurationMs / 1000, 0)} s steps): CM + Prosody c2s vs ejabberd`, `${fmt(hi.cm + hi.cmProsody)} (${fmt(hi.cm)} + ${fmt(hi.cmProsody)})`, fmt(hi.mb),
       ratioStr((hi.cm + hi.cmProsody) / hi.mb), '—');
   }
-  const lowest = Math.min(...p.steps);
-  if (v.ejHighest === 0 && Number.isFinite(v.cmHighest!)) {
-    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', fmtInt(v.cmHighest!), `none (< ${lowest})`, v.cmHighest! > 0 ? `> ${fmt(v.cmHighest! / lowest, 0)}×` : 'n/a', '≥ 1.5×',
-      v.cmHighest! >= 1.5 * lowest
-        ? { met: true, text: `met (ejabberd missed 10 ms even at ${lowest} msg/s; shared-bosh held it up to ${fmtInt(v.cmHighest!)} msg/s)` }
-        : { met: false, text: `**missed**: neither held p99 < 10 ms at ${lowest} msg/s` });
-  } else {
-    const r3 = v.cmHighest! / v.ejHighest!;
-    add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(ejRuns, (r) => r.highestRateP99Under10, 0), ratioStr(r3), '≥ 1.5×', atLeast(r3, 1.5, '×'));
-  }
+  add(...highestRateRow('ejabberd', v.cmHighest!, v.ejHighest!, rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(ejRuns, (r) => r.highestRateP99Under10, 0), Math.min(...p.steps), 1.5));
   add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.ejP50!, 2)} / ${fmt(v.ejP99!, 2)}`, ratioStr(v.cmP99! / v.ejP99!), '—');
   add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.ejStanzasLost} / ${v.ejSessionsLost}`, '—', '—');
   add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions: CM alone vs ejabberd`, fmt(v.cmRss!), rounds(ejRuns, (r) => r.idle.perSessionKiB.prosody), ratioStr(v.cmRss! / v.ejRss!), '—');
