@@ -12,6 +12,7 @@
 import http from 'node:http';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
+import { XmppSession } from './xmpp-client.js';
 import { cpuMs, cpuSnapshot, cpuDelta, cpuSplitMs, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta, type TcpCounters } from './proc.js';
 
 const agent = new http.Agent({
@@ -21,7 +22,10 @@ const agent = new http.Agent({
   scheduling: 'lifo',
 });
 
-const groups = new Map<string, BoshSession[]>();
+/** A BOSH session, or (transport 'xmpp') a direct XMPP connection to the server's c2s port. */
+type LoadSession = BoshSession | XmppSession;
+
+const groups = new Map<string, LoadSession[]>();
 
 // The generator's own hiccups (its GC pauses and event-loop delay) add to every latency it
 // measures; each window reports them so that they can be told apart from the server's.
@@ -83,7 +87,7 @@ const MESSAGE_ID = /<message\b[^>]*?\sid=(['"])m(\d+)\1/g;
 const IQ_ID = /<iq\b[^>]*?\sid=(['"])p(\d+)\1[^>]*>/g;
 const pendingPings = new Map<number, (ok: boolean) => void>();
 
-function onPayload(_s: BoshSession, payload: string, now: number): void {
+function onPayload(_s: LoadSession, payload: string, now: number): void {
   if (payload.includes('<message')) {
     MESSAGE_ID.lastIndex = 0;
     for (let m = MESSAGE_ID.exec(payload); m; m = MESSAGE_ID.exec(payload)) {
@@ -114,12 +118,12 @@ function onPayload(_s: BoshSession, payload: string, now: number): void {
   }
 }
 
-function onLost(_s: BoshSession, reason: string): void {
+function onLost(_s: LoadSession, reason: string): void {
   const key = reason.replace(/\d+ ms/, 'N ms').slice(0, 80);
   lostReasons.set(key, (lostReasons.get(key) ?? 0) + 1);
 }
 
-function lostCount(group: readonly BoshSession[]): number {
+function lostCount(group: readonly LoadSession[]): number {
   let n = 0;
   for (const s of group) if (s.lost !== undefined) n++;
   return n;
@@ -174,6 +178,8 @@ interface OpenArgs {
   presence: boolean;
   sharedKey?: string;
   cpuPids: number[];
+  /** 'xmpp': plain XMPP over TCP to `target.host:target.port` (a c2s port), no BOSH. @default 'bosh' */
+  transport?: 'bosh' | 'xmpp';
 }
 
 async function open(a: OpenArgs): Promise<unknown> {
@@ -192,18 +198,10 @@ async function open(a: OpenArgs): Promise<unknown> {
   const t0 = performance.now();
   let lastReport = t0;
   await pool(a.users, a.concurrency, async (user, i) => {
-    const s = new BoshSession({
-      agent,
-      target: a.target,
-      domain: a.domain,
-      user,
-      password: a.password,
-      resource: `${a.resourcePrefix}${i}`,
-      sharedKey: a.sharedKey,
-      presence: a.presence,
-      onPayload,
-      onLost,
-    });
+    const resource = `${a.resourcePrefix}${i}`;
+    const s: LoadSession = a.transport === 'xmpp'
+      ? new XmppSession({ host: a.target.host, port: a.target.port, domain: a.domain, user, password: a.password, resource, presence: a.presence, onPayload, onLost })
+      : new BoshSession({ agent, target: a.target, domain: a.domain, user, password: a.password, resource, sharedKey: a.sharedKey, presence: a.presence, onPayload, onLost });
     const start = performance.now();
     try {
       await s.login();

@@ -536,17 +536,27 @@ async function measure<T extends { otherCpuMs: number }>(p: Params, ourPids: num
 // ---------------------------------------------------------------- one system, one round
 
 /** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh. */
-const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd'] as const;
+const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s'] as const;
 type System = (typeof ALL_SYSTEMS)[number];
 
-/** (a) and (b) always; (c) when ejabberd is installed (`ejabberdctl` on PATH). */
+/**
+ * (a), (b) and (d) always; (c) when ejabberd is installed (`ejabberdctl` on PATH). (d) `c2s` is
+ * no BOSH at all: the load generator speaks XMPP over TCP straight to Prosody's c2s port, which
+ * is the floor for any connection manager in front of that Prosody.
+ */
 function defaultSystems(): System[] {
-  return ejabberdInstall() ? ['cm', 'mod_bosh', 'ejabberd'] : ['cm', 'mod_bosh'];
+  return ejabberdInstall() ? ['cm', 'mod_bosh', 'ejabberd', 'c2s'] : ['cm', 'mod_bosh', 'c2s'];
 }
 
-const SYSTEM_TITLE: Record<System, string> = { cm: 'shared-bosh + Prosody c2s', mod_bosh: 'Prosody mod_bosh', ejabberd: 'ejabberd mod_bosh' };
+const SYSTEM_TITLE: Record<System, string> = {
+  cm: 'shared-bosh + Prosody c2s',
+  mod_bosh: 'Prosody mod_bosh',
+  ejabberd: 'ejabberd mod_bosh',
+  c2s: 'Prosody c2s alone (XMPP over TCP, no BOSH)',
+};
+const ROUND_NAME: Record<System, string> = { cm: 'shared-bosh', mod_bosh: 'Prosody\'s mod_bosh', ejabberd: 'ejabberd\'s mod_bosh', c2s: 'Prosody\'s c2s alone' };
 /** The XMPP server process of a system. */
-const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody', ejabberd: 'ejabberd' };
+const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody', ejabberd: 'ejabberd', c2s: 'Prosody' };
 
 /*
  * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
@@ -642,7 +652,7 @@ interface Servers {
   target: Target;
   pids: number[];
   cmPid: number;
-  common: { target: Target; domain: string; password: string; cpuPids: number[] };
+  common: { target: Target; domain: string; password: string; cpuPids: number[]; transport?: 'xmpp' };
   gc(): Promise<void>;
   rss(): { cm: number; prosody: number };
   /** ejabberd only: `erlang:memory()` as of the last gc(). */
@@ -664,8 +674,8 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
   try {
     await prosody.addUsers(users);
     if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir, cmOverH2);
-    const url = cm ? cm.url : prosody.boshUrl;
-    const target = targetOf(url);
+    const url = cm ? cm.url : system === 'c2s' ? `xmpp://127.0.0.1:${prosody.c2sPort}` : prosody.boshUrl;
+    const target = system === 'c2s' ? { host: '127.0.0.1', port: prosody.c2sPort, path: '' } : targetOf(url);
     const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
     const affinity = {
       cm: cm ? cpusAllowed(cm.pid) : undefined,
@@ -681,7 +691,7 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
       target,
       pids,
       cmPid: cm?.pid ?? -1,
-      common: { target, domain: prosody.domain, password: BENCH_PASSWORD, cpuPids: pids },
+      common: { target, domain: prosody.domain, password: BENCH_PASSWORD, cpuPids: pids, ...(system === 'c2s' ? { transport: 'xmpp' as const } : {}) },
       async gc() {
         await prosody.gc();
         await cm?.gc();
@@ -1022,6 +1032,8 @@ interface Summary {
   rows: Row[];
   /** Shared-bosh vs ejabberd's mod_bosh (system c); empty when ejabberd did not run. */
   ejRows: Row[];
+  /** Shared-bosh vs Prosody's c2s alone (system d); empty when it did not run. */
+  c2sRows: Row[];
   verdicts: Verdict[];
   values: Record<string, number>;
 }
@@ -1129,7 +1141,65 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add('CPU per HTTP request (µs): CM vs floor that also parses the body with saxes', fmt(v.cmCpuPerHttp!), fmt(v.floorSaxes!), ratioStr(v.cmCpuPerHttp! / v.floorSaxes!), '—');
   add('CPU per HTTP request (µs): mod_bosh (Prosody) for comparison', '—', fmt(v.mbCpuPerHttp!), '—', '—');
   const ejRows = summarizeEjabberd(runs, p, v, verdicts);
-  return { rows, ejRows, verdicts, values: v };
+  const c2sRows = summarizeC2s(runs, p, v);
+  return { rows, ejRows, c2sRows, verdicts, values: v };
+}
+
+/**
+ * Rows of the comparison with Prosody's c2s alone (system d): what the CM adds to the path it
+ * cannot avoid. No targets here; adds its values (c2s*) to `v`.
+ */
+function summarizeC2s(runs: SystemRun[], p: Params, v: Record<string, number>): Row[] {
+  const cmRuns = runs.filter((r) => r.system === 'cm');
+  const dRuns = runs.filter((r) => r.system === 'c2s');
+  if (dRuns.length === 0 || cmRuns.length === 0) return [];
+  const m = (f: (r: SystemRun) => number): number => median(dRuns.map(f));
+  Object.assign(v, {
+    c2sCpuPerMsg: m((r) => r.reference.cpuUsPerMsg.prosody),
+    c2sHighest: m((r) => r.highestRateP99Under10),
+    c2sP50: m((r) => r.reference.latencyMs.p50),
+    c2sP99: m((r) => r.reference.latencyMs.p99),
+    c2sSetupCpu: m((r) => r.setup.cpuMsPerSetup.prosody),
+    c2sRss: m((r) => r.idle.perSessionKiB.prosody),
+  });
+  const rows: Row[] = [];
+  const add = (metric: string, cm: string, other: string, r: string): void => {
+    rows.push({ metric, cm, other, ratio: r, target: '—', result: '—' });
+  };
+  const rounds = (rs: SystemRun[], f: (r: SystemRun) => number, digits = 1): string =>
+    rs.length > 1 ? `${fmt(median(rs.map(f)), digits)} (${rs.map((r) => fmt(f(r), digits)).join(', ')})` : fmt(median(rs.map(f)), digits);
+  const R = p.refRate;
+  add(`Relay latency p50 / p99 at ${R} msg/s (ms): CM + c2s vs c2s alone`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`,
+    `${fmt(v.c2sP50!, 2)} / ${rounds(dRuns, (r) => r.reference.latencyMs.p99, 2)}`, ratioStr(v.cmP99! / v.c2sP99!));
+  add('Highest relay rate with p99 < 10 ms (msg/s, 100 pairs)', rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(dRuns, (r) => r.highestRateP99Under10, 0), ratioStr(v.cmHighest! / v.c2sHighest!));
+  add(`Prosody's CPU per relayed message at ${R} msg/s (µs): behind the CM vs alone`, fmt(v.cmProsodyCpuPerMsg!), rounds(dRuns, (r) => r.reference.cpuUsPerMsg.prosody), ratioStr(v.cmProsodyCpuPerMsg! / v.c2sCpuPerMsg!));
+  add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs c2s alone`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`, fmt(v.c2sCpuPerMsg!), ratioStr(v.cmTotalCpuPerMsg! / v.c2sCpuPerMsg!));
+  add('CPU per session set up (ms): CM + Prosody c2s vs c2s alone', `${fmt(v.cmSetupTotalCpu!, 3)} (${fmt(v.cmSetupCpu!, 3)} + ${fmt(v.cmSetupTotalCpu! - v.cmSetupCpu!, 3)})`, rounds(dRuns, (r) => r.setup.cpuMsPerSetup.prosody, 3), ratioStr(v.cmSetupTotalCpu! / v.c2sSetupCpu!));
+  add(`RSS per idle session (KiB): Prosody behind the CM vs Prosody with direct c2s clients`, fmt(v.cmTotalRss! - v.cmRss!), fmt(v.c2sRss!), ratioStr((v.cmTotalRss! - v.cmRss!) / v.c2sRss!));
+  return rows;
+}
+
+/**
+ * p50 / p99 relay latency of every system at every step rate (median of rounds; a rate where
+ * any round of a system was overloaded shows "overloaded", one it never reached is empty).
+ */
+function latencyByRateMarkdown(runs: SystemRun[]): string {
+  const systems = ALL_SYSTEMS.filter((sys) => runs.some((r) => r.system === sys));
+  const rates = [...new Set(runs.flatMap((r) => r.relay.map((x) => x.rate)))].sort((a, b) => a - b);
+  const cell = (sys: System, rate: number): string => {
+    const rs = runs.filter((r) => r.system === sys);
+    const steps = rs.map((r) => r.relay.find((x) => x.rate === rate));
+    if (steps.every((x) => x === undefined)) return '';
+    if (steps.some((x) => x === undefined || overloaded(x))) return 'overloaded';
+    return `${fmt(median(steps.map((x) => x!.latencyMs.p50)), 2)} / ${fmt(median(steps.map((x) => x!.latencyMs.p99)), 2)}`;
+  };
+  const short: Record<System, string> = { cm: 'shared-bosh + c2s', mod_bosh: 'mod_bosh', ejabberd: 'ejabberd', c2s: 'c2s alone' };
+  return [
+    `| msg/s | ${systems.map((x) => `${short[x]} p50 / p99 ms`).join(' | ')} |`,
+    `|---:|${systems.map(() => '---:').join('|')}|`,
+    ...rates.map((rate) => `| ${rate} | ${systems.map((x) => cell(x, rate)).join(' | ')} |`),
+    '',
+  ].join('\n');
 }
 
 /** Rows of the comparison with ejabberd's mod_bosh (system c); adds its values (ej*) to `v`. */
@@ -1277,21 +1347,23 @@ function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floo
     `## Results: \`npm run bench${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` of ${m.date.slice(0, 10)}`,
     '',
     p.prosodyGc === 'generational'
-      ? 'Prosody runs with `gc = { mode = "generational" }` here, in both systems; everything else as in the default run.'
+      ? 'Prosody runs with `gc = { mode = "generational" }` here, in every Prosody system; everything else as in the default run.'
       : 'Prosody runs with its default configuration, including its default Lua GC (incremental, threshold 105, speed 500).',
     '',
     `- date: ${m.date}`,
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel} (\`lscpu\`), ${m.memory} RAM, ${m.kernel}, RLIMIT_NOFILE ${m.openFilesLimit}`,
     `- software: Node ${m.node}, ${m.prosody}${m.ejabberd ? `, ${m.ejabberd}` : ''}`,
-    p.systems.includes('ejabberd')
-      ? `- rounds: ${p.rounds} (A B C per round: shared-bosh, then Prosody's mod_bosh, then ejabberd's mod_bosh; the floor after each round); each number is the median over the rounds`
-      : `- rounds: ${p.rounds} (A B per round: shared-bosh, then mod_bosh; the floor after each round); each number is the median over the rounds`,
+    `- rounds: ${p.rounds} (per round, in this order: ${p.systems.map((x) => ROUND_NAME[x]).join(', then ')}; the floor after each round); each number is the median over the rounds`,
     '- commands:',
     ...commandsMarkdown(p).map((c) => `  ${c}`),
     '',
     tableMarkdown(s.rows),
     '',
     ...(s.ejRows.length > 0 ? ['Compared with (c), ejabberd\'s mod_bosh, from the same run:', '', tableMarkdown(s.ejRows, 'ejabberd mod_bosh'), ''] : []),
+    ...(s.c2sRows.length > 0
+      ? ['Compared with (d), Prosody\'s c2s alone: the same sessions and messages as plain XMPP over TCP, no BOSH and no CM. '
+        + 'This is what any connection manager in front of this Prosody adds to, from the same run:', '', tableMarkdown(s.c2sRows, 'Prosody c2s alone'), '']
+      : []),
     ...(notes.length > 0 ? ['Notes:', '', ...notes.map((n) => `- ${n}`), ''] : []),
     '### CPU per relayed message by rate',
     '',
@@ -1301,6 +1373,11 @@ function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floo
     ...(runs.some((r) => r.system === 'ejabberd')
       ? ['The same against ejabberd\'s mod_bosh, at every rate that no round of the CM or of ejabberd found overloaded.', '', cpuByRateMarkdown(cpuByRate(runs, 'ejabberd'), 'ejabberd')]
       : []),
+    '### Relay latency by rate',
+    '',
+    'p50 / p99 in ms, median of the rounds, for every step any system reached.',
+    '',
+    latencyByRateMarkdown(runs),
     '### Relay steps',
     '',
     stepsMarkdown(runs),
@@ -1463,6 +1540,7 @@ async function main(): Promise<void> {
   const table = tableMarkdown(summary.rows);
   process.stdout.write(`\n${table}\n\n`);
   if (summary.ejRows.length > 0) process.stdout.write(`Compared with ejabberd's mod_bosh:\n\n${tableMarkdown(summary.ejRows, 'ejabberd mod_bosh')}\n\n`);
+  if (summary.c2sRows.length > 0) process.stdout.write(`Compared with Prosody's c2s alone:\n\n${tableMarkdown(summary.c2sRows, 'Prosody c2s alone')}\n\n${latencyByRateMarkdown(runs)}\n`);
   for (const n of notes) process.stdout.write(`- ${n}\n`);
   if (p.write) {
     mkdirSync(RESULTS_DIR, { recursive: true });
