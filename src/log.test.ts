@@ -35,3 +35,31 @@ test('childLog: an Error logs as err with its message', () => {
   assert.equal(line.msg, 'boom');
   assert.equal((line.err as { message: string }).message, 'boom');
 });
+
+test('stdout logger: buffered lines go out within LOG_FLUSH_MS, and at exit even after a crash', async () => {
+  const { spawn } = await import('node:child_process');
+  const { LOG_FLUSH_MS } = await import('./log.js');
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(new URL('./log.js', import.meta.url).href)});
+    const log = createLogger('info');
+    log.info('first');
+    log.info('second');
+    setTimeout(() => { log.info('last'); throw new Error('crash'); }, ${LOG_FLUSH_MS * 2});
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const started = Date.now();
+  const arrivals: Array<{ msg: string; at: number }> = [];
+  let text = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    text += chunk;
+    const lines = text.split('\n');
+    text = lines.pop()!;
+    for (const line of lines) arrivals.push({ msg: (JSON.parse(line) as { msg: string }).msg, at: Date.now() - started });
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 1);
+  assert.deepEqual(arrivals.map((a) => a.msg), ['first', 'second', 'last']);
+  // The periodic flush: the first lines did not wait for the crash.
+  assert.ok(arrivals[1]!.at < LOG_FLUSH_MS * 2 - 200, `second line arrived at ${arrivals[1]!.at} ms`);
+});

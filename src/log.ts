@@ -15,10 +15,19 @@ const REDACTED_PATHS = [
 ];
 
 /**
+ * Log lines to stdout are buffered up to this many bytes, and written at least every
+ * LOG_FLUSH_MS. Unbuffered, every session's "session created" line cost a write of its own; in
+ * a profile of 1,000 logins those writes were 11 % of the CM's CPU.
+ */
+export const LOG_BUFFER_BYTES = 4096;
+export const LOG_FLUSH_MS = 1000;
+
+/**
  * The root logger: structured JSON lines (pino), one child per session and per upstream link.
- * Without a destination it writes to stdout asynchronously (pino.destination with sync: false):
- * lines written while a write is in flight go out together, so a busy CM does not pay one
- * write(2) per line; pino flushes what is left when the process exits.
+ * Without a destination it writes to stdout asynchronously (pino.destination with sync: false),
+ * LOG_BUFFER_BYTES at a time or every LOG_FLUSH_MS, whichever comes first, so that a busy CM
+ * does not pay one write(2) per line. pino flushes what is left when the process exits (also
+ * after an uncaught exception); only a SIGKILL loses the last second of lines.
  */
 export function createLogger(level: LogLevel = 'info', destination?: DestinationStream): PinoLogger {
   return pino(
@@ -28,7 +37,7 @@ export function createLogger(level: LogLevel = 'info', destination?: Destination
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }),
   );
 }
 

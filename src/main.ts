@@ -68,6 +68,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
       upstreams.map((line) => `  ${line}\n`).join(''),
   );
   logger.info({ url: address.url, configFile, upstreams, version: version() }, 'started');
+  // The first lines go out now rather than with the next buffer (log.ts, LOG_FLUSH_MS).
+  logger.flush();
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
