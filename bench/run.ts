@@ -1448,7 +1448,7 @@ async function main(): Promise<void> {
     notes.push('(c) ejabberd\'s mod_bosh: a throwaway node started with `erl` directly (not the system service, not `ejabberdctl`), one BEAM scheduler (`+S 1:1 +SDcpu 1:1`), every thread on core 0; plain HTTP, SCRAM-SHA-1 accounts with 4096 iterations like Prosody\'s; its CPU and RSS are the whole BEAM process');
     notes.push('ejabberd\'s RSS is read after `erlang:garbage_collect/1` on every Erlang process of the node. The BEAM\'s allocators keep their carriers (blocks of 0.1 to 8 MiB), so its RSS moves in such steps and stays well above `erlang:memory(total)` (its own row); with few sessions its RSS per session is noise');
   }
-  if (p.prosodyGc === 'generational') notes.push('Prosody (both systems) runs with `gc = { mode = "generational" }` instead of its default incremental GC');
+  if (p.prosodyGc === 'generational') notes.push('Prosody (every Prosody system) runs with `gc = { mode = "generational" }` instead of its default incremental GC');
   if ((process.env.BENCH_PROSODY_EXTRA ?? '') !== '') notes.push(`extra Prosody config (BENCH_PROSODY_EXTRA): \`${process.env.BENCH_PROSODY_EXTRA}\``);
   if ((process.env.BENCH_EJABBERD_ERL_ARGS ?? '') !== '' && p.systems.includes('ejabberd')) notes.push(`extra \`erl\` arguments for ejabberd (BENCH_EJABBERD_ERL_ARGS): \`${process.env.BENCH_EJABBERD_ERL_ARGS}\``);
   const prosodyVer = await prosodyVersion();
