@@ -175,3 +175,22 @@ test('an idle stream keeps no element and no input text', () => {
   assert.ok(fields.every((v) => v === undefined || typeof v !== 'object' || (Array.isArray(v) && v.length === 0)), 'no parser, chunk or element kept');
   assert.ok(fields.every((v) => typeof v !== 'string' || v.length < 20), 'no input text kept');
 });
+
+test('a closing tag at the stream level other than </stream:stream> is not-well-formed, not the end', () => {
+  const parser = new XmppStreamParser();
+  const r = collect(parser, [HEADER + '<a/>', '</b>']);
+  assert.deepEqual(r.xml, ['<a/>']);
+  assert.equal(r.end, false);
+  assert.match(r.error!, /^not-well-formed: closing tag does not match <stream:stream>/);
+  assert.deepEqual(parser.write('<c/>').elements, []);
+});
+
+test('</stream:stream> ends the stream whole, split anywhere, with whitespace in the tag, or with garbage after it', () => {
+  for (const tail of ['</stream:stream>', '</stream:stream >', '</stream:stream>junk', '</stream:stream><b/>', '</stream:stream>\n']) {
+    const whole = HEADER + '<a/>' + tail;
+    for (let i = HEADER.length; i <= whole.length; i++) {
+      const r = collect(new XmppStreamParser(), [whole.slice(0, i), whole.slice(i)]);
+      assert.deepEqual(r, { header: r.header, xml: ['<a/>'], end: true }, `${JSON.stringify(tail)} split at ${i}`);
+    }
+  }
+});

@@ -2,7 +2,7 @@ import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import { Element } from './element.js';
 import { ownString } from './strings.js';
 
-/** Thrown from the close handler to stop saxes at `</stream:stream>`. */
+/** Thrown from a handler to stop saxes once `</stream:stream>` has closed the stream. */
 const STREAM_END = Symbol('stream end');
 
 export const NS_STREAMS = 'http://etherx.jabber.org/streams';
@@ -80,6 +80,12 @@ export class XmppStreamParser {
   private headerSeen = false;
   /** The stream ended or failed: further input is ignored. */
   private done = false;
+  /**
+   * saxes' position right after a closing tag popped the root (undefined before). saxes calls
+   * the close handler before it compares names: a root close is only the stream's end once saxes
+   * has gone past it without a mismatch error at this same position.
+   */
+  private rootClosedAt: number | undefined;
   /** Position (in the concatenated input) where the current top-level unit began. */
   private unitStart = 0;
   /** Characters written to this stream so far. */
@@ -105,6 +111,7 @@ export class XmppStreamParser {
     this.started = false;
     this.headerSeen = false;
     this.done = false;
+    this.rootClosedAt = undefined;
     this.unitStart = 0;
     this.written = 0;
     this.pendingRaw = '';
@@ -126,6 +133,7 @@ export class XmppStreamParser {
     try {
       const sax = this.sax ?? this.resume();
       sax.write(chunk);
+      if (this.rootClosedAt !== undefined) throw STREAM_END;
       this.written += chunk.length;
       // RFC 6120 §13.12 (resource exhaustion): bound an element still in progress too.
       // (saxes' position is exact only inside its handlers, hence our own count here.)
@@ -141,7 +149,8 @@ export class XmppStreamParser {
       this.done = true;
       this.sax = undefined;
       this.stack = [];
-      if (err !== STREAM_END) out.error = err instanceof StreamParseError ? err : new StreamParseError('not-well-formed', (err as Error).message);
+      if (err === STREAM_END) out.end = true;
+      else out.error = err instanceof StreamParseError ? err : new StreamParseError('not-well-formed', (err as Error).message);
     } finally {
       this.out = undefined;
     }
@@ -166,6 +175,7 @@ export class XmppStreamParser {
     sax.on('doctype', () => {
       throw new StreamParseError('restricted-xml', 'DOCTYPE is not allowed in an XMPP stream');
     });
+    sax.on('error', (err) => this.onError(err));
     sax.on('opentag', (tag) => this.onOpen(tag));
     sax.on('closetag', () => this.onClose());
     sax.on('text', (text) => this.onText(text));
@@ -179,7 +189,19 @@ export class XmppStreamParser {
     return this.saxOffset + this.sax!.position;
   }
 
+  /** saxes found the input not well-formed (its default would be to throw the same error). */
+  private onError(err: Error): never {
+    if (this.rootClosedAt !== undefined) {
+      // RFC 6120 §4.9.3.13: `</x>` at the stream level, where only `</stream:stream>` may close.
+      if (this.position === this.rootClosedAt) throw new StreamParseError('not-well-formed', `closing tag does not match <${this.rootName}>: ${err.message}`);
+      // Whatever follows the end of the stream belongs to no stream.
+      throw STREAM_END;
+    }
+    throw err;
+  }
+
   private onOpen(tag: SaxesTagPlain): void {
+    if (this.rootClosedAt !== undefined) throw STREAM_END;
     const attrs = tag.attributes as Record<string, string>;
     if (!this.headerSeen) {
       this.openStream(tag.name, attrs);
@@ -212,10 +234,9 @@ export class XmppStreamParser {
   private onClose(): void {
     const el = this.stack.pop();
     if (!el) {
-      // The root closed: `</stream:stream>` (saxes checked the name matches). Stop here:
-      // whatever follows belongs to no stream.
-      this.out!.end = true;
-      throw STREAM_END;
+      // A closing tag at the stream level: the end if it names the root (see rootClosedAt).
+      this.rootClosedAt = this.position;
+      return;
     }
     if (this.stack.length > 0) return;
     if (this.position - this.unitStart > this.maxChars) this.tooLarge();
@@ -225,6 +246,7 @@ export class XmppStreamParser {
   }
 
   private onText(text: string): void {
+    if (this.rootClosedAt !== undefined) throw STREAM_END;
     // Whitespace between top-level elements (depth 1) is not part of any element.
     const parent = this.stack[this.stack.length - 1];
     if (parent) parent.children.push(text);
