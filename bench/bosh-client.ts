@@ -14,6 +14,7 @@
  */
 import http from 'node:http';
 import { postH2 } from './h2-client.js';
+import { LoadSessionBase, type Waiter } from './load-session.js';
 import { performance } from 'node:perf_hooks';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
@@ -167,32 +168,23 @@ export interface SessionOptions {
   onLost?: (s: BoshSession, reason: string) => void;
 }
 
-interface Waiter {
-  re: RegExp;
-  resolve: (payload: string) => void;
-  reject: (err: Error) => void;
-}
-
-export class BoshSession {
+export class BoshSession extends LoadSessionBase<BoshSession> {
   sid = '';
   jid = '';
   rid: number;
   /** `requests` from the creation response. */
   requestsMax = 2;
   inflight = 0;
-  online = false;
-  closing = false;
-  lost: string | undefined;
   /** `shared:result` of the creation response (created / attached), if any. */
   sharedResult: string | undefined;
   /** Stanzas waiting for a free request slot. */
   private queue: string[] = [];
   private restartPending = false;
   private kickScheduled = false;
-  private waiters: Waiter[] = [];
   private readonly wait: number;
 
   constructor(readonly opts: SessionOptions) {
+    super(opts.onLost);
     this.rid = 1_000_000 + Math.floor(Math.random() * 1_000_000_000);
     this.wait = opts.wait ?? 60;
   }
@@ -336,16 +328,6 @@ export class BoshSession {
       return;
     }
     this.kick();
-  }
-
-  private markLost(reason: string): void {
-    if (this.lost !== undefined || this.closing) return;
-    this.lost = reason;
-    this.online = false;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.reject(new Error(`session lost: ${reason}`));
-    this.opts.onLost?.(this, reason);
   }
 
   /** Terminates the session (type='terminate' with unavailable presence). */

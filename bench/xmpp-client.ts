@@ -11,6 +11,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { LoadSessionBase } from './load-session.js';
 
 export interface XmppSessionOptions {
   host: string;
@@ -29,20 +30,11 @@ export interface XmppSessionOptions {
   timeoutMs?: number;
 }
 
-interface Waiter {
-  re: RegExp;
-  resolve: (text: string) => void;
-  reject: (err: Error) => void;
-}
-
-export class XmppSession {
+export class XmppSession extends LoadSessionBase<XmppSession> {
   jid = '';
-  online = false;
-  lost: string | undefined;
   /** Shared BOSH does not apply to a direct connection. */
   readonly sharedResult: string | undefined = undefined;
   private socket: Socket | undefined;
-  private closing = false;
   /** Text received but not yet handed on: an incomplete top-level element. */
   private pending = '';
   /** Element depth at the end of `pending`'s scanned part (1: inside <stream:stream>). */
@@ -50,9 +42,10 @@ export class XmppSession {
   private scanned = 0;
   /** During login: text received so far, which waiters match against. */
   private loginText = '';
-  private waiters: Waiter[] = [];
 
-  constructor(readonly opts: XmppSessionOptions) {}
+  constructor(readonly opts: XmppSessionOptions) {
+    super(opts.onLost);
+  }
 
   async login(): Promise<void> {
     const o = this.opts;
@@ -159,16 +152,6 @@ export class XmppSession {
     }
     this.scanned = s.length;
     return end;
-  }
-
-  private markLost(reason: string): void {
-    if (this.lost !== undefined || this.closing) return;
-    this.lost = reason;
-    this.online = false;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.reject(new Error(`session lost: ${reason}`));
-    this.opts.onLost?.(this, reason);
   }
 
   /** Unavailable presence, end of stream, then the socket is closed. */
