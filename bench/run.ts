@@ -29,7 +29,6 @@ import { cpuMs, cpusAllowed, machineBusyMs, nproc, openFilesLimit, pin, renice, 
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 import type { Target } from './bosh-client.js';
-import { NODE_FLAGS } from '../src/node-flags.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -380,8 +379,7 @@ async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel
   const logFile = join(workDir, `cm-${label}.log`);
   const fd = openSync(logFile, 'a');
   // BENCH_CM_NODE_ARGS: extra node flags for experiments (e.g. --trace-gc); such runs are not written to the docs.
-  // The CM runs with the flags `npm start` gives it (src/node-flags.ts).
-  const nodeArgs = ['--expose-gc', ...NODE_FLAGS, ...(process.env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
+  const nodeArgs = ['--expose-gc', ...(process.env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
   if (cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
   const child = spawnPinned(core, nodeArgs, join(HERE, 'cm-process.js'), {
     env: { ...process.env, BENCH_CM_CONFIG: JSON.stringify(config) },
@@ -1334,7 +1332,7 @@ function commandsMarkdown(p: Params): string[] {
   return [
     `- \`npm run bench${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` (= \`tsc -p tsconfig.json && node dist/bench/run.js\`)`,
     '- Prosody: `prosody --config <tmp>/prosody.cfg.lua -F` (test/support/prosody.ts), then `taskset -a -pc 0 <pid>`',
-    `- CM: \`taskset -c 0 node --expose-gc ${NODE_FLAGS.join(' ')} dist/bench/cm-process.js\` (createConnectionManager from dist/src/cm.js, config in BENCH_CM_CONFIG; the node flags are those of \`npm start\`, src/node-flags.ts)`,
+    '- CM: `taskset -c 0 node --expose-gc dist/bench/cm-process.js` (createConnectionManager from dist/src/cm.js, config in BENCH_CM_CONFIG)',
     ...(p.systems.includes('ejabberd')
       ? ['- ejabberd: `taskset -c 0 erl -name bench-ej-<random>@127.0.0.1 -start_epmd false -erl_epmd_port <port> -kernel inet_dist_use_interface {127,0,0,1} +K true +P 250000 +S 1:1 +SDcpu 1:1 -noinput -mnesia dir \'"<tmp>/spool"\' -s ejabberd` with EJABBERD_CONFIG_PATH=<tmp>/ejabberd.yml, HOME=<tmp> (bench/ejabberd-bench.ts), then `taskset -a -pc 0 <pid>`']
       : []),

@@ -60,15 +60,3 @@ test('D20: it says where it listens and connects, serves the endpoint, and stops
   assert.equal(await exited, 0);
   assert.match(stderr, /SIGTERM: stopping/);
 });
-
-test('npm start and the shared-bosh command run node with NODE_FLAGS, which node accepts', async () => {
-  const { readFileSync } = await import('node:fs');
-  const { NODE_FLAGS } = await import('./node-flags.js');
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
-  assert.equal(pkg.scripts.start, `node ${NODE_FLAGS.join(' ')} dist/src/main.js`);
-  const shebang = readFileSync(MAIN, 'utf8').split('\n', 1)[0];
-  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
-  const result = spawnSync(process.execPath, [...NODE_FLAGS, MAIN, '--version'], { encoding: 'utf8', env: CLEAN_ENV, timeout: 10_000 });
-  assert.equal(result.status, 0, result.stderr);
-  assert.equal(result.stderr, '');
-});

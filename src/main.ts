@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --no-memory-reducer
+#!/usr/bin/env node
 /**
  * The `shared-bosh` command: load the configuration (defaults < YAML file < SHARED_BOSH_* < flags),
  * start the connection manager, say what it listens on and where it connects, and stop it
