@@ -117,7 +117,7 @@ function parseParams(argv: string[]): Params {
       pairs: 100, steps: [25, 50, 100, 200, 300, 400, 500, 700, 1000, 1400, 2000, 2800, 4000, 5600, 8000], refRate: 300,
       stepWarmupMs: 1000, stepDurationMs: 3000, stepDrainMs: 2000, refWindowMs: 10_000, relayWarmupMs: 2000,
       fanMembers: 16, fanRate: 200, fanWarmupMs: 1000, fanDurationMs: 5000, floorWarmupMs: 1000, floorDurationMs: 5000,
-      quietProbeMs: 1000, quietWaitMs: 60_000, quietBudgetMs: 5 * 60_000, retries: 2, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: true, maxMinutes: 25, systems: defaultSystems(), argv,
+      quietProbeMs: 1000, quietWaitMs: 60_000, quietBudgetMs: 5 * 60_000, retries: 2, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: true, maxMinutes: 40, systems: defaultSystems(), argv,
     };
   if (mode === 'full') {
     p.idleSessions = 10_000;
