@@ -35,15 +35,15 @@ class Member implements LinkPort {
   ) {}
 
   send(payload: Element[]): number | undefined {
-    return this.link.send(this.port, payload);
+    return this.link.send(this, payload);
   }
 
   restart(): void {
-    this.link.restart(this.port);
+    this.link.restart(this);
   }
 
   leave(payload: Element[] | null, closeAll?: boolean): void {
-    this.link.leave(this.port, payload, closeAll ?? false);
+    this.link.leave(this, payload, closeAll ?? false);
   }
 }
 
@@ -117,10 +117,6 @@ export class Link implements UpstreamSink {
     this.state = next;
   }
 
-  private entry(member: MemberPort): Member | undefined {
-    return this.members.find((m) => m.port === member);
-  }
-
   /** Adds a member and returns the port it sends through. */
   addMember(member: MemberPort): LinkPort {
     const entry = new Member(this, member);
@@ -143,9 +139,9 @@ export class Link implements UpstreamSink {
 
   // ---- outbound -----------------------------------------------------------------------
 
-  /** A member's payloads (through its port). */
-  send(member: MemberPort, payload: Element[]): number | undefined {
-    if (!this.entry(member) || !this.upstream) return undefined;
+  /** A member's payloads (through its port; a member that has left sends nothing). */
+  send(member: Member, payload: Element[]): number | undefined {
+    if (!this.members.includes(member) || !this.upstream) return undefined;
     if (!this.sharing || this.jid === undefined) {
       // Before binding (and always on an unshared link) everything passes through (D13).
       let xml = '';
@@ -159,7 +155,7 @@ export class Link implements UpstreamSink {
     return this.sendShared(member, payload, this.sharing);
   }
 
-  private sendShared(member: MemberPort, payload: Element[], sharing: Sharing): number | undefined {
+  private sendShared(member: Member, payload: Element[], sharing: Sharing): number | undefined {
     for (const el of payload) {
       if (!STANZAS.has(el.name) && !isClientState(el)) {
         // D13: no stream-level element may change the shared stream under the others' feet.
@@ -170,13 +166,13 @@ export class Link implements UpstreamSink {
     const echoes: InboundItem[] = [];
     for (const el of payload) {
       if (isClientState(el)) {
-        this.entry(member)!.inactive = el.localName === 'inactive';
+        member.inactive = el.localName === 'inactive';
         continue;
       }
       let upstreamEl = el;
       const type = el.attrs.type;
       if (el.name === 'iq' && (type === 'get' || type === 'set')) {
-        upstreamEl = withAttr(el, 'id', this.iqs!.outboundRequest(member, el.attrs.id)); // D12
+        upstreamEl = withAttr(el, 'id', this.iqs!.outboundRequest(member.port, el.attrs.id)); // D12
       } else if (el.name === 'iq' && !this.iqs!.outboundResponse(el.attrs.id)) {
         this.metrics.suppressed.inc({ kind: 'iq-reply' }); // D12: the server got one reply already
         continue;
@@ -191,18 +187,18 @@ export class Link implements UpstreamSink {
     if (xml) this.upstream!.send(xml);
     if (echoes.length > 0) {
       this.metrics.echoes.inc(echoes.length);
-      for (const { port: other } of this.members) if (other !== member) other.deliver(echoes);
+      for (const other of this.members) if (other !== member) other.port.deliver(echoes);
     }
     return sharing.replay.lastSeq;
   }
 
   /** A member's stream restart (through its port). */
-  restart(member: MemberPort): void {
-    if (!this.entry(member) || !this.upstream) return;
+  restart(member: Member): void {
+    if (!this.members.includes(member) || !this.upstream) return;
     if (this.sharing && this.jid !== undefined) {
       throw new BoshError('bad-request', 'stream restart on a shared stream after binding'); // D13
     }
-    this.log.debug({ sid: member.sid }, 'stream restart requested');
+    this.log.debug({ sid: member.port.sid }, 'stream restart requested');
     this.upstream.restart();
   }
 
@@ -211,8 +207,9 @@ export class Link implements UpstreamSink {
    * unavailable presence while others remain. D17: the last one closes the stream.
    * D18: `closeAll` ends the link for everyone.
    */
-  leave(member: MemberPort, payload: Element[] | null, closeAll: boolean): void {
-    if (!this.entry(member)) return;
+  leave(member: Member, payload: Element[] | null, closeAll: boolean): void {
+    if (!this.members.includes(member)) return;
+    const sid = member.port.sid;
     const others = this.members.length - 1;
     let forward = payload ?? [];
     if (others > 0 && !closeAll && this.sharing) {
@@ -223,14 +220,14 @@ export class Link implements UpstreamSink {
     if (this.sharing && this.jid !== undefined) {
       // D13: what a shared stream refuses is left out of a terminate payload; the rest goes.
       const allowed = forward.filter((el) => STANZAS.has(el.name) || isClientState(el));
-      if (allowed.length !== forward.length) this.log.debug({ sid: member.sid }, 'non-stanza elements of a terminate payload dropped');
+      if (allowed.length !== forward.length) this.log.debug({ sid }, 'non-stanza elements of a terminate payload dropped');
       forward = allowed;
     }
     if (forward.length > 0) this.send(member, forward);
-    this.members = exactCopy(this.members.filter((m) => m.port !== member));
-    this.log.debug({ sid: member.sid, members: this.members.length }, 'member left');
+    this.members = exactCopy(this.members.filter((m) => m !== member));
+    this.log.debug({ sid, members: this.members.length }, 'member left');
     if (closeAll && this.members.length > 0) {
-      this.log.info({ sid: member.sid }, 'member closed the shared link for all');
+      this.log.info({ sid }, 'member closed the shared link for all');
       this.failAll(new BoshError('other-request', 'shared link closed by another member'));
     }
     if (this.members.length === 0) this.close();
