@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: shared-bosh in front of Prosody's c2s port vs Prosody's own mod_bosh (and vs
- * ejabberd's mod_bosh when `ejabberdctl` is on PATH), in one run, alternating A B (C) per round.
+ * ejabberd's mod_bosh when `ejabberdctl` is on PATH), with Prosody's c2s alone (no BOSH) as the
+ * floor, in one run, alternating A B (C) D per round.
  * See docs/performance.md for the method and the last results.
  *
- *   npm run bench                 default (~10 min): 1k idle sessions, 2 rounds
+ *   npm run bench                 default (~10 min, ~15 with ejabberd): 1k idle sessions, 2 rounds
  *   npm run bench -- --full       10k idle sessions (as many as RLIMIT_NOFILE allows), longer steps
  *   npm run bench -- --smoke      a few seconds: tiny counts, one round, docs not written
  *
@@ -535,7 +536,7 @@ async function measure<T extends { otherCpuMs: number }>(p: Params, ourPids: num
 
 // ---------------------------------------------------------------- one system, one round
 
-/** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh. */
+/** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh, (d) Prosody's c2s alone. */
 const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s'] as const;
 type System = (typeof ALL_SYSTEMS)[number];
 
@@ -560,7 +561,7 @@ const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody'
 
 /*
  * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
- * is Prosody in systems cm and mod_bosh and ejabberd's BEAM in system ejabberd.
+ * is Prosody in systems cm, mod_bosh and c2s and ejabberd's BEAM in system ejabberd.
  */
 interface StepResult extends StreamResult {
   attempts: number;
@@ -1038,55 +1039,64 @@ interface Summary {
   values: Record<string, number>;
 }
 
+/** The median of one figure over the rounds of a system. */
+function medianOf(rs: SystemRun[], f: (r: SystemRun) => number): number {
+  return median(rs.map(f));
+}
+
+/** The median, then every round's value: "340.0 (367.0, 313.0)". */
+function rounds(rs: SystemRun[], f: (r: SystemRun) => number, digits = 1): string {
+  return rs.length > 1 ? `${fmt(medianOf(rs, f), digits)} (${rs.map((r) => fmt(f(r), digits)).join(', ')})` : fmt(medianOf(rs, f), digits);
+}
+
 function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   const cmRuns = runs.filter((r) => r.system === 'cm');
   const mbRuns = runs.filter((r) => r.system === 'mod_bosh');
-  const m = (rs: SystemRun[], f: (r: SystemRun) => number): number => median(rs.map(f));
   const ref = (r: SystemRun): StepResult | undefined => r.reference;
   const v: Record<string, number> = {
-    cmCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.cm ?? Number.NaN),
-    cmProsodyCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
-    cmTotalCpuPerMsg: m(cmRuns, (r) => ref(r)?.cpuUsPerMsg.total ?? Number.NaN),
-    mbCpuPerMsg: m(mbRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
-    cmHighest: m(cmRuns, (r) => r.highestRateP99Under10),
-    mbHighest: m(mbRuns, (r) => r.highestRateP99Under10),
-    cmP50: m(cmRuns, (r) => ref(r)?.latencyMs.p50 ?? Number.NaN),
-    cmP99: m(cmRuns, (r) => ref(r)?.latencyMs.p99 ?? Number.NaN),
-    mbP50: m(mbRuns, (r) => ref(r)?.latencyMs.p50 ?? Number.NaN),
-    mbP99: m(mbRuns, (r) => ref(r)?.latencyMs.p99 ?? Number.NaN),
+    cmCpuPerMsg: medianOf(cmRuns, (r) => ref(r)?.cpuUsPerMsg.cm ?? Number.NaN),
+    cmProsodyCpuPerMsg: medianOf(cmRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
+    cmTotalCpuPerMsg: medianOf(cmRuns, (r) => ref(r)?.cpuUsPerMsg.total ?? Number.NaN),
+    mbCpuPerMsg: medianOf(mbRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN),
+    cmHighest: medianOf(cmRuns, (r) => r.highestRateP99Under10),
+    mbHighest: medianOf(mbRuns, (r) => r.highestRateP99Under10),
+    cmP50: medianOf(cmRuns, (r) => ref(r)?.latencyMs.p50 ?? Number.NaN),
+    cmP99: medianOf(cmRuns, (r) => ref(r)?.latencyMs.p99 ?? Number.NaN),
+    mbP50: medianOf(mbRuns, (r) => ref(r)?.latencyMs.p50 ?? Number.NaN),
+    mbP99: medianOf(mbRuns, (r) => ref(r)?.latencyMs.p99 ?? Number.NaN),
     cmStanzasLost: cmRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
     mbStanzasLost: mbRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
     cmSessionsLost: cmRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
     mbSessionsLost: mbRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
-    cmRss: m(cmRuns, (r) => r.idle.perSessionKiB.cm),
-    cmTotalRss: m(cmRuns, (r) => r.idle.perSessionKiB.total),
-    mbRss: m(mbRuns, (r) => r.idle.perSessionKiB.prosody),
+    cmRss: medianOf(cmRuns, (r) => r.idle.perSessionKiB.cm),
+    cmTotalRss: medianOf(cmRuns, (r) => r.idle.perSessionKiB.total),
+    mbRss: medianOf(mbRuns, (r) => r.idle.perSessionKiB.prosody),
     cmIdleHeld: Math.min(...cmRuns.map((r) => r.idle.open.opened)),
     mbIdleHeld: Math.min(...mbRuns.map((r) => r.idle.open.opened)),
     cmPingFailed: cmRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
     mbPingFailed: mbRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
-    cmIdleCpu: m(cmRuns, (r) => r.idle.idleCpuMsPerS.cm ?? Number.NaN),
-    cmIdleProsodyCpu: m(cmRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
-    mbIdleCpu: m(mbRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
-    cmSetupRate: m(cmRuns, (r) => r.setup.perS),
-    mbSetupRate: m(mbRuns, (r) => r.setup.perS),
-    cmSetupCpu: m(cmRuns, (r) => r.setup.cpuMsPerSetup.cm),
-    cmSetupTotalCpu: m(cmRuns, (r) => r.setup.cpuMsPerSetup.total),
-    mbSetupCpu: m(mbRuns, (r) => r.setup.cpuMsPerSetup.prosody),
-    fanP99: m(cmRuns, (r) => r.fanout?.latencyMs.p99 ?? Number.NaN),
-    fanP50: m(cmRuns, (r) => r.fanout?.latencyMs.p50 ?? Number.NaN),
-    fanCpuPerCopy: m(cmRuns, (r) => r.fanout?.cmCpuUsPerCopy ?? Number.NaN),
+    cmIdleCpu: medianOf(cmRuns, (r) => r.idle.idleCpuMsPerS.cm ?? Number.NaN),
+    cmIdleProsodyCpu: medianOf(cmRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
+    mbIdleCpu: medianOf(mbRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
+    cmSetupRate: medianOf(cmRuns, (r) => r.setup.perS),
+    mbSetupRate: medianOf(mbRuns, (r) => r.setup.perS),
+    cmSetupCpu: medianOf(cmRuns, (r) => r.setup.cpuMsPerSetup.cm),
+    cmSetupTotalCpu: medianOf(cmRuns, (r) => r.setup.cpuMsPerSetup.total),
+    mbSetupCpu: medianOf(mbRuns, (r) => r.setup.cpuMsPerSetup.prosody),
+    fanP99: medianOf(cmRuns, (r) => r.fanout?.latencyMs.p99 ?? Number.NaN),
+    fanP50: medianOf(cmRuns, (r) => r.fanout?.latencyMs.p50 ?? Number.NaN),
+    fanCpuPerCopy: medianOf(cmRuns, (r) => r.fanout?.cmCpuUsPerCopy ?? Number.NaN),
     fanLost: cmRuns.reduce((a, r) => a + (r.fanout?.stanzasLost ?? 0), 0),
-    cmCpuPerHttp: m(cmRuns, (r) => ref(r)?.cpuUsPerHttp.cm ?? Number.NaN),
-    mbCpuPerHttp: m(mbRuns, (r) => ref(r)?.cpuUsPerHttp.prosody ?? Number.NaN),
-    cmHttpPerS: m(cmRuns, (r) => { const s = ref(r); return s ? s.httpRequests / s.windowS : Number.NaN; }),
+    cmCpuPerHttp: medianOf(cmRuns, (r) => ref(r)?.cpuUsPerHttp.cm ?? Number.NaN),
+    mbCpuPerHttp: medianOf(mbRuns, (r) => ref(r)?.cpuUsPerHttp.prosody ?? Number.NaN),
+    cmHttpPerS: medianOf(cmRuns, (r) => { const s = ref(r); return s ? s.httpRequests / s.windowS : Number.NaN; }),
     floorPlain: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'plain').map((f) => f.cpuUsPerRequest)),
     floorSaxes: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'saxes').map((f) => f.cpuUsPerRequest)),
     floorRate: median(floors.filter((f) => f.purpose === 'relay').map((f) => f.result.requestsPerS)),
     floorFanout: median(floors.filter((f) => f.purpose === 'fanout').map((f) => f.cpuUsPerRequest)),
     floorFanoutRate: median(floors.filter((f) => f.purpose === 'fanout').map((f) => f.result.requestsPerS)),
-    fanHttpPerCopy: m(cmRuns, (r) => (r.fanout ? r.fanout.httpRequests / Math.max(1, r.fanout.deliveredCopies) : Number.NaN)),
-    fanCpuPerHttp: m(cmRuns, (r) => (r.fanout ? ((r.fanout.cpuMs[r.pidsRelay.cm ?? -1] ?? Number.NaN) * 1000) / Math.max(1, r.fanout.httpRequests) : Number.NaN)),
+    fanHttpPerCopy: medianOf(cmRuns, (r) => (r.fanout ? r.fanout.httpRequests / Math.max(1, r.fanout.deliveredCopies) : Number.NaN)),
+    fanCpuPerHttp: medianOf(cmRuns, (r) => (r.fanout ? ((r.fanout.cpuMs[r.pidsRelay.cm ?? -1] ?? Number.NaN) * 1000) / Math.max(1, r.fanout.httpRequests) : Number.NaN)),
   };
   const ratio = (a: number, b: number): number => a / b;
   const rows: Row[] = [];
@@ -1096,9 +1106,6 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
     if (check) verdicts.push({ target: `${metric}: ${target}`, met: check.met, detail: check.text });
   };
   const R = p.refRate;
-  /** The median, then every round's value: "340.0 (367.0, 313.0)". */
-  const rounds = (rs: SystemRun[], f: (r: SystemRun) => number, digits = 1): string =>
-    rs.length > 1 ? `${fmt(median(rs.map(f)), digits)} (${rs.map((r) => fmt(f(r), digits)).join(', ')})` : fmt(median(rs.map(f)), digits);
   const r1 = ratio(v.cmCpuPerMsg!, v.mbCpuPerMsg!);
   add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs mod_bosh`, rounds(cmRuns, (r) => ref(r)?.cpuUsPerMsg.cm ?? Number.NaN), rounds(mbRuns, (r) => ref(r)?.cpuUsPerMsg.prosody ?? Number.NaN), ratioStr(r1), '≤ 0.3×', atMost(r1, 0.3, '×'));
   const r2 = ratio(v.cmTotalCpuPerMsg!, v.mbCpuPerMsg!);
@@ -1153,7 +1160,7 @@ function summarizeC2s(runs: SystemRun[], p: Params, v: Record<string, number>): 
   const cmRuns = runs.filter((r) => r.system === 'cm');
   const dRuns = runs.filter((r) => r.system === 'c2s');
   if (dRuns.length === 0 || cmRuns.length === 0) return [];
-  const m = (f: (r: SystemRun) => number): number => median(dRuns.map(f));
+  const m = (f: (r: SystemRun) => number): number => medianOf(dRuns, f);
   Object.assign(v, {
     c2sCpuPerMsg: m((r) => r.reference.cpuUsPerMsg.prosody),
     c2sHighest: m((r) => r.highestRateP99Under10),
@@ -1166,8 +1173,6 @@ function summarizeC2s(runs: SystemRun[], p: Params, v: Record<string, number>): 
   const add = (metric: string, cm: string, other: string, r: string): void => {
     rows.push({ metric, cm, other, ratio: r, target: '—', result: '—' });
   };
-  const rounds = (rs: SystemRun[], f: (r: SystemRun) => number, digits = 1): string =>
-    rs.length > 1 ? `${fmt(median(rs.map(f)), digits)} (${rs.map((r) => fmt(f(r), digits)).join(', ')})` : fmt(median(rs.map(f)), digits);
   const R = p.refRate;
   add(`Relay latency p50 / p99 at ${R} msg/s (ms): CM + c2s vs c2s alone`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`,
     `${fmt(v.c2sP50!, 2)} / ${rounds(dRuns, (r) => r.reference.latencyMs.p99, 2)}`, ratioStr(v.cmP99! / v.c2sP99!));
@@ -1207,29 +1212,26 @@ function summarizeEjabberd(runs: SystemRun[], p: Params, v: Record<string, numbe
   const cmRuns = runs.filter((r) => r.system === 'cm');
   const ejRuns = runs.filter((r) => r.system === 'ejabberd');
   if (ejRuns.length === 0) return [];
-  const m = (rs: SystemRun[], f: (r: SystemRun) => number): number => median(rs.map(f));
   Object.assign(v, {
-    ejCpuPerMsg: m(ejRuns, (r) => r.reference.cpuUsPerMsg.prosody),
-    ejHighest: m(ejRuns, (r) => r.highestRateP99Under10),
-    ejP50: m(ejRuns, (r) => r.reference.latencyMs.p50),
-    ejP99: m(ejRuns, (r) => r.reference.latencyMs.p99),
+    ejCpuPerMsg: medianOf(ejRuns, (r) => r.reference.cpuUsPerMsg.prosody),
+    ejHighest: medianOf(ejRuns, (r) => r.highestRateP99Under10),
+    ejP50: medianOf(ejRuns, (r) => r.reference.latencyMs.p50),
+    ejP99: medianOf(ejRuns, (r) => r.reference.latencyMs.p99),
     ejStanzasLost: ejRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
     ejSessionsLost: ejRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
-    ejRss: m(ejRuns, (r) => r.idle.perSessionKiB.prosody),
+    ejRss: medianOf(ejRuns, (r) => r.idle.perSessionKiB.prosody),
     ejIdleHeld: Math.min(...ejRuns.map((r) => r.idle.open.opened)),
     ejPingFailed: ejRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
-    ejIdleCpu: m(ejRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
-    ejSetupRate: m(ejRuns, (r) => r.setup.perS),
-    ejSetupCpu: m(ejRuns, (r) => r.setup.cpuMsPerSetup.prosody),
-    ejCpuPerHttp: m(ejRuns, (r) => r.reference.cpuUsPerHttp.prosody),
+    ejIdleCpu: medianOf(ejRuns, (r) => r.idle.idleCpuMsPerS.prosody ?? Number.NaN),
+    ejSetupRate: medianOf(ejRuns, (r) => r.setup.perS),
+    ejSetupCpu: medianOf(ejRuns, (r) => r.setup.cpuMsPerSetup.prosody),
+    ejCpuPerHttp: medianOf(ejRuns, (r) => r.reference.cpuUsPerHttp.prosody),
   });
   const rows: Row[] = [];
   const add = (metric: string, cm: string, other: string, r: string, target: string, check?: { met: boolean | undefined; text: string }): void => {
     rows.push({ metric, cm, other, ratio: r, target, result: check ? check.text : '—' });
     if (check) verdicts.push({ target: `${metric} (vs ejabberd): ${target}`, met: check.met, detail: check.text });
   };
-  const rounds = (rs: SystemRun[], f: (r: SystemRun) => number, digits = 1): string =>
-    rs.length > 1 ? `${fmt(median(rs.map(f)), digits)} (${rs.map((r) => fmt(f(r), digits)).join(', ')})` : fmt(median(rs.map(f)), digits);
   const R = p.refRate;
   add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs ejabberd`, fmt(v.cmCpuPerMsg!), rounds(ejRuns, (r) => r.reference.cpuUsPerMsg.prosody),
     ratioStr(v.cmCpuPerMsg! / v.ejCpuPerMsg!), '—');
@@ -1249,7 +1251,7 @@ function summarizeEjabberd(runs: SystemRun[], p: Params, v: Record<string, numbe
   add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.ejStanzasLost} / ${v.ejSessionsLost}`, '—', '—');
   add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions: CM alone vs ejabberd`, fmt(v.cmRss!), rounds(ejRuns, (r) => r.idle.perSessionKiB.prosody), ratioStr(v.cmRss! / v.ejRss!), '—');
   add('RSS per idle session (KiB): CM + Prosody c2s vs ejabberd', fmt(v.cmTotalRss!), fmt(v.ejRss!), ratioStr(v.cmTotalRss! / v.ejRss!), '—');
-  v.ejBeamMemory = m(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN);
+  v.ejBeamMemory = medianOf(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN);
   add('Memory per idle session (KiB): ejabberd\'s `erlang:memory(total)` growth, for comparison with its RSS', '—', rounds(ejRuns, (r) => r.idle.beamMemoryPerSessionKiB?.total ?? Number.NaN), '—', '—');
   add(`Idle sessions held / failed to set up or answer a ping${p.idleH2 ? ' (the CM over HTTP/2 + TLS)' : ''}`, `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.ejIdleHeld!)} / ${v.ejPingFailed}`, '—', '—');
   add(`CPU while ${fmtInt(p.idleSessions)} sessions sit idle (% of a core): CM (+ Prosody c2s) vs ejabberd`, `${fmt(v.cmIdleCpu! / 10, 2)} (+ ${fmt(v.cmIdleProsodyCpu! / 10, 2)})`, fmt(v.ejIdleCpu! / 10, 2), '—', '—');
