@@ -26,6 +26,7 @@ import { createTestCertificate } from '../test/support/certs.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
 import { BENCH_PASSWORD, ITERATIONS, prosodyVersion, startBenchProsody, type BenchProsody, type ProsodyGc } from './prosody-bench.js';
 import { ejabberdInstall, ejabberdVersion, startBenchEjabberd, type BeamMemory, type BenchEjabberd } from './ejabberd-bench.js';
+import { nxbInstalled, nxbVersion } from './nxb.js';
 import { cpuMs, cpusAllowed, machineBusyMs, nproc, openFilesLimit, pin, renice, rssKiB, type TcpCounters } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
@@ -141,6 +142,7 @@ function parseParams(argv: string[]): Params {
     const unknown = asked.filter((x) => !(ALL_SYSTEMS as readonly string[]).includes(x));
     if (unknown.length > 0) throw new Error(`--systems: unknown ${unknown.join(',')} (known: ${ALL_SYSTEMS.join(',')})`);
     if (asked.includes('ejabberd') && !ejabberdInstall()) throw new Error('--systems ejabberd: ejabberd is not installed (no `ejabberdctl` on PATH; `apt-get install -y ejabberd`)');
+    if (asked.includes('nxb') && !nxbInstalled()) throw new Error('--systems nxb: node-xmpp-bosh is not installed (`npm run bench:install-nxb`)');
     p.systems = ALL_SYSTEMS.filter((x) => asked.includes(x));
     if (p.systems.length < defaultSystems().length) p.write = false;
   }
@@ -377,24 +379,46 @@ async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel
     bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
     logLevel: logLevel as CmConfig['logLevel'],
   };
-  const logFile = join(workDir, `cm-${label}.log`);
-  const fd = openSync(logFile, 'a');
   // BENCH_CM_NODE_ARGS: extra node flags for experiments (e.g. --trace-gc); such runs are not written to the docs.
   const nodeArgs = ['--expose-gc', ...(process.env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
-  if (cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
-  const child = spawnPinned(core, nodeArgs, join(HERE, 'cm-process.js'), {
-    env: { ...process.env, BENCH_CM_CONFIG: JSON.stringify(config) },
-    stdout: fd,
+  return startServerProcess({ kind: 'cm', label, core, nodeArgs, script: 'cm-process.js', env: { BENCH_CM_CONFIG: JSON.stringify(config) }, workDir, cpuProf });
+}
+
+/**
+ * System (e): node-xmpp-bosh (bench/nxb-process.ts) in front of the same c2s port, pinned like
+ * the CM, with its own default config (INFO logging to a file, as the CM logs at info).
+ */
+async function startNxb(c2sPort: number, domain: string, core: number, cpuProf: boolean, label: string, workDir: string): Promise<CmProc> {
+  const port = await getFreePort();
+  return startServerProcess({
+    kind: 'nxb', label, core, nodeArgs: ['--expose-gc'], script: 'nxb-process.js',
+    env: { BENCH_NXB_PORT: String(port), BENCH_NXB_C2S_PORT: String(c2sPort), BENCH_NXB_DOMAIN: domain }, workDir, cpuProf,
   });
+}
+
+/**
+ * Starts bench/<script> pinned to `core`, its stdout in <workDir>/<kind>-<label>.log, and waits
+ * for its `ready` message (with the log's tail in the error if it never comes).
+ */
+async function startServerProcess(o: { kind: 'cm' | 'nxb'; label: string; core: number; nodeArgs: string[]; script: string; env: Record<string, string>; workDir: string; cpuProf: boolean }): Promise<CmProc> {
+  const logFile = join(o.workDir, `${o.kind}-${o.label}.log`);
+  const fd = openSync(logFile, 'a');
+  if (o.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
+  const child = spawnPinned(o.core, o.nodeArgs, join(HERE, o.script), { env: { ...process.env, ...o.env }, stdout: fd });
   closeSync(fd);
   let ready: { url: string; pid: number };
   try {
     ready = await waitMessage(child, (m): m is { ready: true; url: string; pid: number } => (m as { ready?: boolean }).ready === true,
-      20_000, 'CM process');
+      20_000, `${o.script} process`);
   } catch (err) {
     const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '';
     throw new Error(`${(err as Error).message}\n${tail}`);
   }
+  return controlHandle(child, ready, logFile, o.cpuProf, o.kind, o.label);
+}
+
+/** The orchestrator's side of bench/child-ipc.ts for a server process (the CM, node-xmpp-bosh). */
+function controlHandle(child: ChildProcess, ready: { url: string; pid: number }, logFile: string, cpuProf: boolean, kind: 'cm' | 'nxb', label: string): CmProc {
   let gcSeq = 0;
   return {
     pid: ready.pid,
@@ -426,7 +450,7 @@ async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel
         return await fn();
       } finally {
         const stop = ++gcSeq;
-        const file = join(PROFILE_DIR, `cm-${label}-${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.cpuprofile`);
+        const file = join(PROFILE_DIR, `${kind}-${label}-${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.cpuprofile`);
         child.send({ cmd: 'prof-stop', id: stop, file });
         await waitMessage(child, (m): m is { id: number } => (m as { id?: number }).id === stop, 30_000, 'CM profiler');
         log(`  CPU profile: ${file}`);
@@ -537,16 +561,22 @@ async function measure<T extends { otherCpuMs: number }>(p: Params, ourPids: num
 // ---------------------------------------------------------------- one system, one round
 
 /** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh, (d) Prosody's c2s alone. */
-const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s'] as const;
+const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s', 'nxb'] as const;
 type System = (typeof ALL_SYSTEMS)[number];
 
 /**
- * (a), (b) and (d) always; (c) when ejabberd is installed (`ejabberdctl` on PATH). (d) `c2s` is
- * no BOSH at all: the load generator speaks XMPP over TCP straight to Prosody's c2s port, which
- * is the floor for any connection manager in front of that Prosody.
+ * (a), (b) and (d) always; (c) when ejabberd is installed (`ejabberdctl` on PATH); (e) when
+ * node-xmpp-bosh is (`npm run bench:install-nxb`). (d) `c2s` is no BOSH at all: the load generator
+ * speaks XMPP over TCP straight to Prosody's c2s port, which is the floor for any connection
+ * manager in front of that Prosody.
  */
 function defaultSystems(): System[] {
-  return ejabberdInstall() ? ['cm', 'mod_bosh', 'ejabberd', 'c2s'] : ['cm', 'mod_bosh', 'c2s'];
+  return ALL_SYSTEMS.filter((x) => (x !== 'ejabberd' || ejabberdInstall()) && (x !== 'nxb' || nxbInstalled()));
+}
+
+/** Systems with a connection manager of their own in front of Prosody's c2s port: shared-bosh and node-xmpp-bosh. */
+function hasFrontEnd(system: System): boolean {
+  return system === 'cm' || system === 'nxb';
 }
 
 const SYSTEM_TITLE: Record<System, string> = {
@@ -554,10 +584,11 @@ const SYSTEM_TITLE: Record<System, string> = {
   mod_bosh: 'Prosody mod_bosh',
   ejabberd: 'ejabberd mod_bosh',
   c2s: 'Prosody c2s alone (XMPP over TCP, no BOSH)',
+  nxb: 'node-xmpp-bosh 0.7 + Prosody c2s',
 };
-const ROUND_NAME: Record<System, string> = { cm: 'shared-bosh', mod_bosh: 'Prosody\'s mod_bosh', ejabberd: 'ejabberd\'s mod_bosh', c2s: 'Prosody\'s c2s alone' };
+const ROUND_NAME: Record<System, string> = { cm: 'shared-bosh', mod_bosh: 'Prosody\'s mod_bosh', ejabberd: 'ejabberd\'s mod_bosh', c2s: 'Prosody\'s c2s alone', nxb: 'node-xmpp-bosh' };
 /** The XMPP server process of a system. */
-const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody', ejabberd: 'ejabberd', c2s: 'Prosody' };
+const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody', ejabberd: 'ejabberd', c2s: 'Prosody', nxb: 'Prosody' };
 
 /*
  * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
@@ -675,6 +706,7 @@ async function withServers<T>(system: System, label: string, p: Params, lg: Load
   try {
     await prosody.addUsers(users);
     if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir, cmOverH2);
+    if (system === 'nxb') cm = await startNxb(prosody.c2sPort, prosody.domain, cores.server, p.cpuProf, label, workDir);
     const url = cm ? cm.url : system === 'c2s' ? `xmpp://127.0.0.1:${prosody.c2sPort}` : prosody.boshUrl;
     const target = system === 'c2s' ? { host: '127.0.0.1', port: prosody.c2sPort, path: '' } : targetOf(url);
     const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
@@ -756,7 +788,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
   const srv = SERVER_NAME[system];
   const users = makeUsers(p);
   const errors: string[] = [];
-  const isCm = system === 'cm';
+  const isCm = hasFrontEnd(system);
 
   // Phase 1 (scenarios 1 + 2): idle sessions set up at a fixed concurrency; memory; ping.
   const phase1 = await withServers(system, `${system}-round${round}-idle`, p, lg, workDir, cores, [...users.warm, ...users.idle], async (s) => {
@@ -841,7 +873,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     // (4) 1 link, N members; the sender uses Prosody's mod_bosh directly, so that the CM's CPU is
     // the fan-out path alone.
     let fanout: SystemRun['fanout'];
-    if (s.cm) {
+    if (system === 'cm' && s.cm) {
       const key = randomBytes(32).toString('base64url');
       const creator = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: [users.fan], resourcePrefix: 'fan', concurrency: 1, presence: true, sharedKey: key, ...s.common });
       const members = await lg.call<OpenResult>({ cmd: 'open', group: 'fan', users: Array(p.fanMembers - 1).fill(users.fan), resourcePrefix: 'fan-m', concurrency: 4, presence: false, sharedKey: key, ...s.common });
@@ -957,12 +989,14 @@ interface Machine {
   node: string;
   prosody: string;
   /** Present when system (c) ran. */
-  ejabberd?: string;
+  /** Versions of the other systems that ran: ejabberd, node-xmpp-bosh. */
+  others?: string;
   openFilesLimit: number;
   memory: string;
 }
 
-function machineInfo(prosody: string, cpuCount: number, ejabberd?: string): Machine {
+/** `others`: the versions of the other systems that ran (ejabberd, node-xmpp-bosh). */
+function machineInfo(prosody: string, cpuCount: number, others?: string): Machine {
   let cpuModel = 'unknown';
   try {
     const lscpu = execFileSync('lscpu', [], { encoding: 'utf8' });
@@ -975,7 +1009,7 @@ function machineInfo(prosody: string, cpuCount: number, ejabberd?: string): Mach
   } catch { /* no /proc/meminfo */ }
   let kernel = 'unknown';
   try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* no uname */ }
-  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, ejabberd, openFilesLimit: openFilesLimit(), memory };
+  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, others, openFilesLimit: openFilesLimit(), memory };
 }
 
 interface Row {
@@ -1033,6 +1067,8 @@ interface Summary {
   rows: Row[];
   /** Shared-bosh vs ejabberd's mod_bosh (system c); empty when ejabberd did not run. */
   ejRows: Row[];
+  /** Shared-bosh vs node-xmpp-bosh (system e); empty when it did not run. */
+  nxbRows: Row[];
   /** Shared-bosh vs Prosody's c2s alone (system d); empty when it did not run. */
   c2sRows: Row[];
   verdicts: Verdict[];
@@ -1148,8 +1184,9 @@ function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Summary {
   add('CPU per HTTP request (µs): CM vs floor that also parses the body with saxes', fmt(v.cmCpuPerHttp!), fmt(v.floorSaxes!), ratioStr(v.cmCpuPerHttp! / v.floorSaxes!), '—');
   add('CPU per HTTP request (µs): mod_bosh (Prosody) for comparison', '—', fmt(v.mbCpuPerHttp!), '—', '—');
   const ejRows = summarizeEjabberd(runs, p, v, verdicts);
+  const nxbRows = summarizeNxb(runs, p, v, verdicts);
   const c2sRows = summarizeC2s(runs, p, v);
-  return { rows, ejRows, c2sRows, verdicts, values: v };
+  return { rows, ejRows, nxbRows, c2sRows, verdicts, values: v };
 }
 
 /**
@@ -1198,7 +1235,7 @@ function latencyByRateMarkdown(runs: SystemRun[]): string {
     if (steps.some((x) => x === undefined || overloaded(x))) return 'overloaded';
     return `${fmt(median(steps.map((x) => x!.latencyMs.p50)), 2)} / ${fmt(median(steps.map((x) => x!.latencyMs.p99)), 2)}`;
   };
-  const short: Record<System, string> = { cm: 'shared-bosh + c2s', mod_bosh: 'mod_bosh', ejabberd: 'ejabberd', c2s: 'c2s alone' };
+  const short: Record<System, string> = { cm: 'shared-bosh + c2s', mod_bosh: 'mod_bosh', ejabberd: 'ejabberd', c2s: 'c2s alone', nxb: 'node-xmpp-bosh + c2s' };
   return [
     `| msg/s | ${systems.map((x) => `${short[x]} p50 / p99 ms`).join(' | ')} |`,
     `|---:|${systems.map(() => '---:').join('|')}|`,
@@ -1259,6 +1296,74 @@ function summarizeEjabberd(runs: SystemRun[], p: Params, v: Record<string, numbe
   add('CPU per session set up (ms): CM alone vs ejabberd', fmt(v.cmSetupCpu!, 3), rounds(ejRuns, (r) => r.setup.cpuMsPerSetup.prosody, 3), ratioStr(v.cmSetupCpu! / v.ejSetupCpu!), '—');
   add('CPU per session set up (ms): CM + Prosody c2s vs ejabberd', fmt(v.cmSetupTotalCpu!, 3), fmt(v.ejSetupCpu!, 3), ratioStr(v.cmSetupTotalCpu! / v.ejSetupCpu!), '—');
   add(`CPU per HTTP request (µs) at ${R} msg/s: CM vs ejabberd`, fmt(v.cmCpuPerHttp!), fmt(v.ejCpuPerHttp!), ratioStr(v.cmCpuPerHttp! / v.ejCpuPerHttp!), '—');
+  return rows;
+}
+
+/**
+ * Rows of the comparison with node-xmpp-bosh (system e), the other connection manager in front of
+ * the same c2s port: CM process against CM process, and each with its Prosody. Its target: the
+ * CM's CPU per relayed message at most half of node-xmpp-bosh's. Adds its values (nxb*) to `v`.
+ */
+function summarizeNxb(runs: SystemRun[], p: Params, v: Record<string, number>, verdicts: Verdict[]): Row[] {
+  const cmRuns = runs.filter((r) => r.system === 'cm');
+  const nRuns = runs.filter((r) => r.system === 'nxb');
+  if (nRuns.length === 0 || cmRuns.length === 0) return [];
+  const m = (f: (r: SystemRun) => number): number => medianOf(nRuns, f);
+  Object.assign(v, {
+    nxbCpuPerMsg: m((r) => r.reference.cpuUsPerMsg.cm),
+    nxbProsodyCpuPerMsg: m((r) => r.reference.cpuUsPerMsg.prosody),
+    nxbTotalCpuPerMsg: m((r) => r.reference.cpuUsPerMsg.total),
+    nxbHighest: m((r) => r.highestRateP99Under10),
+    nxbP50: m((r) => r.reference.latencyMs.p50),
+    nxbP99: m((r) => r.reference.latencyMs.p99),
+    nxbStanzasLost: nRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + (goodOrAll(s) ? s.stanzasLost : 0), 0), 0),
+    nxbSessionsLost: nRuns.reduce((a, r) => a + r.relay.reduce((b, s) => b + s.sessionsLost, 0), 0),
+    nxbRss: m((r) => r.idle.perSessionKiB.cm),
+    nxbTotalRss: m((r) => r.idle.perSessionKiB.total),
+    nxbIdleHeld: Math.min(...nRuns.map((r) => r.idle.open.opened)),
+    nxbPingFailed: nRuns.reduce((a, r) => a + r.idle.ping.failed + r.idle.open.failed, 0),
+    nxbSetupCpu: m((r) => r.setup.cpuMsPerSetup.cm),
+    nxbSetupTotalCpu: m((r) => r.setup.cpuMsPerSetup.total),
+    nxbCpuPerHttp: m((r) => r.reference.cpuUsPerHttp.cm),
+  });
+  const rows: Row[] = [];
+  const add = (metric: string, cm: string, other: string, r: string, target: string, check?: { met: boolean | undefined; text: string }): void => {
+    rows.push({ metric, cm, other, ratio: r, target, result: check ? check.text : '—' });
+    if (check) verdicts.push({ target: `${metric} (vs node-xmpp-bosh): ${target}`, met: check.met, detail: check.text });
+  };
+  const R = p.refRate;
+  const r1 = v.cmCpuPerMsg! / v.nxbCpuPerMsg!;
+  add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs node-xmpp-bosh alone`, rounds(cmRuns, (r) => r.reference.cpuUsPerMsg.cm), rounds(nRuns, (r) => r.reference.cpuUsPerMsg.cm),
+    ratioStr(r1), '≤ 0.5×', atMost(r1, 0.5, '×'));
+  add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs node-xmpp-bosh + Prosody c2s`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`,
+    `${fmt(v.nxbTotalCpuPerMsg!)} (${fmt(v.nxbCpuPerMsg!)} + ${fmt(v.nxbProsodyCpuPerMsg!)})`, ratioStr(v.cmTotalCpuPerMsg! / v.nxbTotalCpuPerMsg!), '—');
+  // The issue's figure for node-xmpp-bosh is at 1000 msg/s: the same comparison at the highest
+  // step rate that no round of either system found overloaded, up to 1000.
+  const stepAt = (r: SystemRun, rate: number): StepResult | undefined => r.relay.find((x) => x.rate === rate && !overloaded(x));
+  const common = [...new Set([...cmRuns, ...nRuns].flatMap((r) => r.relay.map((x) => x.rate)))]
+    .filter((rate) => rate <= 1000 && rate !== R && [...cmRuns, ...nRuns].every((r) => stepAt(r, rate) !== undefined));
+  if (common.length > 0) {
+    const hi = Math.max(...common);
+    const at = (rs: SystemRun[], f: (s: StepResult) => number): number => median(rs.map((r) => f(stepAt(r, hi)!)));
+    const cm = at(cmRuns, (s) => s.cpuUsPerMsg.cm);
+    const nx = at(nRuns, (s) => s.cpuUsPerMsg.cm);
+    const cmC2s = at(cmRuns, (s) => s.cpuUsPerMsg.prosody);
+    const nxC2s = at(nRuns, (s) => s.cpuUsPerMsg.prosody);
+    Object.assign(v, { nxbHiRate: hi, nxbCpuPerMsgHi: nx, cmCpuPerMsgAtNxbHi: cm });
+    add(`CPU per relayed message at ${hi} msg/s (µs, ${fmt(p.stepDurationMs / 1000, 0)} s steps): CM alone vs node-xmpp-bosh alone`, fmt(cm), fmt(nx), ratioStr(cm / nx), '≤ 0.5×', atMost(cm / nx, 0.5, '×'));
+    add(`CPU per relayed message at ${hi} msg/s (µs, ${fmt(p.stepDurationMs / 1000, 0)} s steps): CM + Prosody c2s vs node-xmpp-bosh + Prosody c2s`,
+      `${fmt(cm + cmC2s)} (${fmt(cm)} + ${fmt(cmC2s)})`, `${fmt(nx + nxC2s)} (${fmt(nx)} + ${fmt(nxC2s)})`, ratioStr((cm + cmC2s) / (nx + nxC2s)), '—');
+  }
+  const [metric, cmCell, nxbCell, ratio] = highestRateRow('node-xmpp-bosh', v.cmHighest!, v.nxbHighest!, rounds(cmRuns, (r) => r.highestRateP99Under10, 0), rounds(nRuns, (r) => r.highestRateP99Under10, 0), Math.min(...p.steps), 1);
+  add(metric, cmCell, nxbCell, ratio, '—');
+  add(`Relay latency p50 / p99 at ${R} msg/s (ms)`, `${fmt(v.cmP50!, 2)} / ${fmt(v.cmP99!, 2)}`, `${fmt(v.nxbP50!, 2)} / ${fmt(v.nxbP99!, 2)}`, ratioStr(v.cmP99! / v.nxbP99!), '—');
+  add('Relay: stanzas lost / sessions lost (steps below overload, all rounds)', `${v.cmStanzasLost} / ${v.cmSessionsLost}`, `${v.nxbStanzasLost} / ${v.nxbSessionsLost}`, '—', '—');
+  add(`RSS per idle session (KiB), ${fmtInt(p.idleSessions)} sessions: CM alone vs node-xmpp-bosh alone`, fmt(v.cmRss!), rounds(nRuns, (r) => r.idle.perSessionKiB.cm), ratioStr(v.cmRss! / v.nxbRss!), '—');
+  add('RSS per idle session (KiB): CM + Prosody c2s vs node-xmpp-bosh + Prosody c2s', fmt(v.cmTotalRss!), fmt(v.nxbTotalRss!), ratioStr(v.cmTotalRss! / v.nxbTotalRss!), '—');
+  add(`Idle sessions held / failed to set up or answer a ping${p.idleH2 ? ' (the CM over HTTP/2 + TLS)' : ''}`, `${fmtInt(v.cmIdleHeld!)} / ${v.cmPingFailed}`, `${fmtInt(v.nxbIdleHeld!)} / ${v.nxbPingFailed}`, '—', '—');
+  add('CPU per session set up (ms): CM alone vs node-xmpp-bosh alone', fmt(v.cmSetupCpu!, 3), rounds(nRuns, (r) => r.setup.cpuMsPerSetup.cm, 3), ratioStr(v.cmSetupCpu! / v.nxbSetupCpu!), '—');
+  add('CPU per session set up (ms): CM + Prosody c2s vs node-xmpp-bosh + Prosody c2s', fmt(v.cmSetupTotalCpu!, 3), fmt(v.nxbSetupTotalCpu!, 3), ratioStr(v.cmSetupTotalCpu! / v.nxbSetupTotalCpu!), '—');
+  add(`CPU per HTTP request (µs) at ${R} msg/s: CM vs node-xmpp-bosh`, fmt(v.cmCpuPerHttp!), fmt(v.nxbCpuPerHttp!), ratioStr(v.cmCpuPerHttp! / v.nxbCpuPerHttp!), '—');
   return rows;
 }
 
@@ -1338,6 +1443,9 @@ function commandsMarkdown(p: Params): string[] {
     ...(p.systems.includes('ejabberd')
       ? ['- ejabberd: `taskset -c 0 erl -name bench-ej-<random>@127.0.0.1 -start_epmd false -erl_epmd_port <port> -kernel inet_dist_use_interface {127,0,0,1} +K true +P 250000 +S 1:1 +SDcpu 1:1 -noinput -mnesia dir \'"<tmp>/spool"\' -s ejabberd` with EJABBERD_CONFIG_PATH=<tmp>/ejabberd.yml, HOME=<tmp> (bench/ejabberd-bench.ts), then `taskset -a -pc 0 <pid>`']
       : []),
+    ...(p.systems.includes('nxb')
+      ? ['- node-xmpp-bosh: `taskset -c 0 node --expose-gc dist/bench/nxb-process.js` (`start_bosh` of bench/node-xmpp-bosh/node_modules/node-xmpp-bosh, its defaults, a direct connect to the c2s port, no STARTTLS)']
+      : []),
     '- floor: `taskset -c 0 node dist/bench/floor-server.js [--saxes]`',
     '- load generator: `taskset -c 1 node dist/bench/loadgen.js`; orchestrator `node dist/bench/run.js` pinned with `taskset -a -pc 1`',
   ];
@@ -1354,7 +1462,7 @@ function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floo
     '',
     `- date: ${m.date}`,
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel} (\`lscpu\`), ${m.memory} RAM, ${m.kernel}, RLIMIT_NOFILE ${m.openFilesLimit}`,
-    `- software: Node ${m.node}, ${m.prosody}${m.ejabberd ? `, ${m.ejabberd}` : ''}`,
+    `- software: Node ${m.node}, ${m.prosody}${m.others ? `, ${m.others}` : ''}`,
     `- rounds: ${p.rounds} (per round, in this order: ${p.systems.map((x) => ROUND_NAME[x]).join(', then ')}; the floor after each round); each number is the median over the rounds`,
     '- commands:',
     ...commandsMarkdown(p).map((c) => `  ${c}`),
@@ -1362,6 +1470,10 @@ function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[], floo
     tableMarkdown(s.rows),
     '',
     ...(s.ejRows.length > 0 ? ['Compared with (c), ejabberd\'s mod_bosh, from the same run:', '', tableMarkdown(s.ejRows, 'ejabberd mod_bosh'), ''] : []),
+    ...(s.nxbRows.length > 0
+      ? ['Compared with (e), node-xmpp-bosh 0.7.10 in front of the same Prosody c2s port, from the same run ("alone" is the connection manager\'s process without Prosody):', '',
+        tableMarkdown(s.nxbRows, 'node-xmpp-bosh'), '']
+      : []),
     ...(s.c2sRows.length > 0
       ? ['Compared with (d), Prosody\'s c2s alone: the same sessions and messages as plain XMPP over TCP, no BOSH and no CM. '
         + 'This is what any connection manager in front of this Prosody adds to, from the same run:', '', tableMarkdown(s.c2sRows, 'Prosody c2s alone'), '']
@@ -1450,11 +1562,20 @@ async function main(): Promise<void> {
     notes.push('(c) ejabberd\'s mod_bosh: a throwaway node started with `erl` directly (not the system service, not `ejabberdctl`), one BEAM scheduler (`+S 1:1 +SDcpu 1:1`), every thread on core 0; plain HTTP, SCRAM-SHA-1 accounts with 4096 iterations like Prosody\'s; its CPU and RSS are the whole BEAM process');
     notes.push('ejabberd\'s RSS is read after `erlang:garbage_collect/1` on every Erlang process of the node. The BEAM\'s allocators keep their carriers (blocks of 0.1 to 8 MiB), so its RSS moves in such steps and stays well above `erlang:memory(total)` (its own row); with few sessions its RSS per session is noise');
   }
+  if (!nxbInstalled()) notes.push('node-xmpp-bosh is not installed (`npm run bench:install-nxb`): column (e) is skipped');
+  else if (!p.systems.includes('nxb')) notes.push('node-xmpp-bosh is installed but not selected (`--systems`): column (e) is skipped');
+  else {
+    notes.push('(e) node-xmpp-bosh 0.7.10 (npm) with node-expat 2.4.1 instead of the ~2.0.0 it pins (which does not build on Node 20): its default config, '
+      + 'a direct TCP connect to the c2s port instead of its DNS SRV lookup (its `lookup_service` option), no STARTTLS (`no_tls_domains`), INFO logging to a file; no fan-out (it has no Shared BOSH)');
+  }
   if (p.prosodyGc === 'generational') notes.push('Prosody (every Prosody system) runs with `gc = { mode = "generational" }` instead of its default incremental GC');
   if ((process.env.BENCH_PROSODY_EXTRA ?? '') !== '') notes.push(`extra Prosody config (BENCH_PROSODY_EXTRA): \`${process.env.BENCH_PROSODY_EXTRA}\``);
   if ((process.env.BENCH_EJABBERD_ERL_ARGS ?? '') !== '' && p.systems.includes('ejabberd')) notes.push(`extra \`erl\` arguments for ejabberd (BENCH_EJABBERD_ERL_ARGS): \`${process.env.BENCH_EJABBERD_ERL_ARGS}\``);
   const prosodyVer = await prosodyVersion();
-  const machine = machineInfo(prosodyVer, cpuCount, p.systems.includes('ejabberd') ? ejabberdVersion() : undefined);
+  const machine = machineInfo(prosodyVer, cpuCount, [
+    ...(p.systems.includes('ejabberd') ? [ejabberdVersion()] : []),
+    ...(p.systems.includes('nxb') ? [nxbVersion()] : []),
+  ].join(', ') || undefined);
   log(`shared-bosh bench (${p.mode}): ${machine.nproc} CPUs, ${machine.cpuModel}, Node ${machine.node}, ${prosodyVer}; `
     + `servers on core ${cores.server}, load generator on core ${cores.client}; ${p.rounds} round(s), ${p.idleSessions} idle sessions`);
   const cmCheck = cmLoadable();
@@ -1542,6 +1663,7 @@ async function main(): Promise<void> {
   const table = tableMarkdown(summary.rows);
   process.stdout.write(`\n${table}\n\n`);
   if (summary.ejRows.length > 0) process.stdout.write(`Compared with ejabberd's mod_bosh:\n\n${tableMarkdown(summary.ejRows, 'ejabberd mod_bosh')}\n\n`);
+  if (summary.nxbRows.length > 0) process.stdout.write(`Compared with node-xmpp-bosh:\n\n${tableMarkdown(summary.nxbRows, 'node-xmpp-bosh')}\n\n`);
   if (summary.c2sRows.length > 0) process.stdout.write(`Compared with Prosody's c2s alone:\n\n${tableMarkdown(summary.c2sRows, 'Prosody c2s alone')}\n\n${latencyByRateMarkdown(runs)}\n`);
   for (const n of notes) process.stdout.write(`- ${n}\n`);
   if (p.write) {

@@ -1,0 +1,109 @@
+/**
+ * The control channel of a server process that bench/run.ts starts (the CM, node-xmpp-bosh):
+ * `{ cmd: 'gc' }` runs two full collections before memory readings (the process runs with
+ * `--expose-gc`), `{ cmd: 'hiccups' }` returns and resets its event-loop delay and GC pauses,
+ * `{ cmd: 'stats' }` its process.memoryUsage() with what `stats()` adds, `{ cmd: 'prof-start' }` /
+ * `{ cmd: 'prof-stop', file }` take a V8 CPU profile of exactly one measurement window
+ * (bench/run.ts --cpu-prof) through node:inspector, and `{ cmd: 'stop' }` or a closed channel
+ * stops the server and exits.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+
+export interface BenchChild {
+  /** Counters of the server itself, sent with process.memoryUsage(). */
+  stats(): object;
+  stop(): Promise<void>;
+}
+
+// The probe samples every 20 ms: at 1 ms it woke the CM 1,000 times a second and cost ~3 % of a
+// core, which the CPU-per-message and idle-CPU figures then charged to the server. Stalls long
+// enough to matter still show.
+const LOOP_PROBE_MS = 20;
+
+export function serveBenchIpc(server: BenchChild): void {
+  const send = (m: object): void => {
+    process.send!(m);
+  };
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_PROBE_MS });
+  loopDelay.enable();
+  let gcPauses: number[] = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push(e.duration);
+  }).observe({ entryTypes: ['gc'] });
+  let inspector: Session | undefined;
+  const post = <T>(method: string, params?: object): Promise<T> => new Promise((resolve, reject) => {
+    inspector!.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result as T)));
+  });
+  const stopAndExit = (): void => {
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+
+  process.on('message', (m: { cmd: string; id?: number; file?: string }) => {
+    switch (m.cmd) {
+      case 'prof-start':
+        inspector ??= new Session();
+        try { inspector.connect(); } catch { /* already connected */ }
+        post('Profiler.enable')
+          .then(() => post('Profiler.setSamplingInterval', { interval: 200 }))
+          .then(() => post('Profiler.start'))
+          // BENCH_HEAP_PROF=1: also sample allocations, including objects that young-generation GCs
+          // collect, so that a window's garbage shows up by allocating function (.heapprofile).
+          .then(() => (process.env.BENCH_HEAP_PROF === '1'
+            ? post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+            : undefined))
+          .then(() => send({ id: m.id, profiling: true }), (err: Error) => send({ id: m.id, error: err.message }));
+        return;
+      case 'prof-stop':
+        post<{ profile: unknown }>('Profiler.stop').then(
+          async ({ profile }) => {
+            writeFileSync(m.file!, JSON.stringify(profile));
+            if (process.env.BENCH_HEAP_PROF === '1') {
+              const heap = await post<{ profile: unknown }>('HeapProfiler.stopSampling');
+              writeFileSync(m.file!.replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(heap.profile));
+            }
+            send({ id: m.id, file: m.file });
+          },
+          (err: Error) => send({ id: m.id, error: err.message }),
+        );
+        return;
+      case 'hiccups':
+        send({
+          id: m.id,
+          hiccups: {
+            // The histogram holds the time between the probe's ticks: the delay is what exceeds the interval.
+            loopDelayP99Ms: Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_PROBE_MS),
+            loopDelayMaxMs: Math.max(0, loopDelay.max / 1e6 - LOOP_PROBE_MS),
+            gcPauses: gcPauses.length,
+            gcMaxMs: gcPauses.length > 0 ? Math.max(...gcPauses) : 0,
+            gcTotalMs: gcPauses.reduce((a, b) => a + b, 0),
+          },
+        });
+        loopDelay.reset();
+        gcPauses = [];
+        return;
+      case 'gc':
+        gc?.();
+        gc?.();
+        send({ id: m.id, gc: gc !== undefined });
+        return;
+      case 'stats':
+        send({ id: m.id, stats: server.stats(), memory: process.memoryUsage() });
+        return;
+      case 'stop':
+        stopAndExit();
+        return;
+    }
+  });
+  process.on('disconnect', () => {
+    void server.stop().finally(() => process.exit(0));
+  });
+}
