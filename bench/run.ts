@@ -1335,6 +1335,12 @@ function summarizeNxb(runs: SystemRun[], p: Params, v: Record<string, number>, v
   const r1 = v.cmCpuPerMsg! / v.nxbCpuPerMsg!;
   add(`CPU per relayed message at ${R} msg/s (µs): CM alone vs node-xmpp-bosh alone`, rounds(cmRuns, (r) => r.reference.cpuUsPerMsg.cm), rounds(nRuns, (r) => r.reference.cpuUsPerMsg.cm),
     ratioStr(r1), '≤ 0.5×', atMost(r1, 0.5, '×'));
+  // What node:http alone spends on the CM's HTTP requests per message (its floor, measured at the
+  // CM's request rate): no connection manager on node:http gets below that.
+  const httpPerMsg = v.cmHttpPerS! / R;
+  v.floorPerMsg = v.floorPlain! * httpPerMsg;
+  add(`Trivial node:http floor for the same HTTP requests (${fmt(httpPerMsg, 2)} per message × ${fmt(v.floorPlain!)} µs at ${fmt(v.floorRate!, 0)} req/s) vs node-xmpp-bosh alone`,
+    fmt(v.floorPerMsg), fmt(v.nxbCpuPerMsg!), ratioStr(v.floorPerMsg / v.nxbCpuPerMsg!), '—');
   add(`CPU per relayed message at ${R} msg/s (µs): CM + Prosody c2s vs node-xmpp-bosh + Prosody c2s`, `${fmt(v.cmTotalCpuPerMsg!)} (${fmt(v.cmCpuPerMsg!)} + ${fmt(v.cmProsodyCpuPerMsg!)})`,
     `${fmt(v.nxbTotalCpuPerMsg!)} (${fmt(v.nxbCpuPerMsg!)} + ${fmt(v.nxbProsodyCpuPerMsg!)})`, ratioStr(v.cmTotalCpuPerMsg! / v.nxbTotalCpuPerMsg!), '—');
   // The issue's figure for node-xmpp-bosh is at 1000 msg/s: the same comparison at the highest
