@@ -49,6 +49,8 @@ interface Params {
   rounds: number;
   idleSessions: number;
   idleLimitedBy?: string;
+  /** Why (e) node-xmpp-bosh was left out although installed. */
+  nxbSkipped?: string;
   /**
    * The CM's idle phase over HTTPS + HTTP/2 (many sessions per connection, as browsers do): when
    * one HTTP/1.1 connection per held request would not fit RLIMIT_NOFILE, or with --idle-h2.
@@ -174,6 +176,11 @@ function parseParams(argv: string[]): Params {
   else if (p.idleSessions > maxIdleHttp1) {
     p.idleH2 = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here) and a CM session over HTTP/1.1 needs 2 descriptors `
       + `(its held request's connection + upstream TCP), so at most ${maxIdleHttp1} would fit`;
+  }
+  if (p.idleSessions > maxIdleHttp1 && p.systems.includes('nxb')) {
+    // node-xmpp-bosh has no HTTP/2: two descriptors per session, like the CM over HTTP/1.1.
+    p.systems = p.systems.filter((x) => x !== 'nxb');
+    p.nxbSkipped = `${fmtInt(p.idleSessions)} idle sessions do not fit node-xmpp-bosh (HTTP/1.1 only, 2 descriptors per session, RLIMIT_NOFILE ${fdLimit}): column (e) is skipped`;
   }
   if (p.idleSessions > maxIdle) {
     p.idleLimitedBy = `RLIMIT_NOFILE is ${fdLimit} (hard limit, cannot be raised here); every server needs a descriptor `
@@ -1568,7 +1575,8 @@ async function main(): Promise<void> {
     notes.push('(c) ejabberd\'s mod_bosh: a throwaway node started with `erl` directly (not the system service, not `ejabberdctl`), one BEAM scheduler (`+S 1:1 +SDcpu 1:1`), every thread on core 0; plain HTTP, SCRAM-SHA-1 accounts with 4096 iterations like Prosody\'s; its CPU and RSS are the whole BEAM process');
     notes.push('ejabberd\'s RSS is read after `erlang:garbage_collect/1` on every Erlang process of the node. The BEAM\'s allocators keep their carriers (blocks of 0.1 to 8 MiB), so its RSS moves in such steps and stays well above `erlang:memory(total)` (its own row); with few sessions its RSS per session is noise');
   }
-  if (!nxbInstalled()) notes.push('node-xmpp-bosh is not installed (`npm run bench:install-nxb`): column (e) is skipped');
+  if (p.nxbSkipped) notes.push(p.nxbSkipped);
+  else if (!nxbInstalled()) notes.push('node-xmpp-bosh is not installed (`npm run bench:install-nxb`): column (e) is skipped');
   else if (!p.systems.includes('nxb')) notes.push('node-xmpp-bosh is installed but not selected (`--systems`): column (e) is skipped');
   else {
     notes.push('(e) node-xmpp-bosh 0.7.10 (npm) with node-expat 2.4.1 instead of the ~2.0.0 it pins (which does not build on Node 20): its default config, '
@@ -1584,6 +1592,7 @@ async function main(): Promise<void> {
   ].join(', ') || undefined);
   log(`shared-bosh bench (${p.mode}): ${machine.nproc} CPUs, ${machine.cpuModel}, Node ${machine.node}, ${prosodyVer}; `
     + `servers on core ${cores.server}, load generator on core ${cores.client}; ${p.rounds} round(s), ${p.idleSessions} idle sessions`);
+  if (p.nxbSkipped) log(p.nxbSkipped);
   const cmCheck = cmLoadable();
   if (!cmCheck.ok) {
     log(`the CM cannot be loaded from dist/src/cm.js (${cmCheck.why}); measuring mod_bosh and the floor only`);
