@@ -2,7 +2,8 @@
  * The control channel of a server process that bench/run.ts starts (the CM, node-xmpp-bosh):
  * `{ cmd: 'gc' }` runs two full collections before memory readings (the process runs with
  * `--expose-gc`), `{ cmd: 'hiccups' }` returns and resets its event-loop delay and GC pauses,
- * `{ cmd: 'stats' }` its process.memoryUsage() with what `stats()` adds, `{ cmd: 'prof-start' }` /
+ * `{ cmd: 'stats' }` its process.memoryUsage() and the resident size of V8's young generation with
+ * what `stats()` adds, `{ cmd: 'prof-start' }` /
  * `{ cmd: 'prof-stop', file }` take a V8 CPU profile of exactly one measurement window
  * (bench/run.ts --cpu-prof) through node:inspector, and `{ cmd: 'stop' }` or a closed channel
  * stops the server and exits.
@@ -10,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 export interface BenchChild {
   /** Counters of the server itself, sent with process.memoryUsage(). */
@@ -96,7 +98,7 @@ export function serveBenchIpc(server: BenchChild): void {
         send({ id: m.id, gc: gc !== undefined });
         return;
       case 'stats':
-        send({ id: m.id, stats: server.stats(), memory: process.memoryUsage() });
+        send({ id: m.id, stats: server.stats(), memory: process.memoryUsage(), youngGenBytes: youngGenBytes() });
         return;
       case 'stop':
         stopAndExit();
@@ -106,4 +108,16 @@ export function serveBenchIpc(server: BenchChild): void {
   process.on('disconnect', () => {
     void server.stop().finally(() => process.exit(0));
   });
+}
+
+/**
+ * Resident bytes of V8's young generation (new space and its large-object space). V8 grows it
+ * from 1 to 32 MiB when many objects survive scavenges (a burst of logins does that) and keeps
+ * it after full GCs, so it is a per-process buffer that the RSS per idle session would otherwise
+ * charge to whichever 1,000 sessions happened to make it grow.
+ */
+function youngGenBytes(): number {
+  return getHeapSpaceStatistics()
+    .filter((sp) => sp.space_name === 'new_space' || sp.space_name === 'new_large_object_space')
+    .reduce((sum, sp) => sum + sp.physical_space_size, 0);
 }
