@@ -1,0 +1,183 @@
+/**
+ * What a benchmark run measures and records (bench/results/*.json): the systems it compares, its
+ * parameters, one system's round, the floor's runs and the machine; with the rules that judge a
+ * relay step (good, overloaded) and the number formats of the report. bench/run.ts produces these
+ * and bench/report.ts turns them into tables.
+ */
+import type { BeamMemory } from './ejabberd-bench.js';
+import type { ProsodyGc } from './prosody-bench.js';
+import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
+
+/** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh, (d) Prosody's c2s alone. */
+export const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s', 'nxb'] as const;
+export type System = (typeof ALL_SYSTEMS)[number];
+
+export const SYSTEM_TITLE: Record<System, string> = {
+  cm: 'shared-bosh + Prosody c2s',
+  mod_bosh: 'Prosody mod_bosh',
+  ejabberd: 'ejabberd mod_bosh',
+  c2s: 'Prosody c2s alone (XMPP over TCP, no BOSH)',
+  nxb: 'node-xmpp-bosh 0.7 + Prosody c2s',
+};
+export const ROUND_NAME: Record<System, string> = { cm: 'shared-bosh', mod_bosh: 'Prosody\'s mod_bosh', ejabberd: 'ejabberd\'s mod_bosh', c2s: 'Prosody\'s c2s alone', nxb: 'node-xmpp-bosh' };
+/** The XMPP server process of a system. */
+export const SERVER_NAME: Record<System, string> = { cm: 'Prosody', mod_bosh: 'Prosody', ejabberd: 'ejabberd', c2s: 'Prosody', nxb: 'Prosody' };
+
+export interface Params {
+  mode: 'smoke' | 'default' | 'full';
+  rounds: number;
+  idleSessions: number;
+  idleLimitedBy?: string;
+  /** Why (e) node-xmpp-bosh was left out although installed. */
+  nxbSkipped?: string;
+  /**
+   * The CM's idle phase over HTTPS + HTTP/2 (many sessions per connection, as browsers do): when
+   * one HTTP/1.1 connection per held request would not fit RLIMIT_NOFILE, or with --idle-h2.
+   */
+  idleH2?: string;
+  warmSessions: number;
+  setupConcurrency: number;
+  pingConcurrency: number;
+  settleMs: number;
+  idleCpuWindowMs: number;
+  pairs: number;
+  steps: number[];
+  refRate: number;
+  stepWarmupMs: number;
+  stepDurationMs: number;
+  stepDrainMs: number;
+  /** The long window at the reference rate. */
+  refWindowMs: number;
+  /** Unrecorded relay before the fan-out and the steps. */
+  relayWarmupMs: number;
+  fanMembers: number;
+  fanRate: number;
+  fanWarmupMs: number;
+  fanDurationMs: number;
+  floorWarmupMs: number;
+  floorDurationMs: number;
+  /** Quiet gate: probe length, and how long to wait at most for other jobs to finish. */
+  quietProbeMs: number;
+  quietWaitMs: number;
+  /** Total time all gates of a run may wait; afterwards they only probe. */
+  quietBudgetMs: number;
+  /** Measurements repeated at most this often when other processes disturbed them. */
+  retries: number;
+  cpuProf: boolean;
+  /** The CM's logLevel (its default, 'info', unless --cm-log-level; anything else is not written to the docs). */
+  cmLogLevel: string;
+  /** Prosody's Lua GC mode (both systems): its default, or generational (--prosody-gc generational). */
+  prosodyGc: ProsodyGc;
+  write: boolean;
+  /** Which systems to run (default all: ejabberd when installed); anything less is not written to the docs. */
+  systems: System[];
+  maxMinutes: number;
+  argv: string[];
+}
+
+export interface Hiccups {
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  gcPauses: number;
+  gcMaxMs: number;
+  gcTotalMs: number;
+}
+
+/*
+ * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
+ * is Prosody in systems cm, mod_bosh and c2s and ejabberd's BEAM in system ejabberd.
+ */
+export interface StepResult extends StreamResult {
+  attempts: number;
+  /** The CM's event-loop delay and GC pauses over the whole step (warm-up, window, drain). */
+  cmHiccups?: Hiccups;
+  cpuUsPerMsg: { cm: number; prosody: number; total: number };
+  cpuUsPerHttp: { cm: number; prosody: number };
+}
+
+export interface SystemRun {
+  system: System;
+  round: number;
+  pids: { cm?: number; prosody: number; loadgen: number };
+  affinity: { cm?: string; prosody: string; loadgen: string; orchestrator: string };
+  idle: {
+    requested: number;
+    open: OpenResult;
+    rssBeforeKiB: { cm: number; prosody: number };
+    rssAfterKiB: { cm: number; prosody: number };
+    /**
+     * `cm` is the CM's (or node-xmpp-bosh's) RSS growth without the growth of V8's young
+     * generation, which is a per-process buffer (see youngGenBytes in bench/child-ipc.ts);
+     * `cmRaw` is the plain RSS growth. `total` is `cm` + `prosody`.
+     */
+    perSessionKiB: { cm: number; cmRaw?: number; prosody: number; total: number };
+    /** Server CPU (ms per second) while the N sessions are idle, each with a request held. */
+    idleCpuMsPerS: Record<string, number>;
+    cmMemoryPerSessionKiB?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; youngGen: number; cmSessions: number; cmLinks: number };
+    /** ejabberd only: growth of `erlang:memory()` per session (what the BEAM allocated, vs its RSS). */
+    beamMemoryPerSessionKiB?: BeamMemory;
+    ping: PingResult;
+    status: StatusResult;
+  };
+  setup: { sessions: number; perS: number; cpuMsPerSetup: { cm: number; prosody: number; total: number }; p50Ms: number; p99Ms: number; concurrency: number };
+  /** One long window at p.refRate, before the steps. */
+  reference: StepResult;
+  relay: StepResult[];
+  highestRateP99Under10: number;
+  fanout?: StreamResult & { attempts: number; cmCpuUsPerCopy: number; prosodyCpuUsPerCopy: number; sharedResults: string[] };
+  /** Phase 2 (fan-out, relay) runs on fresh processes of its own. */
+  pidsRelay: { cm?: number; prosody: number };
+  affinityRelay: SystemRun['affinity'];
+  errors: string[];
+}
+
+export interface FloorRun {
+  round: number;
+  /** At the CM's request rate of the reference relay step, or of the fan-out. */
+  purpose: 'relay' | 'fanout';
+  variant: 'plain' | 'saxes';
+  result: HttpRateResult & { attempts: number };
+  cpuUsPerRequest: number;
+  pid: number;
+  affinity: string;
+}
+
+export interface Machine {
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  kernel: string;
+  node: string;
+  prosody: string;
+  /** Present when system (c) ran. */
+  /** Versions of the other systems that ran: ejabberd, node-xmpp-bosh. */
+  others?: string;
+  openFilesLimit: number;
+  memory: string;
+}
+
+export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+export const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+export function goodStep(s: StreamResult): boolean {
+  return s.latencyMs.p99 < 10 && s.stanzasLost === 0 && s.sessionsLost === 0
+    && s.offeredPerS >= 0.95 * s.rate && s.deliveredPerS >= 0.95 * s.offeredPerS;
+}
+
+/** Past saturation: a backlog builds (p50 over 50 ms, or delivery falls behind), or anything is lost. */
+export function overloaded(s: StreamResult): boolean {
+  return s.latencyMs.p50 > 50 || s.sessionsLost > 0 || s.stanzasLost > 0.01 * Math.max(1, s.sentInWindow)
+    || s.deliveredPerS < 0.9 * s.offeredPerS || !Number.isFinite(s.latencyMs.p99);
+}
+
+/** The kernel's share (stime) of a process's CPU in a window. */
+export function kernelShare(r: { cpuMs: Record<number, number>; systemCpuMs: Record<number, number> }, pid: number): number {
+  return (r.systemCpuMs[pid] ?? Number.NaN) / (r.cpuMs[pid] ?? Number.NaN);
+}
