@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { ITERATIONS } from './prosody-bench.js';
 import type { StreamResult } from './types.js';
 import {
-  ALL_SYSTEMS, fmt, fmtInt, kernelShare, median, overloaded, ROUND_NAME, SERVER_NAME, SYSTEM_TITLE,
+  ALL_SYSTEMS, fmt, fmtInt, kernelShare, median, overloaded, RESULTS_FORMAT, ROUND_NAME, SERVER_NAME, SYSTEM_TITLE,
   type FloorRun, type Machine, type Params, type StepResult, type System, type SystemRun,
 } from './results.js';
 
@@ -576,7 +576,8 @@ export function summaryText(summary: Summary, runs: SystemRun[], notes: string[]
 }
 
 /** What bench/run.ts writes to bench/results/<block>.json. */
-interface StoredRun {
+export interface StoredRun {
+  format: number;
   machine: Machine;
   params: Params;
   runs: SystemRun[];
@@ -584,16 +585,29 @@ interface StoredRun {
   notes: string[];
 }
 
-function renderStored(file: string, write: boolean): void {
-  const stored = JSON.parse(readFileSync(file, 'utf8')) as StoredRun;
-  const summary = summarize(stored.runs, stored.floors, stored.params);
-  const block = resultsBlock(stored.machine, stored.params, summary, stored.runs, stored.floors, stored.notes);
-  if (write) {
-    writeDocs(block, blockKey(stored.params));
-    process.stderr.write(`replaced the block "${blockKey(stored.params)}" of ${DOCS}\n`);
-  } else {
-    process.stdout.write(`${block}\n`);
+/** A stored run, if this report can render it: one of an older format would get today's labels. */
+export function loadStored(file: string): StoredRun {
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<StoredRun>;
+  const format = stored.format ?? 1;
+  if (format !== RESULTS_FORMAT) {
+    throw new Error(`${file} was recorded in results format ${format}, this report renders format ${RESULTS_FORMAT} `
+      + '(see RESULTS_FORMAT in bench/results.ts); run the benchmark again to get a block for it');
   }
+  return stored as StoredRun;
+}
+
+/** The docs block of a stored run, as bench/run.ts wrote it at the end of that run. */
+export function renderStored(stored: StoredRun): string {
+  const summary = summarize(stored.runs, stored.floors, stored.params);
+  return resultsBlock(stored.machine, stored.params, summary, stored.runs, stored.floors, stored.notes);
+}
+
+/** The generated block `key` of docs/performance.md as it stands (markers included), if any. */
+export function docsBlock(key: string): string | undefined {
+  const text = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : '';
+  const b = text.indexOf(begin(key));
+  const e = text.indexOf(end(key));
+  return b >= 0 && e > b ? text.slice(b, e + end(key).length) : undefined;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -603,5 +617,18 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
     process.stderr.write('usage: node dist/bench/report.js bench/results/<block>.json [--write]\n');
     process.exit(2);
   }
-  renderStored(file, args.includes('--write'));
+  let stored: StoredRun;
+  try {
+    stored = loadStored(file);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const block = renderStored(stored);
+  if (args.includes('--write')) {
+    writeDocs(block, blockKey(stored.params));
+    process.stderr.write(`replaced the block "${blockKey(stored.params)}" of ${DOCS}\n`);
+  } else {
+    process.stdout.write(`${block}\n`);
+  }
 }

@@ -8,6 +8,14 @@ import type { BeamMemory } from './ejabberd-bench.js';
 import type { ProsodyGc } from './prosody-bench.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 
+/**
+ * The format of bench/results/*.json, raised whenever a recorded figure changes its meaning, so
+ * that bench/report.ts does not print an old run under new labels. 2: a Node process's RSS per
+ * idle session (`perSessionKiB.cm`) leaves out the growth of V8's young generation, and the raw
+ * figure is `perSessionKiB.cmRaw`. Files without `format` (before 2026-12-05) are format 1.
+ */
+export const RESULTS_FORMAT = 2;
+
 /** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh, (d) Prosody's c2s alone. */
 export const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s', 'nxb'] as const;
 export type System = (typeof ALL_SYSTEMS)[number];

@@ -35,7 +35,7 @@ import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult
 import type { Target } from './bosh-client.js';
 import { blockKey, DOCS, RESULTS_DIR, resultsBlock, summarize, summaryText, writeDocs } from './report.js';
 import {
-  ALL_SYSTEMS, fmt, fmtInt, goodStep, kernelShare, overloaded, SERVER_NAME, SYSTEM_TITLE,
+  ALL_SYSTEMS, fmt, fmtInt, goodStep, kernelShare, overloaded, RESULTS_FORMAT, SERVER_NAME, SYSTEM_TITLE,
   type FloorRun, type Hiccups, type Machine, type Params, type StepResult, type System, type SystemRun,
 } from './results.js';
 
@@ -997,7 +997,7 @@ async function main(): Promise<void> {
 
   // The JIDs of every session are only needed while running.
   const slimRuns = runs.map((r) => ({ ...r, idle: { ...r.idle, open: { ...r.idle.open, jids: undefined } } }));
-  const json = { machine, params: p, summary: summary.values, verdicts: summary.verdicts, runs: slimRuns, floors, notes };
+  const json = { format: RESULTS_FORMAT, machine, params: p, summary: summary.values, verdicts: summary.verdicts, runs: slimRuns, floors, notes };
   process.stdout.write(summaryText(summary, runs, notes));
   if (p.write) {
     mkdirSync(RESULTS_DIR, { recursive: true });
