@@ -587,7 +587,9 @@ export interface StoredRun {
 
 /** A stored run, if this report can render it: one of an older format would get today's labels. */
 export function loadStored(file: string): StoredRun {
-  const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<StoredRun>;
+  // JSON.stringify wrote every NaN (a figure a system does not have: the CM's CPU in mod_bosh's
+  // run, say) as null; the report's arithmetic expects NaN back, as during the run.
+  const stored = JSON.parse(readFileSync(file, 'utf8'), (_key, value: unknown) => (value === null ? Number.NaN : value)) as Partial<StoredRun>;
   const format = stored.format ?? 1;
   if (format !== RESULTS_FORMAT) {
     throw new Error(`${file} was recorded in results format ${format}, this report renders format ${RESULTS_FORMAT} `
