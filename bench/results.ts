@@ -16,7 +16,7 @@ import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult
  */
 export const RESULTS_FORMAT = 2;
 
-/** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh, (d) Prosody's c2s alone. */
+/** (a) shared-bosh + Prosody c2s, (b) Prosody's mod_bosh, (c) ejabberd's mod_bosh, (d) Prosody's c2s alone, (e) node-xmpp-bosh + Prosody c2s. */
 export const ALL_SYSTEMS = ['cm', 'mod_bosh', 'ejabberd', 'c2s', 'nxb'] as const;
 export type System = (typeof ALL_SYSTEMS)[number];
 
