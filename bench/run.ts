@@ -696,8 +696,10 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
       cmLinks: after.stats.links,
     } : undefined;
     const perSession = (k: 'cm' | 'prosody'): number => (rssAfterKiB[k] - rssBeforeKiB[k]) / Math.max(1, open.opened);
-    const cmPerSession = perSession('cm') - (cmMemoryPerSessionKiB?.youngGen ?? 0);
-    const perSessionKiB = { cm: cmPerSession, cmRaw: perSession('cm'), prosody: perSession('prosody'), total: (isCm ? cmPerSession : 0) + perSession('prosody') };
+    const cmRaw = perSession('cm');
+    const cmPerSession = cmRaw - (cmMemoryPerSessionKiB?.youngGen ?? 0);
+    const prosodyPerSession = perSession('prosody');
+    const perSessionKiB = { cm: cmPerSession, cmRaw, prosody: prosodyPerSession, total: (isCm ? cmPerSession : 0) + prosodyPerSession };
     const ping = await lg.call<PingResult>({ cmd: 'ping', group: 'idle', domain: s.xmpp.domain, concurrency: p.pingConcurrency, timeoutMs: 30_000 });
     const status = await lg.call<StatusResult>({ cmd: 'status' });
     const setupCpu = (pid: number): number => (pid > 0 ? (open.cpuMs[pid] ?? Number.NaN) / Math.max(1, open.opened) : Number.NaN);
