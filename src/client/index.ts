@@ -9,7 +9,8 @@ export { xml, sharedAttr, attrNS, child, textOf, stripShared } from './xml.js';
 export { NS, KEY_NODE } from './namespaces.js';
 export { BoshError, SaslError, StanzaError, TimeoutError, type TerminalCondition, type SharedError } from './errors.js';
 export { Emitter, type Listener } from './emitter.js';
-export { type XmlCodec, DomXmlCodec, XmlParseError, defaultXmlCodec, domToElement, type DomParserLike } from './xml-codec.js';
+export { type XmlCodec, DomXmlCodec, XmlParseError, domToElement, type DomParserLike } from './xml-codec.js';
+export { defaultXmlCodec } from './default-codec.js';
 export {
   BoshTransport,
   initialRid,

@@ -8,7 +8,8 @@ import { login, stanzaError, type Mechanism } from './login.js';
 import { NS } from './namespaces.js';
 import { generateKey, isValidSharedKey } from './shared-key.js';
 import { MemoryStore, type KeyValueStore } from './storage.js';
-import { defaultXmlCodec, type XmlCodec } from './xml-codec.js';
+import { defaultXmlCodec } from './default-codec.js';
+import type { XmlCodec } from './xml-codec.js';
 import { sharedAttr, xml } from './xml.js';
 
 /** How this client joined its link (D9): created it, attached to it, or no sharing at all. */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DOMParser } from '@xmldom/xmldom';
-import { DomXmlCodec, XmlParseError, defaultXmlCodec, type DomParserLike, type XmlCodec } from './xml-codec.js';
+import { DomXmlCodec, XmlParseError, type DomParserLike, type XmlCodec } from './xml-codec.js';
+import { defaultXmlCodec } from './default-codec.js';
 import { SaxesXmlCodec } from './saxes-codec.js';
 import { child, sharedAttr } from './xml.js';
 import { NS } from './namespaces.js';

@@ -4,7 +4,7 @@ import { NS } from './namespaces.js';
 /**
  * Turns BOSH response text into an element tree and elements into request text. The core of
  * the client never touches a DOM: Node uses saxes (`SaxesXmlCodec`), browsers their own
- * `DOMParser` (`DomXmlCodec`); `defaultXmlCodec()` picks one at runtime.
+ * `DOMParser` (`DomXmlCodec`); `defaultXmlCodec()` (default-codec.ts) picks one at runtime.
  *
  * `parseBody` returns the `<body/>` element; every child of it is made self-contained: it
  * declares the prefixes it uses that `<body/>` declared (`stream`, `shared`, ...), and an
@@ -105,20 +105,4 @@ function convert(node: DomNodeLike): Element {
     else if (c.nodeType === 3 || c.nodeType === 4) el.children.push(c.nodeValue ?? '');
   }
   return el;
-}
-
-let cached: Promise<XmlCodec> | undefined;
-
-/** saxes under Node, the DOMParser elsewhere (browsers, workers). */
-export function defaultXmlCodec(): Promise<XmlCodec> {
-  cached ??= (async () => {
-    const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-    if (typeof proc?.versions?.node === 'string') {
-      const { SaxesXmlCodec } = await import('./saxes-codec.js');
-      return new SaxesXmlCodec();
-    }
-    if (typeof (globalThis as { DOMParser?: unknown }).DOMParser === 'function') return new DomXmlCodec();
-    throw new Error('no XML parser: pass an XmlCodec (DomXmlCodec with a DOMParser, or SaxesXmlCodec)');
-  })();
-  return cached;
 }
