@@ -1,6 +1,6 @@
 import type { Element } from '../xml/element.js';
 
-import type { SharedError, TerminalCondition as BindingCondition } from '../bosh/conditions.js';
+import type { SharedError, TerminalCondition as BindingCondition } from '../protocol/conditions.js';
 
 export type { SharedError };
 
