@@ -1,14 +1,26 @@
-/** XML namespaces the client library speaks. */
+import {
+  NS_BIND,
+  NS_CLIENT,
+  NS_HTTPBIND,
+  NS_SASL,
+  NS_SESSION,
+  NS_SHARED,
+  NS_STANZAS,
+  NS_STREAMS,
+  NS_XBOSH,
+} from '../protocol/namespaces.js';
+
+/** XML namespaces the client library speaks (the protocol ones from src/protocol/namespaces.ts). */
 export const NS = {
-  HTTPBIND: 'http://jabber.org/protocol/httpbind',
-  XBOSH: 'urn:xmpp:xbosh',
-  SHARED: 'urn:xmpp:tmp:shared-bosh:0',
-  CLIENT: 'jabber:client',
-  STREAM: 'http://etherx.jabber.org/streams',
-  SASL: 'urn:ietf:params:xml:ns:xmpp-sasl',
-  BIND: 'urn:ietf:params:xml:ns:xmpp-bind',
-  SESSION: 'urn:ietf:params:xml:ns:xmpp-session',
-  STANZAS: 'urn:ietf:params:xml:ns:xmpp-stanzas',
+  HTTPBIND: NS_HTTPBIND,
+  XBOSH: NS_XBOSH,
+  SHARED: NS_SHARED,
+  CLIENT: NS_CLIENT,
+  STREAM: NS_STREAMS,
+  SASL: NS_SASL,
+  BIND: NS_BIND,
+  SESSION: NS_SESSION,
+  STANZAS: NS_STANZAS,
   PUBSUB: 'http://jabber.org/protocol/pubsub',
   PUBSUB_ERRORS: 'http://jabber.org/protocol/pubsub#errors',
   PUBSUB_PUBLISH_OPTIONS: 'http://jabber.org/protocol/pubsub#publish-options',
@@ -18,4 +30,4 @@ export const NS = {
 } as const;
 
 /** The PEP node (XEP-0223) that holds the shared key; item id `current`. */
-export const KEY_NODE = 'urn:xmpp:tmp:shared-bosh:0:key';
+export const KEY_NODE = `${NS_SHARED}:key`;
