@@ -4,7 +4,7 @@ import { FakeClock } from '../../test/support/fake-clock.js';
 import { BoshTransport, initialRid, MAX_RID } from './bosh-transport.js';
 import { BoshError } from './errors.js';
 import { SaxesXmlCodec } from './saxes-codec.js';
-import { ManualFetch, settle } from './testing/manual-fetch.js';
+import { ManualFetch, settle } from '../../test/support/client/manual-fetch.js';
 import { xml } from './xml.js';
 
 const HB = "xmlns='http://jabber.org/protocol/httpbind'";

@@ -9,8 +9,8 @@ import { SaxesXmlCodec } from './saxes-codec.js';
 import { SharedClient, type ConnectOptions, type SharedClientOptions, type StanzaEvent } from './shared-client.js';
 import { isValidSharedKey } from './shared-key.js';
 import { MemoryStore } from './storage.js';
-import { FakeCm, type FakeCmOptions } from './testing/fake-cm.js';
-import { settle } from './testing/manual-fetch.js';
+import { FakeCm, type FakeCmOptions } from '../../test/support/client/fake-cm.js';
+import { settle } from '../../test/support/client/manual-fetch.js';
 import { child, textOf, xml } from './xml.js';
 
 const BASE: ConnectOptions = { url: 'http://cm.test/http-bind', domain: 'example.com', jid: 'juliet@example.com', password: 'r0m30' };

@@ -1,8 +1,8 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { Strophe, $msg } from 'strophe.js';
-import { FakeCm } from './testing/fake-cm.js';
-import { settle } from './testing/manual-fetch.js';
+import { FakeCm } from '../../test/support/client/fake-cm.js';
+import { settle } from '../../test/support/client/manual-fetch.js';
 import { installSharedBosh, isEcho, isReplay, stanzaKind, type DomElementLike, type StropheConnectionLike, type StropheLike } from './strophe-plugin.js';
 import { MemoryStore } from './storage.js';
 import { xml } from './xml.js';

@@ -1,9 +1,9 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import type { Element } from '../../xml/element.js';
-import type { FetchLike } from '../bosh-transport.js';
-import { NS } from '../namespaces.js';
-import { SaxesXmlCodec } from '../saxes-codec.js';
-import { child, sharedAttr, textOf, xml } from '../xml.js';
+import type { Element } from '../../../src/xml/element.js';
+import type { FetchLike } from '../../../src/client/bosh-transport.js';
+import { NS } from '../../../src/client/namespaces.js';
+import { SaxesXmlCodec } from '../../../src/client/saxes-codec.js';
+import { child, sharedAttr, textOf, xml } from '../../../src/client/xml.js';
 
 /**
  * An in-memory connection manager plus XMPP server, just big enough to test the client

@@ -1,4 +1,4 @@
-import type { FetchLike } from '../bosh-transport.js';
+import type { FetchLike } from '../../../src/client/bosh-transport.js';
 
 /** One HTTP request made through ManualFetch; the test answers it. */
 export interface ManualCall {
