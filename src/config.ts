@@ -1,7 +1,7 @@
 import type { LogLevel } from './log.js';
 import type { TlsPolicy } from './xmpp/types.js';
 
-/** How to reach the XMPP server of one served domain (DESIGN D22). */
+/** How to reach the XMPP server of one served domain (docs/design.md D22). */
 export interface DomainConfig {
   /** Fixed upstream host; when absent: `_xmpp-client._tcp.<domain>` SRV, then the domain itself. */
   host?: string;

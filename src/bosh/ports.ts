@@ -3,14 +3,14 @@ import type { BoshError } from './conditions.js';
 
 /**
  * The ports between a BOSH session and the upstream link it talks through. `bosh/` declares
- * them; `shared/` implements LinkPort and LinkProvider. Directions (DESIGN, Words):
+ * them; `shared/` implements LinkPort and LinkProvider. Directions (docs/design.md, Terms):
  * inbound = server -> client, outbound = client -> server.
  */
 
 /** A stanza on its way to one client (inbound), already serialized and self-contained. */
 export interface InboundItem {
   xml: string;
-  /** Its event number on a shared link (DESIGN D14b); absent on unshared links. */
+  /** Its event number on a shared link (docs/design.md D14b); absent on unshared links. */
   seq?: number;
 }
 

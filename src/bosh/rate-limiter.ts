@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 
 /**
  * A token bucket per key (client address): `burst` tokens, refilled at `perMinute`.
- * DESIGN D3: session creation is rate-limited per address, so key guessing costs time.
+ * docs/design.md D3: session creation is rate-limited per address, so key guessing costs time.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

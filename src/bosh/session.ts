@@ -30,7 +30,7 @@ export interface SessionSettings {
    * lets go of them once the creation response is sent.
    */
   creationAttrs: Record<string, string> | undefined;
-  /** Most bytes queued for the client while it has no request to answer (DESIGN D15). */
+  /** Most bytes queued for the client while it has no request to answer (docs/design.md D15). */
   maxQueueBytes: number;
   /** Most resends of one rid (B-90) before `policy-violation` (B-91). */
   maxResends: number;

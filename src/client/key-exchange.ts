@@ -6,7 +6,7 @@ import type { WebStorageLike } from './storage.js';
 import { child, textOf, xml } from './xml.js';
 
 // ---------------------------------------------------------------------------------------------
-// Same origin: browser storage (DESIGN D23)
+// Same origin: browser storage (docs/design.md D23)
 // ---------------------------------------------------------------------------------------------
 
 /** The parts of BroadcastChannel the key share uses. */
@@ -80,7 +80,7 @@ export class BrowserKeyShare {
 
   /** Stores the key this tab uses and tells the other tabs. */
   set(key: string): void {
-    if (!isValidSharedKey(key)) throw new RangeError('not a valid shared key (DESIGN D2)');
+    if (!isValidSharedKey(key)) throw new RangeError('not a valid shared key (docs/design.md D2)');
     this.live = key;
     try {
       this.storage?.setItem(this.itemName, key);

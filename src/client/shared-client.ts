@@ -62,7 +62,7 @@ export interface ConnectOptions {
   share?: boolean;
   /** Find and publish the key on the server (ProtoXEP flow). @default 'none' */
   keyExchange?: KeyExchange;
-  /** Same-origin tabs: where the key is shared (DESIGN D23). */
+  /** Same-origin tabs: where the key is shared (docs/design.md D23). */
   keyShare?: BrowserKeyShare;
   route?: string;
   /** @default 60 */

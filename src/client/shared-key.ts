@@ -1,6 +1,6 @@
 import { bytesToBase64Url } from './base64.js';
 
-/** DESIGN D2: a shared key is 32..256 characters of [A-Za-z0-9._~+/=-], case-sensitive. */
+/** docs/design.md D2: a shared key is 32..256 characters of [A-Za-z0-9._~+/=-], case-sensitive. */
 export const SHARED_KEY_PATTERN = /^[A-Za-z0-9._~+/=-]{32,256}$/;
 
 /** True when the CM will accept `key` as a `shared:key` (D2; else it answers `weak-key`). */

@@ -53,7 +53,7 @@ const PAGE = `<!DOCTYPE html>
 `;
 
 /**
- * The only module that touches node:http/https/http2 (STYLE: http/ -> bosh/). Every POST to
+ * The only module that touches node:http/https/http2 (data flows http/ -> bosh/). Every POST to
  * `http.path` becomes one BoshExchange for `handler`; everything else is answered here.
  *
  * Without `http.tls`: plain HTTP/1.1. With it: HTTPS, and with `http.http2` (the default) HTTP/2

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * DESIGN D12: IQ ids on a shared stream. A member's get/set goes upstream with a link-unique
+ * docs/design.md D12: IQ ids on a shared stream. A member's get/set goes upstream with a link-unique
  * id, and its result comes back to that member with the original id restored. A server's
  * get/set may be answered by several members: only the first reply goes upstream.
  */

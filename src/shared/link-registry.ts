@@ -9,7 +9,7 @@ import { ReplayBuffer } from './replay-buffer.js';
 import { digestSharedKey, type KeyDigest } from './shared-key.js';
 import { ownString } from '../xml/strings.js';
 
-/** A served domain and how its upstream is reached (DESIGN D22). */
+/** A served domain and how its upstream is reached (docs/design.md D22). */
 export interface ServedDomain {
   host?: string;
   port?: number;
@@ -19,7 +19,7 @@ export interface ServedDomain {
   insecure: boolean;
 }
 
-/** Shared BOSH limits (DESIGN D5, D8, D14b). */
+/** Shared BOSH limits (docs/design.md D5, D8, D14b). */
 export interface SharingLimits {
   /** D8: most members per link. */
   maxMembers: number;

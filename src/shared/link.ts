@@ -18,7 +18,7 @@ const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 const NS_CSI = 'urn:xmpp:csi:0';
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
-/** What a link created with a shared key keeps (DESIGN D10..D18). */
+/** What a link created with a shared key keeps (docs/design.md D10..D18). */
 export interface Sharing {
   digest: KeyDigest;
   replay: ReplayBuffer;
@@ -48,7 +48,7 @@ class Member implements LinkPort {
 }
 
 /**
- * One upstream XMPP stream and the BOSH sessions (members) attached to it (DESIGN, Words).
+ * One upstream XMPP stream and the BOSH sessions (members) attached to it (docs/design.md, Terms).
  * An unshared session is a link with exactly one member and no `sharing`: the same code path.
  * Inbound: upstream elements are serialized once and delivered to every member.
  * Outbound: members' payloads are written upstream in the order the link receives them; on a

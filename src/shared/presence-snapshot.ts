@@ -1,7 +1,7 @@
 import type { Element } from '../xml/element.js';
 
 /**
- * DESIGN D14: the presence state a newly attached member starts from: the latest available
+ * docs/design.md D14: the presence state a newly attached member starts from: the latest available
  * presence per full JID seen inbound, and the last undirected presence a member sent.
  */
 export class PresenceSnapshot {

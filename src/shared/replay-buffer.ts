@@ -11,7 +11,7 @@ export interface LinkEvent {
 }
 
 /**
- * DESIGN D14b: the last events of a link, bounded by count and age, so a re-attaching member
+ * docs/design.md D14b: the last events of a link, bounded by count and age, so a re-attaching member
  * can get what it missed after `shared:since`.
  */
 export class ReplayBuffer {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BoshError } from '../bosh/conditions.js';
 
-/** DESIGN D2: 32..256 characters of [A-Za-z0-9._~+/=-], case-sensitive. */
+/** docs/design.md D2: 32..256 characters of [A-Za-z0-9._~+/=-], case-sensitive. */
 const KEY_PATTERN = /^[A-Za-z0-9._~+/=-]{32,256}$/;
 
 /** A digest of a shared key: the only form the CM keeps (D3, S-11). */

@@ -18,7 +18,7 @@ export class BodyParseError extends Error {
 }
 
 /**
- * Parses one HTTP request body as a BOSH wrapper (XEP-0124 §6, checklist B-11..B-15):
+ * Parses one HTTP request body as a BOSH wrapper (XEP-0124 §6, docs/requirements.md B-11..B-15):
  * exactly one `<body/>` in the httpbind namespace, no DTD (so no entity declarations),
  * no character data directly inside it.
  */

@@ -2,7 +2,7 @@
  * A minimal XML element tree: what the parsers build and what the CM forwards.
  * Attribute names are kept literally (prefixes and `xmlns` declarations included), so an
  * element serializes back to what its sender meant without namespace rewriting (XEP-0206 §2,
- * checklist X-04). Text nodes are stored unescaped.
+ * docs/requirements.md X-04). Text nodes are stored unescaped.
  */
 export type XmlNode = Element | string;
 

@@ -33,7 +33,7 @@ export interface ResolvedTargets {
 }
 
 /**
- * DESIGN D22: a configured host wins; otherwise `_xmpp-client._tcp.<domain>` SRV records
+ * docs/design.md D22: a configured host wins; otherwise `_xmpp-client._tcp.<domain>` SRV records
  * (RFC 6120 §3.2.1), and when there are none, the domain itself on the configured port
  * (RFC 6120 §3.2.2). Rejects with ServiceUnavailableError when SRV says there is no service.
  */

@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type { Element } from '../xml/element.js';
 
-/** How the CM secures the upstream stream (DESIGN D22, checklist B-140). */
+/** How the CM secures the upstream stream (docs/design.md D22, docs/requirements.md B-140). */
 export type TlsPolicy = 'required' | 'optional' | 'off';
 
 /** Where and how to reach the XMPP server for one domain. */

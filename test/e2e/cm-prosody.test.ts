@@ -3,7 +3,7 @@
  * CM, which speaks XMPP (STARTTLS, verified against the test CA) to a throwaway Prosody.
  * The same scenarios run directly against Prosody's own mod_bosh in prosody-harness.test.ts.
  *
- * Test names start with the checklist IDs (/work/shared/spec/CHECKLIST.md) they exercise.
+ * Test names start with the requirement IDs (docs/requirements.md) they exercise.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

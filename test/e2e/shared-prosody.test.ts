@@ -1,13 +1,13 @@
 /**
  * Shared BOSH end to end: several BOSH members share one upstream XMPP stream that our CM keeps
- * to a throwaway Prosody (docs/shared-bosh.md, /work/shared/DESIGN.md D1..D20, D14b). The other
+ * to a throwaway Prosody (docs/shared-bosh.md, docs/design.md D1..D20, D14b). The other
  * party, bob, is an independent Strophe.js client logged in directly on Prosody's own mod_bosh.
  *
  * Every test builds its own link (fresh key, alice logs in with SASL PLAIN through the CM, with its
  * own resource), and afterEach terminates every member left and waits until Prosody shows alice
  * offline, so that the tests do not depend on each other.
  *
- * Test names start with the checklist IDs (/work/shared/spec/CHECKLIST.md) and DESIGN decisions
+ * Test names start with the requirement IDs (docs/requirements.md) and design decisions (docs/design.md)
  * they exercise.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
