@@ -5,12 +5,15 @@ import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_CONFIG, type CmConfig, type DomainConfig, type HttpTlsConfig } from './config.js';
+import {
+  configSchema, DEFAULT_CONFIG, DOMAIN_DEFAULTS, innerSchema, options,
+  type CmConfig, type DomainConfig, type HttpTlsConfig, type OptionKind, type OptionSpec,
+} from './config.js';
 
 /**
  * The final configuration, from (in increasing precedence) DEFAULT_CONFIG, a YAML file,
- * SHARED_BOSH_* environment variables and command-line flags. Every key, variable and flag is in
- * one table (OPTIONS), which `--help` and docs/configuration.md follow.
+ * SHARED_BOSH_* environment variables and command-line flags. Every key, variable and flag is
+ * declared once, in src/config.ts; `--help` and docs/configuration.md are made from it.
  */
 
 /** A bad flag, variable, file or value; `message` is one line that names the key and the value. */
@@ -29,78 +32,22 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-/** `file`: a path, made absolute (relative to the working directory, or to the config file in it). */
-type Kind = 'int' | 'string' | 'file' | 'bool' | 'list' | 'level' | 'tls';
-
-/** One setting: its config-file key, environment variable and (for the common ones) flag. */
-export interface OptionSpec {
-  /** Dotted config-file key; `domains.*` for the shorthands that apply to every served domain. */
-  key: string;
-  env: string;
-  flag?: string;
-  kind: Kind;
-  /** Placeholder of the value in `--help`. */
-  value: string;
-  description: string;
-  /** Shown in `--help` when the default is not a plain value of DEFAULT_CONFIG. */
-  defaultText?: string;
-  /** For a domain shorthand: its meaning as a per-domain key of the config file. */
-  fileDescription?: string;
-}
+export type { OptionSpec };
 
 export const ENV_PREFIX = 'SHARED_BOSH_';
 export const CONFIG_ENV = 'SHARED_BOSH_CONFIG';
 
-/** Every scalar or list key of CmConfig (domains aside), with its variable and flag. */
-export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'http.host', env: 'SHARED_BOSH_HOST', flag: 'host', kind: 'string', value: 'ADDR', description: 'Address to listen on (0.0.0.0 or :: for every interface).' },
-  { key: 'http.port', env: 'SHARED_BOSH_PORT', flag: 'port', kind: 'int', value: 'PORT', description: 'TCP port to listen on; 0 picks a free one.' },
-  { key: 'http.path', env: 'SHARED_BOSH_PATH', flag: 'path', kind: 'string', value: 'PATH', description: 'URL path of the BOSH endpoint.' },
-  { key: 'http.maxBodyBytes', env: 'SHARED_BOSH_MAX_BODY_BYTES', kind: 'int', value: 'BYTES', description: 'Largest request body, counted before and after gzip/deflate decoding; larger ones end the session with policy-violation.' },
-  { key: 'http.compressMinBytes', env: 'SHARED_BOSH_COMPRESS_MIN_BYTES', kind: 'int', value: 'BYTES', description: 'Responses at least this large are gzip/deflate-compressed when the client accepts it.' },
-  { key: 'http.trustProxy', env: 'SHARED_BOSH_TRUST_PROXY', flag: 'trust-proxy', kind: 'bool', value: 'BOOL', description: 'Behind a reverse proxy: client address from the last X-Forwarded-For entry, TLS from X-Forwarded-Proto. Only when every request comes through the proxy.' },
-  { key: 'http.metricsPath', env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off." },
-  { key: 'http.tls.certFile', env: 'SHARED_BOSH_TLS_CERT_FILE', flag: 'tls-cert-file', kind: 'file', value: 'FILE', description: 'Serve HTTPS: PEM file of the certificate clients see (followed by any intermediate CA certificates). Needs http.tls.keyFile.', defaultText: '(none: plain HTTP)' },
-  { key: 'http.tls.keyFile', env: 'SHARED_BOSH_TLS_KEY_FILE', flag: 'tls-key-file', kind: 'file', value: 'FILE', description: 'PEM file of the private key of http.tls.certFile (unencrypted).', defaultText: '(none)' },
-  { key: 'http.tls.caFile', env: 'SHARED_BOSH_TLS_CA_FILE', flag: 'tls-ca-file', kind: 'file', value: 'FILE', description: 'PEM file of intermediate CA certificates sent after the certificate, when http.tls.certFile holds only its own.', defaultText: '(none)' },
-  { key: 'http.http2', env: 'SHARED_BOSH_HTTP2', kind: 'bool', value: 'BOOL', description: "With http.tls: HTTP/2 (ALPN h2) and HTTP/1.1 on the same port, so a browser's tabs share one connection; false: HTTPS over HTTP/1.1 only." },
-  { key: 'cors.origins', env: 'SHARED_BOSH_CORS_ORIGINS', flag: 'cors-origin', kind: 'list', value: 'ORIGIN', description: "Browser origins allowed to use the CM (exact, like https://app.example), or '*' for any. Requests from other origins get 403." },
-  { key: 'cors.maxAgeS', env: 'SHARED_BOSH_CORS_MAX_AGE_S', kind: 'int', value: 'SECONDS', description: 'How long browsers may cache a CORS preflight answer.' },
-  { key: 'allowedRoutes', env: 'SHARED_BOSH_ALLOWED_ROUTES', kind: 'list', value: 'HOST:PORT', description: "Targets a client may name in the BOSH 'route' attribute; empty: 'route' is ignored." },
-  { key: 'bosh.maxWaitS', env: 'SHARED_BOSH_MAX_WAIT_S', kind: 'int', value: 'SECONDS', description: "Upper bound for the negotiated 'wait' (how long a request is held)." },
-  { key: 'bosh.maxHold', env: 'SHARED_BOSH_MAX_HOLD', kind: 'int', value: 'N', description: "Upper bound for the negotiated 'hold' (requests held at once)." },
-  { key: 'bosh.inactivityS', env: 'SHARED_BOSH_INACTIVITY_S', kind: 'int', value: 'SECONDS', description: "Advertised 'inactivity': a session with no request for this long ends." },
-  { key: 'bosh.pollingS', env: 'SHARED_BOSH_POLLING_S', kind: 'int', value: 'SECONDS', description: "Advertised 'polling': shortest interval between empty polls." },
-  { key: 'bosh.maxPauseS', env: 'SHARED_BOSH_MAX_PAUSE_S', kind: 'int', value: 'SECONDS', description: "Advertised 'maxpause': longest pause a client may request." },
-  { key: 'bosh.maxSessions', env: 'SHARED_BOSH_MAX_SESSIONS', kind: 'int', value: 'N', description: 'Most concurrent BOSH sessions; more get policy-violation.' },
-  { key: 'bosh.maxQueueBytes', env: 'SHARED_BOSH_MAX_QUEUE_BYTES', kind: 'int', value: 'BYTES', description: 'Most bytes of stanzas queued for a session that has no request to answer.' },
-  { key: 'bosh.creationsPerMinute', env: 'SHARED_BOSH_CREATIONS_PER_MINUTE', kind: 'int', value: 'N', description: 'Session creations allowed per client address per minute; 0 = unlimited.' },
-  { key: 'bosh.creationBurst', env: 'SHARED_BOSH_CREATION_BURST', kind: 'int', value: 'N', description: 'Creations an address may make in a burst before the per-minute rate applies.' },
-  { key: 'shared.maxMembers', env: 'SHARED_BOSH_SHARED_MAX_MEMBERS', kind: 'int', value: 'N', description: 'Most sessions sharing one upstream connection (Shared BOSH).' },
-  { key: 'shared.attachOrigins', env: 'SHARED_BOSH_SHARED_ATTACH_ORIGINS', kind: 'list', value: 'ORIGIN', description: "Origins allowed to attach to a shared session; unset (null): whatever cors.origins allows.", defaultText: 'null (= cors.origins)' },
-  { key: 'shared.replayEvents', env: 'SHARED_BOSH_SHARED_REPLAY_EVENTS', kind: 'int', value: 'N', description: "Events kept per shared connection for 'shared:since' replay." },
-  { key: 'shared.replayS', env: 'SHARED_BOSH_SHARED_REPLAY_S', kind: 'int', value: 'SECONDS', description: 'Oldest event kept for replay.' },
-  { key: 'upstream.connectTimeoutMs', env: 'SHARED_BOSH_CONNECT_TIMEOUT_MS', kind: 'int', value: 'MS', description: 'Give up connecting to an XMPP server (TCP, STARTTLS, first features) after this long.' },
-  { key: 'upstream.maxStanzaBytes', env: 'SHARED_BOSH_MAX_STANZA_BYTES', kind: 'int', value: 'BYTES', description: 'Largest element accepted from an XMPP server.' },
-  { key: 'logLevel', env: 'SHARED_BOSH_LOG_LEVEL', flag: 'log-level', kind: 'level', value: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON lines on stdout.' },
-];
-
+/** An option that a variable (and maybe a flag) sets: every one but the `http.tls` group. */
+export type SettableOption = OptionSpec & { env: string };
+const ALL = options().filter((spec): spec is SettableOption => spec.env !== undefined);
+/** Every settable option except the served domains (config.ts declares them). */
+export const OPTIONS: readonly SettableOption[] = ALL.filter((spec) => !spec.key.startsWith('domains'));
 /**
  * Shorthands for the served domains. `--domain` (repeatable) / SHARED_BOSH_DOMAINS choose the
  * served domains (replacing those of lower precedence); the others set that field of EVERY served
  * domain. Per-domain settings go in the config file.
  */
-export const DOMAIN_OPTIONS: readonly (OptionSpec & { field?: keyof DomainConfig })[] = [
-  { key: 'domains', env: 'SHARED_BOSH_DOMAINS', flag: 'domain', kind: 'list', value: 'NAME', description: 'XMPP domain to serve (repeat the flag, or comma-separate in the variable). Replaces the served domains of the config file; a domain also in the file keeps its settings there.', defaultText: 'localhost' },
-  { key: 'domains.*.host', field: 'host', env: 'SHARED_BOSH_UPSTREAM_HOST', flag: 'upstream-host', kind: 'string', value: 'HOST', description: "XMPP server host of every served domain; unset: DNS SRV _xmpp-client._tcp.<domain>, else <domain> itself.", fileDescription: "XMPP server host of this domain; unset: DNS SRV _xmpp-client._tcp.<name>, else <name> itself.", defaultText: '(SRV, else the domain)' },
-  { key: 'domains.*.port', field: 'port', env: 'SHARED_BOSH_UPSTREAM_PORT', flag: 'upstream-port', kind: 'int', value: 'PORT', description: 'XMPP server port, for a fixed host or the SRV fallback.', defaultText: '5222' },
-  { key: 'domains.*.tls', field: 'tls', env: 'SHARED_BOSH_TLS', flag: 'tls', kind: 'tls', value: 'MODE', description: 'STARTTLS to the XMPP server: required (fail without it), optional (when offered) or off (only for a server on loopback or a trusted network).', defaultText: 'required' },
-  { key: 'domains.*.caFile', field: 'caFile', env: 'SHARED_BOSH_CA_FILE', flag: 'ca-file', kind: 'file', value: 'FILE', description: "PEM file of extra CA certificates to trust for the XMPP server's certificate (which is verified against the domain).", defaultText: '(system CAs)' },
-  { key: 'domains.*.insecure', field: 'insecure', env: 'SHARED_BOSH_INSECURE', flag: 'insecure', kind: 'bool', value: 'BOOL', description: "Do not verify the XMPP server's certificate. For tests only.", defaultText: 'false' },
-];
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TLS_POLICIES = ['required', 'optional', 'off'] as const;
+export const DOMAIN_OPTIONS: readonly SettableOption[] = ALL.filter((spec) => spec.key.startsWith('domains'));
 
 type FlagOptions = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
@@ -138,70 +85,6 @@ export function parseFlags(argv: string[]): ParsedFlags {
     values,
   };
 }
-
-// ---------------------------------------------------------------------------------------------
-// Validation (zod): each message says what is expected; format() adds the key, value and source.
-
-const intIn = (min: number, max: number = Number.MAX_SAFE_INTEGER) => {
-  const error = max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer ${min}..${max}`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
-};
-const text = () => z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
-const bool = () => z.boolean({ error: 'must be true or false' });
-const list = () => z.array(z.string({ error: 'must be a string' }), { error: 'must be a list' });
-/** A file every `http.tls` needs: its absence is reported as such rather than as a type error. */
-const pemFile = (what: string) =>
-  z.string({ error: (issue) => (issue.input === undefined ? `must name the PEM file of ${what} when http.tls is used` : 'must be a string') })
-    .min(1, { error: 'must not be empty' });
-const mapping = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'must be a mapping' });
-
-const domainSchema = mapping({
-  host: text().optional(),
-  port: intIn(1, 65535).optional(),
-  tls: z.enum(TLS_POLICIES, { error: `must be one of ${TLS_POLICIES.join(', ')}` }).default('required'),
-  caFile: text().optional(),
-  insecure: bool().default(false),
-});
-
-const configSchema = mapping({
-  http: mapping({
-    host: text(),
-    port: intIn(0, 65535),
-    path: text().regex(/^\/[^\s?#]*$/, { error: "must start with '/' and have no spaces, '?' or '#'" }),
-    maxBodyBytes: intIn(1024, 1 << 30),
-    compressMinBytes: intIn(0),
-    trustProxy: bool(),
-    metricsPath: z.string({ error: 'must be a string' }).regex(/^(\/[^\s?#]*)?$/, { error: "must be '' or start with '/' and have no spaces, '?' or '#'" }),
-    tls: mapping({
-      certFile: pemFile('the certificate'),
-      keyFile: pemFile('the private key'),
-      caFile: text().optional(),
-    }).nullable(),
-    http2: bool(),
-  }),
-  cors: mapping({ origins: list(), maxAgeS: intIn(0, 86_400 * 7) }),
-  domains: z.record(z.string(), domainSchema, { error: 'must be a mapping of domain names' }),
-  allowedRoutes: list(),
-  bosh: mapping({
-    maxWaitS: intIn(1, 3600),
-    maxHold: intIn(0, 100),
-    inactivityS: intIn(1, 86_400),
-    pollingS: intIn(0, 3600),
-    maxPauseS: intIn(0, 86_400),
-    maxSessions: intIn(1),
-    maxQueueBytes: intIn(1024),
-    creationsPerMinute: intIn(0),
-    creationBurst: intIn(0),
-  }),
-  shared: mapping({
-    maxMembers: intIn(1, 10_000),
-    attachOrigins: list().nullable(),
-    replayEvents: intIn(0),
-    replayS: intIn(0),
-  }),
-  upstream: mapping({ connectTimeoutMs: intIn(100, 600_000), maxStanzaBytes: intIn(1024, 1 << 30) }),
-  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
-});
 
 // ---------------------------------------------------------------------------------------------
 
@@ -300,13 +183,13 @@ function mergeFileLayer(target: Plain, layer: Plain, source: string, sources: So
 function applyLayer(
   merged: Plain,
   sources: Sources,
-  valueOf: (spec: OptionSpec) => string | boolean | string[] | undefined,
-  sourceOf: (spec: OptionSpec) => string,
+  valueOf: (spec: SettableOption) => string | boolean | string[] | undefined,
+  sourceOf: (spec: SettableOption) => string,
 ): void {
   for (const spec of OPTIONS) {
     const raw = valueOf(spec);
     if (raw === undefined) continue;
-    const turnedOn = setPath(merged, spec.key, convert(raw, spec.kind));
+    const turnedOn = setPath(merged, spec.key, convert(raw, kindOf(spec)));
     sources.set(spec.key, sourceOf(spec));
     if (turnedOn !== undefined) sources.set(turnedOn, sourceOf(spec));
   }
@@ -322,7 +205,7 @@ function applyLayer(
   for (const spec of fieldSpecs) {
     const raw = valueOf(spec);
     if (raw === undefined || !isPlain(merged.domains)) continue;
-    const value = convert(raw, spec.kind);
+    const value = convert(raw, kindOf(spec));
     for (const [name, entry] of Object.entries(merged.domains)) {
       const domain = isPlain(entry) ? entry : (merged.domains[name] = {});
       (domain as Plain)[spec.field!] = value;
@@ -332,7 +215,7 @@ function applyLayer(
 }
 
 /** Strings from the environment or flags to the key's type; a value that does not convert is left for zod to report. */
-function convert(raw: string | boolean | string[], kind: Kind): unknown {
+function convert(raw: string | boolean | string[], kind: OptionKind): unknown {
   if (typeof raw === 'boolean') return raw;
   if (Array.isArray(raw)) return kind === 'list' ? raw.flatMap(splitList) : raw[raw.length - 1];
   const value = raw.trim();
@@ -350,6 +233,10 @@ function convert(raw: string | boolean | string[], kind: Kind): unknown {
     default:
       return value;
   }
+}
+
+function kindOf(spec: OptionSpec): OptionKind {
+  return spec.kind ?? 'string';
 }
 
 function splitList(value: string): string[] {
@@ -374,13 +261,13 @@ function formatIssue(issue: z.core.$ZodIssue, input: Plain, sources: Sources): s
 function knownKeys(path: string[]): string[] {
   let schema: z.ZodType = configSchema;
   for (const part of path) {
-    if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodType>)[part]!;
-    else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType;
-    else return [];
-    if (schema === undefined) return [];
-    // `http.tls` is a mapping or null.
-    if (schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
+    schema = innerSchema(schema);
+    const next: z.ZodType | undefined = schema instanceof z.ZodObject ? (schema.shape as Record<string, z.ZodType>)[part]
+      : schema instanceof z.ZodRecord ? (schema.valueType as z.ZodType) : undefined;
+    if (next === undefined) return [];
+    schema = next;
   }
+  schema = innerSchema(schema);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
@@ -631,9 +518,9 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
-function defaultOf(spec: OptionSpec): string {
+export function defaultOf(spec: OptionSpec): string {
   if (spec.defaultText !== undefined) return spec.defaultText;
-  const value = getPath(DEFAULT_CONFIG as unknown as Plain, spec.key.split('.'));
+  const value = spec.field !== undefined ? getPath(DOMAIN_DEFAULTS, [spec.field]) : getPath(DEFAULT_CONFIG, spec.key.split('.'));
   if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');
   return String(value);
 }

@@ -1,140 +1,320 @@
-import type { LogLevel } from './log.js';
-import type { TlsPolicy } from './xmpp/types.js';
+import { z } from 'zod';
 
-/** How to reach the XMPP server of one served domain (docs/design.md D22). */
-export interface DomainConfig {
-  /** Fixed upstream host; when absent: `_xmpp-client._tcp.<domain>` SRV, then the domain itself. */
-  host?: string;
-  /** Upstream port for a fixed host or the SRV fallback. @default 5222 */
-  port?: number;
-  /** STARTTLS to the server. @default 'required' */
-  tls: TlsPolicy;
-  /** PEM file with extra CA certificates trusted for this domain's server. */
-  caFile?: string;
-  /** Do not verify the server certificate (testing only). @default false */
-  insecure: boolean;
-}
+/**
+ * Every option of the CM, declared once: its type and range (zod), its default, its environment
+ * variable and flag, and the words that `--help` and docs/configuration.md show. `CmConfig` is
+ * inferred from the schema, `DEFAULT_CONFIG` is the schema's defaults, and `options()` lists the
+ * declarations for the loader (src/config-load.ts), the help text and the docs table
+ * (src/config-docs.ts).
+ */
 
-/** Certificate and key the BOSH endpoint serves HTTPS with (`http.tls`). */
-export interface HttpTlsConfig {
-  /** PEM file: the server certificate, optionally followed by its intermediate CA certificates. */
-  certFile: string;
-  /** PEM file: the certificate's private key (unencrypted). */
-  keyFile: string;
-  /** PEM file of intermediate CA certificates sent after the certificate (when certFile has none). */
-  caFile?: string;
-}
+/** How a value given as text (environment, flags) becomes the key's type. `file`: a path, made absolute. */
+export type OptionKind = 'int' | 'string' | 'file' | 'bool' | 'list' | 'enum';
 
-/** Every option of the CM, with the defaults of `DEFAULT_CONFIG`. */
-export interface CmConfig {
-  http: {
-    /** @default '127.0.0.1' */
-    host: string;
-    /** @default 5280 (IANA "xmpp-bosh") */
-    port: number;
-    /** @default '/http-bind' */
-    path: string;
-    /** Largest accepted request body (after decompression), bytes. @default 262144 */
-    maxBodyBytes: number;
-    /** Responses at least this large are compressed when the client accepts gzip/deflate. @default 1024 */
-    compressMinBytes: number;
-    /**
-     * Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry and
-     * "over TLS" from `X-Forwarded-Proto: https`. Only enable when every request comes through
-     * the proxy, or clients can spoof their address. @default false
-     */
-    trustProxy: boolean;
-    /** Path of the Prometheus metrics page on the same listener; '' = no metrics page. @default '/metrics' */
-    metricsPath: string;
-    /**
-     * HTTPS for clients: PEM files of the certificate (chain) and its private key; `caFile` holds
-     * intermediate CA certificates sent after the certificate. null = plain HTTP. @default null
-     */
-    tls: HttpTlsConfig | null;
-    /**
-     * With `tls`: HTTP/2 (ALPN h2) and HTTP/1.1 on the same port, so that a browser's tabs share
-     * one connection instead of its ~6 per host. false = HTTPS with HTTP/1.1 only. @default true
-     */
-    http2: boolean;
-  };
-  cors: {
-    /** Allowed `Origin`s: exact origins, or '*' for any. @default ['*'] */
-    origins: string[];
-    /** `Access-Control-Max-Age` of preflight answers, seconds. @default 86400 */
-    maxAgeS: number;
-  };
-  /** Served XMPP domains; a `to` outside this map gets `host-unknown`. @default { localhost: {...} } */
-  domains: Record<string, DomainConfig>;
-  /** `route` targets (`host:port`) clients may ask for; empty = `route` ignored (B-20). @default [] */
-  allowedRoutes: string[];
-  bosh: {
-    /** Upper bound for the negotiated `wait`, seconds. @default 120 */
-    maxWaitS: number;
-    /** Upper bound for the negotiated `hold`. @default 1 */
-    maxHold: number;
-    /** Advertised `inactivity`, seconds. @default 60 */
-    inactivityS: number;
-    /** Advertised `polling`: shortest interval between empty polls, seconds. @default 2 */
-    pollingS: number;
-    /** Advertised `maxpause`, seconds. @default 120 */
-    maxPauseS: number;
-    /** Most concurrent sessions; creation beyond gets `policy-violation`. @default 10000 */
-    maxSessions: number;
-    /** Most bytes of stanzas queued for a session that has no request to answer (D15). @default 1048576 */
-    maxQueueBytes: number;
-    /** Session creations allowed per client address per minute (D3); 0 = unlimited. @default 120 */
-    creationsPerMinute: number;
-    /** Creations an address may make in a burst before the per-minute rate applies. @default 30 */
-    creationBurst: number;
-  };
-  /** Shared BOSH (`urn:xmpp:tmp:shared-bosh:0`). */
-  shared: {
-    /** Most sessions attached to one upstream link (D8). @default 16 */
-    maxMembers: number;
-    /** Origins allowed to attach (D5); null = whatever `cors.origins` allows. @default null */
-    attachOrigins: string[] | null;
-    /** Events kept for `shared:since` replay (D14b). @default 1000 */
-    replayEvents: number;
-    /** Oldest event kept for replay, seconds (D14b). @default 120 */
-    replayS: number;
-  };
-  upstream: {
-    /** Give up connecting to the XMPP server after this long, ms. @default 15000 */
-    connectTimeoutMs: number;
-    /** Largest top-level element accepted from the server, bytes. @default 1048576 */
-    maxStanzaBytes: number;
-  };
-  /** @default 'info' */
-  logLevel: LogLevel;
-}
+/** The docs' sections, in the order docs/configuration.md shows them. */
+export const SECTIONS = {
+  http: 'HTTP endpoint',
+  cors: 'CORS (browsers on other origins)',
+  domains: 'Served XMPP domains',
+  bosh: 'BOSH sessions',
+  shared: 'Shared BOSH',
+  upstream: 'Upstream XMPP streams and logging',
+} as const;
+export type Section = keyof typeof SECTIONS;
 
-export const DEFAULT_CONFIG: CmConfig = {
-  http: {
-    host: '127.0.0.1',
-    port: 5280,
-    path: '/http-bind',
-    maxBodyBytes: 262_144,
-    compressMinBytes: 1024,
-    trustProxy: false,
-    metricsPath: '/metrics',
-    tls: null,
-    http2: true,
-  },
-  cors: { origins: ['*'], maxAgeS: 86_400 },
-  domains: { localhost: { tls: 'required', insecure: false } },
-  allowedRoutes: [],
-  bosh: {
-    maxWaitS: 120,
-    maxHold: 1,
-    inactivityS: 60,
-    pollingS: 2,
-    maxPauseS: 120,
-    maxSessions: 10_000,
-    maxQueueBytes: 1_048_576,
-    creationsPerMinute: 120,
-    creationBurst: 30,
-  },
-  shared: { maxMembers: 16, attachOrigins: null, replayEvents: 1000, replayS: 120 },
-  upstream: { connectTimeoutMs: 15_000, maxStanzaBytes: 1_048_576 },
-  logLevel: 'info',
+/** What a declaration says besides its type and default. */
+export type OptionMeta = {
+  /** Environment variable; absent for a group that only the config file sets (`http.tls`). */
+  env?: string;
+  flag?: string;
+  kind?: OptionKind;
+  /** Placeholder of the value in `--help` and the docs (`PORT`, `FILE`, ...). */
+  value?: string;
+  /** One or two sentences for `--help`. */
+  description: string;
+  /** The docs table's "meaning" column, when it says more than `description`. */
+  details?: string;
+  /** Shown as the default when it is not a plain value (`(none: plain HTTP)`). */
+  defaultText?: string;
+  section: Section;
+  /** A per-domain key: its meaning in the config file (the flag and variable set every domain). */
+  fileDescription?: string;
 };
+
+/** One declared option, found by walking the schema. */
+export interface OptionSpec extends OptionMeta {
+  /** Dotted config-file key; `domains.*.field` for a per-domain key. */
+  key: string;
+  /** For a per-domain key: the field of DomainConfig. */
+  field?: string;
+  /** The zod schema of the value (defaults, nullability and optionality unwrapped). */
+  schema: z.ZodType;
+}
+
+const meta = (m: OptionMeta) => m;
+
+// ---- value types: each message says what is expected (config-load adds key, value and source)
+
+const intIn = (min: number, max: number = Number.MAX_SAFE_INTEGER) => {
+  const error = max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer ${min}..${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const text = () => z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
+const bool = () => z.boolean({ error: 'must be true or false' });
+const list = () => z.array(z.string({ error: 'must be a string' }), { error: 'must be a list' });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
+const urlPath = () => text().regex(/^\/[^\s?#]*$/, { error: "must start with '/' and have no spaces, '?' or '#'" });
+/** A file every `http.tls` needs: its absence is reported as such rather than as a type error. */
+const pemFile = (what: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? `must name the PEM file of ${what} when http.tls is used` : 'must be a string') })
+    .min(1, { error: 'must not be empty' });
+/** A group of keys: unknown keys are errors; missing keys take their defaults. */
+const group = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'must be a mapping' });
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const TLS_POLICIES = ['required', 'optional', 'off'] as const;
+
+// ---- the options
+
+const httpTlsSchema = group({
+  certFile: pemFile('the certificate').meta(meta({
+    env: 'SHARED_BOSH_TLS_CERT_FILE', flag: 'tls-cert-file', kind: 'file', value: 'FILE', section: 'http', defaultText: '(none: plain HTTP)',
+    description: 'Serve HTTPS: PEM file of the certificate clients see (followed by any intermediate CA certificates). Needs http.tls.keyFile.',
+    details: 'PEM file of the certificate clients see, optionally followed by its intermediate CA certificates (a "fullchain" file). Needs `http.tls.keyFile`.',
+  })),
+  keyFile: pemFile('the private key').meta(meta({
+    env: 'SHARED_BOSH_TLS_KEY_FILE', flag: 'tls-key-file', kind: 'file', value: 'FILE', section: 'http', defaultText: '(none)',
+    description: 'PEM file of the private key of http.tls.certFile (unencrypted).',
+    details: "PEM file of the certificate's private key, unencrypted.",
+  })),
+  caFile: text().optional().meta(meta({
+    env: 'SHARED_BOSH_TLS_CA_FILE', flag: 'tls-ca-file', kind: 'file', value: 'FILE', section: 'http', defaultText: '(none)',
+    description: 'PEM file of intermediate CA certificates sent after the certificate, when http.tls.certFile holds only its own.',
+    details: "PEM file of intermediate CA certificates sent after the certificate, for a `certFile` that holds only the server's own certificate.",
+  })),
+});
+
+const domainSchema = group({
+  host: text().optional().meta(meta({
+    env: 'SHARED_BOSH_UPSTREAM_HOST', flag: 'upstream-host', kind: 'string', value: 'HOST', section: 'domains', defaultText: '(SRV, else the domain)',
+    description: 'XMPP server host of every served domain; unset: DNS SRV _xmpp-client._tcp.<domain>, else <domain> itself.',
+    fileDescription: 'XMPP server host of this domain; unset: DNS SRV _xmpp-client._tcp.<name>, else <name> itself.',
+    details: 'Fixed host of the XMPP server. When unset, the CM looks up the DNS SRV record `_xmpp-client._tcp.<name>` and falls back to `<name>` itself.',
+  })),
+  port: intIn(1, 65535).optional().meta(meta({
+    env: 'SHARED_BOSH_UPSTREAM_PORT', flag: 'upstream-port', kind: 'int', value: 'PORT', section: 'domains', defaultText: '5222',
+    description: 'XMPP server port, for a fixed host or the SRV fallback.',
+    details: 'Server port, used for a fixed host or for the SRV fallback.',
+  })),
+  tls: oneOf(TLS_POLICIES).default('required').meta(meta({
+    env: 'SHARED_BOSH_TLS', flag: 'tls', kind: 'enum', value: 'MODE', section: 'domains',
+    description: 'STARTTLS to the XMPP server: required (fail without it), optional (when offered) or off (only for a server on loopback or a trusted network).',
+    details: 'STARTTLS to the server. `required` fails when the server does not offer it. `optional` uses it when offered. `off` never uses it, and suits only a server on loopback or a trusted network (XEP-0124 §19.2).',
+  })),
+  caFile: text().optional().meta(meta({
+    env: 'SHARED_BOSH_CA_FILE', flag: 'ca-file', kind: 'file', value: 'FILE', section: 'domains', defaultText: '(system CAs)',
+    description: "PEM file of extra CA certificates to trust for the XMPP server's certificate (which is verified against the domain).",
+    details: "PEM file of extra CA certificates to trust for the server's certificate, which is still verified against the domain name. In a config file, a relative path is relative to that file.",
+  })),
+  insecure: bool().default(false).meta(meta({
+    env: 'SHARED_BOSH_INSECURE', flag: 'insecure', kind: 'bool', value: 'BOOL', section: 'domains',
+    description: "Do not verify the XMPP server's certificate. For tests only.",
+    details: "Do not verify the server's certificate. Use it for tests only.",
+  })),
+});
+
+export const configSchema = group({
+  http: group({
+    host: text().default('127.0.0.1').meta(meta({
+      env: 'SHARED_BOSH_HOST', flag: 'host', kind: 'string', value: 'ADDR', section: 'http',
+      description: 'Address to listen on (0.0.0.0 or :: for every interface).',
+      details: 'Address to listen on. Use `0.0.0.0` or `::` for every interface.',
+    })),
+    port: intIn(0, 65535).default(5280).meta(meta({
+      env: 'SHARED_BOSH_PORT', flag: 'port', kind: 'int', value: 'PORT', section: 'http',
+      description: 'TCP port to listen on; 0 picks a free one.',
+      details: 'TCP port (IANA "xmpp-bosh"). `0` picks a free port, and the startup line shows which.',
+    })),
+    path: urlPath().default('/http-bind').meta(meta({
+      env: 'SHARED_BOSH_PATH', flag: 'path', kind: 'string', value: 'PATH', section: 'http',
+      description: 'URL path of the BOSH endpoint.',
+      details: 'URL path of the BOSH endpoint. The path with a trailing `/` and with a query string is answered too.',
+    })),
+    maxBodyBytes: intIn(1024, 1 << 30).default(262_144).meta(meta({
+      env: 'SHARED_BOSH_MAX_BODY_BYTES', kind: 'int', value: 'BYTES', section: 'http',
+      description: 'Largest request body, counted before and after gzip/deflate decoding; larger ones end the session with policy-violation.',
+      details: 'Largest request body (1024 .. 2^30). It is checked on the bytes received and again after gzip/deflate decoding. A larger body ends its session with `policy-violation`.',
+    })),
+    compressMinBytes: intIn(0).default(1024).meta(meta({
+      env: 'SHARED_BOSH_COMPRESS_MIN_BYTES', kind: 'int', value: 'BYTES', section: 'http',
+      description: 'Responses at least this large are gzip/deflate-compressed when the client accepts it.',
+      details: "A response at least this long is compressed with gzip or deflate when the request's `Accept-Encoding` allows it. `0` compresses every response.",
+    })),
+    trustProxy: bool().default(false).meta(meta({
+      env: 'SHARED_BOSH_TRUST_PROXY', flag: 'trust-proxy', kind: 'bool', value: 'BOOL', section: 'http',
+      description: 'Behind a reverse proxy: client address from the last X-Forwarded-For entry, TLS from X-Forwarded-Proto. Only when every request comes through the proxy.',
+      details: 'Use this behind a reverse proxy. The client address comes from the last `X-Forwarded-For` entry, and `X-Forwarded-Proto: https` marks a request as secure. Enable it only when every request comes through the proxy. Otherwise clients can pick their own address and dodge the per-address limits.',
+    })),
+    metricsPath: z.string({ error: 'must be a string' }).regex(/^(\/[^\s?#]*)?$/, { error: "must be '' or start with '/' and have no spaces, '?' or '#'" })
+      .default('/metrics').meta(meta({
+        env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', section: 'http',
+        description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off.",
+        details: "Path of the Prometheus metrics page on the same listener (GET). It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations; never a key, JID or payload. `''` (in the config file) turns it off.",
+      })),
+    tls: httpTlsSchema.nullable().default(null).meta(meta({
+      section: 'http', defaultText: 'null',
+      description: 'HTTPS for clients: PEM files of the certificate (chain) and its private key. null = plain HTTP.',
+      details: 'HTTPS for clients: a mapping with the three keys below. `null` (the default) serves plain HTTP. Setting `certFile` or `keyFile` by variable or flag turns it on. See [HTTPS and HTTP/2](#https-and-http2).',
+    })),
+    http2: bool().default(true).meta(meta({
+      env: 'SHARED_BOSH_HTTP2', kind: 'bool', value: 'BOOL', section: 'http',
+      description: "With http.tls: HTTP/2 (ALPN h2) and HTTP/1.1 on the same port, so a browser's tabs share one connection; false: HTTPS over HTTP/1.1 only.",
+      details: 'With `http.tls`: HTTP/2 (ALPN `h2`) and HTTP/1.1 on the same port. `false` serves HTTPS over HTTP/1.1 only. Without `http.tls` it has no effect (plain HTTP is always HTTP/1.1).',
+    })),
+  }).prefault({}),
+  cors: group({
+    origins: list().default(['*']).meta(meta({
+      env: 'SHARED_BOSH_CORS_ORIGINS', flag: 'cors-origin', kind: 'list', value: 'ORIGIN', section: 'cors',
+      description: "Browser origins allowed to use the CM (exact, like https://app.example), or '*' for any. Requests from other origins get 403.",
+      details: "Browser origins allowed to use the CM: exact origins such as `https://chat.example.com`, or `'*'` for any. Each origin is stored as scheme://host[:port], so `https://a.example:443/` becomes `https://a.example`.",
+    })),
+    maxAgeS: intIn(0, 86_400 * 7).default(86_400).meta(meta({
+      env: 'SHARED_BOSH_CORS_MAX_AGE_S', kind: 'int', value: 'SECONDS', section: 'cors',
+      description: 'How long browsers may cache a CORS preflight answer.',
+      details: 'How long, in seconds, browsers may cache a preflight answer (`Access-Control-Max-Age`).',
+    })),
+  }).prefault({}),
+  domains: z.record(z.string(), domainSchema, { error: 'must be a mapping of domain names' }).default({ localhost: { tls: 'required', insecure: false } }).meta(meta({
+    env: 'SHARED_BOSH_DOMAINS', flag: 'domain', kind: 'list', value: 'NAME', section: 'domains', defaultText: 'localhost',
+    description: 'XMPP domain to serve (repeat the flag, or comma-separate in the variable). Replaces the served domains of the config file; a domain also in the file keeps its settings there.',
+    details: 'The XMPP domains served (a map: name -> settings). A creation request whose `to` names any other domain gets `host-unknown`, so the CM is never an open relay.',
+  })),
+  allowedRoutes: list().default([]).meta(meta({
+    env: 'SHARED_BOSH_ALLOWED_ROUTES', kind: 'list', value: 'HOST:PORT', section: 'bosh',
+    description: "Targets a client may name in the BOSH 'route' attribute; empty: 'route' is ignored.",
+    details: '`host:port` targets that clients may name in the BOSH `route` attribute (`[::1]:5222` for IPv6). When the list is empty, `route` is ignored (B-20).',
+  })),
+  bosh: group({
+    maxWaitS: intIn(1, 3600).default(120).meta(meta({
+      env: 'SHARED_BOSH_MAX_WAIT_S', kind: 'int', value: 'SECONDS', section: 'bosh',
+      description: "Upper bound for the negotiated 'wait' (how long a request is held).",
+      details: 'Upper bound for the negotiated `wait`, in seconds (1 .. 3600).',
+    })),
+    maxHold: intIn(0, 100).default(1).meta(meta({
+      env: 'SHARED_BOSH_MAX_HOLD', kind: 'int', value: 'N', section: 'bosh',
+      description: "Upper bound for the negotiated 'hold' (requests held at once).",
+      details: 'Upper bound for the negotiated `hold` (0 .. 100).',
+    })),
+    inactivityS: intIn(1, 86_400).default(60).meta(meta({
+      env: 'SHARED_BOSH_INACTIVITY_S', kind: 'int', value: 'SECONDS', section: 'bosh',
+      description: "Advertised 'inactivity': a session with no request for this long ends.",
+      details: 'Advertised `inactivity`, in seconds. A session with no request pending for this long ends.',
+    })),
+    pollingS: intIn(0, 3600).default(2).meta(meta({
+      env: 'SHARED_BOSH_POLLING_S', kind: 'int', value: 'SECONDS', section: 'bosh',
+      description: "Advertised 'polling': shortest interval between empty polls.",
+      details: 'Advertised `polling`: the shortest interval between empty polls, in seconds.',
+    })),
+    maxPauseS: intIn(0, 86_400).default(120).meta(meta({
+      env: 'SHARED_BOSH_MAX_PAUSE_S', kind: 'int', value: 'SECONDS', section: 'bosh',
+      description: "Advertised 'maxpause': longest pause a client may request.",
+      details: 'Advertised `maxpause`, in seconds.',
+    })),
+    maxSessions: intIn(1).default(10_000).meta(meta({
+      env: 'SHARED_BOSH_MAX_SESSIONS', kind: 'int', value: 'N', section: 'bosh',
+      description: 'Most concurrent BOSH sessions; more get policy-violation.',
+      details: 'Most concurrent sessions. Creation requests beyond that get `policy-violation`.',
+    })),
+    maxQueueBytes: intIn(1024).default(1_048_576).meta(meta({
+      env: 'SHARED_BOSH_MAX_QUEUE_BYTES', kind: 'int', value: 'BYTES', section: 'bosh',
+      description: 'Most bytes of stanzas queued for a session that has no request to answer.',
+      details: 'Most bytes of stanzas queued for a session that has no request to answer (D15).',
+    })),
+    creationsPerMinute: intIn(0).default(120).meta(meta({
+      env: 'SHARED_BOSH_CREATIONS_PER_MINUTE', kind: 'int', value: 'N', section: 'bosh',
+      description: 'Session creations allowed per client address per minute; 0 = unlimited.',
+      details: 'Session creations allowed per client address per minute (D3). `0` means unlimited.',
+    })),
+    creationBurst: intIn(0).default(30).meta(meta({
+      env: 'SHARED_BOSH_CREATION_BURST', kind: 'int', value: 'N', section: 'bosh',
+      description: 'Creations an address may make in a burst before the per-minute rate applies.',
+    })),
+  }).prefault({}),
+  shared: group({
+    maxMembers: intIn(1, 10_000).default(16).meta(meta({
+      env: 'SHARED_BOSH_SHARED_MAX_MEMBERS', kind: 'int', value: 'N', section: 'shared',
+      description: 'Most sessions sharing one upstream connection (Shared BOSH).',
+      details: 'Most sessions attached to one upstream connection (D8).',
+    })),
+    attachOrigins: list().nullable().default(null).meta(meta({
+      env: 'SHARED_BOSH_SHARED_ATTACH_ORIGINS', kind: 'list', value: 'ORIGIN', section: 'shared', defaultText: 'null (= cors.origins)',
+      description: 'Origins allowed to attach to a shared session; unset (null): whatever cors.origins allows.',
+      details: 'Origins allowed to attach to a shared session (D5). `null` means whatever `cors.origins` allows.',
+    })),
+    replayEvents: intIn(0).default(1000).meta(meta({
+      env: 'SHARED_BOSH_SHARED_REPLAY_EVENTS', kind: 'int', value: 'N', section: 'shared',
+      description: "Events kept per shared connection for 'shared:since' replay.",
+      details: 'Events kept per link for `shared:since` replay (D14b).',
+    })),
+    replayS: intIn(0).default(120).meta(meta({
+      env: 'SHARED_BOSH_SHARED_REPLAY_S', kind: 'int', value: 'SECONDS', section: 'shared',
+      description: 'Oldest event kept for replay.',
+      details: 'Age in seconds of the oldest event kept for replay.',
+    })),
+  }).prefault({}),
+  upstream: group({
+    connectTimeoutMs: intIn(100, 600_000).default(15_000).meta(meta({
+      env: 'SHARED_BOSH_CONNECT_TIMEOUT_MS', kind: 'int', value: 'MS', section: 'upstream',
+      description: 'Give up connecting to an XMPP server (TCP, STARTTLS, first features) after this long.',
+      details: 'Time allowed to connect to a server (TCP, STARTTLS and the first features) before giving up (100 .. 600000).',
+    })),
+    maxStanzaBytes: intIn(1024, 1 << 30).default(1_048_576).meta(meta({
+      env: 'SHARED_BOSH_MAX_STANZA_BYTES', kind: 'int', value: 'BYTES', section: 'upstream',
+      description: 'Largest element accepted from an XMPP server.',
+      details: 'Largest top-level element accepted from a server.',
+    })),
+  }).prefault({}),
+  logLevel: oneOf(LOG_LEVELS).default('info').meta(meta({
+    env: 'SHARED_BOSH_LOG_LEVEL', flag: 'log-level', kind: 'enum', value: 'LEVEL', section: 'upstream',
+    description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON lines on stdout.',
+    details: 'One of `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines (pino) on stdout, written asynchronously and buffered: a write when 4 KiB have gathered, and at least once a second, so a line reaches stdout within a second; what is left is flushed at exit, also after a crash (only a SIGKILL loses the last second). At `info` a session logs when it is created and when it ends (with the reason), plus anything unusual; the upstream stream\'s steps (targets, TCP connect, stream open/close, resource binding) are `debug`. Shared keys, `key`/`newkey` and SASL payloads are never logged.',
+  })),
+});
+
+/** Every option of the CM (the output of `configSchema`). */
+export type CmConfig = z.output<typeof configSchema>;
+/** How to reach the XMPP server of one served domain (docs/design.md D22). */
+export type DomainConfig = z.output<typeof domainSchema>;
+/** Certificate and key the BOSH endpoint serves HTTPS with (`http.tls`). */
+export type HttpTlsConfig = z.output<typeof httpTlsSchema>;
+
+/** The defaults: what the schema makes of an empty configuration. */
+export const DEFAULT_CONFIG: CmConfig = configSchema.parse({});
+/** The settings of a served domain that its entry leaves out. */
+export const DOMAIN_DEFAULTS: DomainConfig = domainSchema.parse({});
+
+/** Strips default, prefault, optional and nullable wrappers. */
+export function innerSchema(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
+    s = s.unwrap() as z.ZodType;
+  }
+  return s;
+}
+
+/** Every declared option in schema order: `domains` and its per-domain keys (`domains.*.x`) included. */
+export function options(): OptionSpec[] {
+  const out: OptionSpec[] = [];
+  const walk = (schema: z.ZodType, path: string[], field?: string): void => {
+    const m = schema.meta() as OptionMeta | undefined;
+    const inner = innerSchema(schema);
+    if (m?.section !== undefined) out.push({ ...m, key: path.join('.'), schema: inner, ...(field !== undefined ? { field } : {}) });
+    if (inner instanceof z.ZodObject) {
+      for (const [name, child] of Object.entries(inner.shape as Record<string, z.ZodType>)) walk(child, [...path, name], path[0] === 'domains' ? name : undefined);
+    } else if (inner instanceof z.ZodRecord) {
+      walk(inner.valueType as z.ZodType, [...path, '*']);
+    }
+  };
+  walk(configSchema, []);
+  return out;
+}
