@@ -16,9 +16,9 @@ import http from 'node:http';
 import { postH2 } from './h2-client.js';
 import { LoadSessionBase, type Waiter } from './load-session.js';
 import { performance } from 'node:perf_hooks';
+import { NS_HTTPBIND, NS_SHARED } from '../src/protocol/namespaces.js';
 
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
-export const NS_SHARED = 'urn:xmpp:tmp:shared-bosh:0';
+export { NS_HTTPBIND, NS_SHARED };
 
 export interface Target {
   host: string;

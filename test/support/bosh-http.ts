@@ -1,7 +1,8 @@
 import { parseBody, type ParsedBody } from '../../src/xml/body-parser.js';
+import { NS_HTTPBIND, NS_XBOSH } from '../../src/protocol/namespaces.js';
 
-export const HTTPBIND_NS = "xmlns='http://jabber.org/protocol/httpbind'";
-export const XBOSH_NS = "xmlns:xmpp='urn:xmpp:xbosh'";
+export const HTTPBIND_NS = `xmlns='${NS_HTTPBIND}'`;
+export const XBOSH_NS = `xmlns:xmpp='${NS_XBOSH}'`;
 
 /** One HTTP answer of the CM, parsed. */
 export interface BoshAnswer {

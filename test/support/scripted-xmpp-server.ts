@@ -8,11 +8,9 @@ import type { TlsPolicy } from '../../src/xmpp/types.js';
 import { Element, escapeAttr as attr, escapeText, startTag } from '../../src/xml/element.js';
 import { NS_STREAMS, XmppStreamParser, type StreamChunk } from '../../src/xml/stream-parser.js';
 import { createTestCertificate, type TestCertificate } from './certs.js';
+import { NS_BIND, NS_SASL, NS_SESSION, NS_TLS } from '../../src/protocol/namespaces.js';
 
-export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
-export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
-export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
-export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
+export { NS_BIND, NS_SASL, NS_SESSION, NS_TLS };
 export const NS_PING = 'urn:xmpp:ping';
 export const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';

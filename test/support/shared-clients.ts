@@ -11,8 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { parseBody } from '../../src/xml/body-parser.js';
 import type { Element } from '../../src/xml/element.js';
 import { HTTPBIND_NS, XBOSH_NS } from './bosh-http.js';
+import { NS_SHARED } from '../../src/protocol/namespaces.js';
 
-export const NS_SHARED = 'urn:xmpp:tmp:shared-bosh:0';
+export { NS_SHARED };
 export const SHARED_DECL = `xmlns:shared='${NS_SHARED}'`;
 
 /** A fresh key: 32 random bytes in base64url (43 characters, docs/shared-bosh.md §2). */

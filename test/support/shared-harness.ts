@@ -7,9 +7,10 @@ import { parseBody } from '../../src/xml/body-parser.js';
 import type { StreamInfo, Upstream, UpstreamOptions, UpstreamSink } from '../../src/xmpp/types.js';
 import { FakeClock } from './fake-clock.js';
 import { FakeExchange, HTTPBIND, TEST_LIMITS } from './bosh-harness.js';
+import { NS_SHARED } from '../../src/protocol/namespaces.js';
 
 export const KEY = '3c1d69981b65bfbd641dcb64c82bb613';
-export const SHARED_NS = "xmlns:shared='urn:xmpp:tmp:shared-bosh:0'";
+export const SHARED_NS = `xmlns:shared='${NS_SHARED}'`;
 
 /** An upstream stream played by the test: records what the CM writes, injects what the server sends. */
 export class FakeUpstream implements Upstream {

@@ -28,6 +28,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Strophe, $iq, $msg, $pres } from 'strophe.js';
 import { createClient, type Agent as StanzaAgent } from 'stanza';
+import { NS_PING } from '../../src/protocol/namespaces.js';
 
 export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-1' | 'SCRAM-SHA-256';
 
@@ -102,7 +103,6 @@ export interface TestClient {
   disconnect(timeoutMs?: number): Promise<void>;
 }
 
-const NS_PING = 'urn:xmpp:ping';
 const NS_VERSION = 'jabber:iq:version';
 
 function bareOf(jid: string): string {
