@@ -34,8 +34,14 @@ export class Metrics {
   readonly echoes = new Counter({ name: 'sbosh_shared_echoes_total', help: 'Outbound stanzas copied to other members (one per stanza)', registers: [this.registry] });
   readonly suppressed = new Counter({
     name: 'sbosh_shared_suppressed_total',
-    help: 'Outbound stanzas not forwarded: duplicate replies to a server IQ, unavailable presence of a leaving member',
+    help: 'Outbound stanzas not forwarded: duplicate replies to a server IQ, undirected unavailable presence while other members remain',
     labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly strippedMarks = new Counter({
+    name: 'sbosh_shared_stripped_total',
+    help: 'Stanzas that arrived with attributes or elements in the shared namespace, stripped (only the CM marks stanzas), by source',
+    labelNames: ['source'] as const,
     registers: [this.registry],
   });
   readonly rateLimited = new Counter({ name: 'sbosh_creations_rate_limited_total', help: 'Session creations refused by the per-address rate limit', registers: [this.registry] });

@@ -4,7 +4,8 @@ import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditi
 import type { BoshExchange, BoshReply } from './exchange.js';
 import { KeySequence } from './key-sequence.js';
 import type { InboundItem, LinkPort, MemberPort, UpstreamInfo } from './ports.js';
-import { NS_SHARED, type BoshRequest, type Rid } from './request.js';
+import { NS_SHARED } from '../protocol/namespaces.js';
+import type { BoshRequest, Rid } from './request.js';
 import { RECOVERABLE_ERROR_BODY, renderBody, renderTerminate } from './response.js';
 
 /** What was negotiated at session creation (XEP-0124 §7.2), in the units used inside. */

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
  * docs/design.md D12: IQ ids on a shared stream. A member's get/set goes upstream with a link-unique
  * id, and its result comes back to that member with the original id restored. A server's
  * get/set may be answered by several members: only the first reply goes upstream.
+ * The link passes each peer JID normalised (see SharingPolicy.peer).
  */
 export class IqRouter<M> {
   private readonly prefix = 'sb' + randomBytes(4).toString('hex') + '-';
@@ -32,23 +33,35 @@ export class IqRouter<M> {
     return origin;
   }
 
-  /** A get/set from the server: its first reply will be forwarded. */
-  inboundRequest(id: string | undefined): void {
+  /**
+   * A get/set from the server or another entity: its first reply will be forwarded. Tracked by
+   * (sender, id): two entities may pick the same id (D12). `peer` is the request's `from`.
+   */
+  inboundRequest(peer: string, id: string | undefined): void {
     if (id === undefined) return;
-    this.serverPending.add(id);
+    this.serverPending.add(requestKey(peer, id));
     bound(this.serverPending, this.maxTracked);
   }
 
-  /** A member's result/error: true to forward it, false when another member already replied. */
-  outboundResponse(id: string | undefined): boolean {
+  /**
+   * A member's result/error: true to forward it, false when another member already replied.
+   * `peer` is the reply's `to`, the sender of the request it answers.
+   */
+  outboundResponse(peer: string, id: string | undefined): boolean {
     if (id === undefined) return true;
-    if (this.serverPending.delete(id)) {
-      this.serverAnswered.add(id);
+    const key = requestKey(peer, id);
+    if (this.serverPending.delete(key)) {
+      this.serverAnswered.add(key);
       bound(this.serverAnswered, this.maxTracked);
       return true;
     }
-    return !this.serverAnswered.has(id);
+    return !this.serverAnswered.has(key);
   }
+}
+
+/** NUL cannot occur in XML, so no two (peer, id) pairs share a key. */
+function requestKey(peer: string, id: string): string {
+  return peer + '\u0000' + id;
 }
 
 /** Drops the oldest entries of an insertion-ordered Set or Map beyond `max`. */

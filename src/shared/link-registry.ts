@@ -4,8 +4,10 @@ import { BoshError } from '../bosh/conditions.js';
 import type { JoinRequest, JoinResult, LinkProvider, MemberPort } from '../bosh/ports.js';
 import type { Metrics } from '../metrics.js';
 import type { TlsPolicy, Upstream, UpstreamOptions, UpstreamSink } from '../xmpp/types.js';
-import { Link, NS_SHARED, type Sharing } from './link.js';
+import { NS_SHARED } from '../protocol/namespaces.js';
+import { Link } from './link.js';
 import { ReplayBuffer } from './replay-buffer.js';
+import { SharingPolicy } from './sharing-policy.js';
 import { digestSharedKey, type KeyDigest } from './shared-key.js';
 import { ownString } from '../xml/strings.js';
 
@@ -52,7 +54,8 @@ const SHARED_ATTRS = { 'xmlns:shared': NS_SHARED };
  */
 export class LinkRegistry implements LinkProvider {
   private readonly links = new Set<Link>();
-  private readonly byKey = new Map<KeyDigest, Link>();
+  /** Live shared links by key digest, each with its policy. */
+  private readonly byKey = new Map<KeyDigest, { link: Link; policy: SharingPolicy }>();
   private readonly domains: Map<string, ServedDomain>;
   private linkCounter = 0;
   /** What every link tells the registry (one object for all links). */
@@ -77,26 +80,26 @@ export class LinkRegistry implements LinkProvider {
     const served = this.domains.get(domain);
     if (!served) throw new BoshError('host-unknown', `domain not served: ${domain}`);
     const target = this.routeTarget(request.route);
-    if (request.sharedKey === undefined) {
-      return { link: this.open(domain, served, target, undefined, request).addMember(member), attrs: {} };
+    const key = request.sharedKey;
+    if (key === undefined) {
+      return { link: this.open(domain, served, target, undefined, request, this.linkLog(domain, false)).addMember(member), attrs: {} };
     }
-    const digest = this.refusing(() => digestSharedKey(request.sharedKey!));
+    const digest = this.refusing(() => digestSharedKey(key));
     const existing = this.byKey.get(digest);
     if (!existing) {
-      const sharing: Sharing = {
-        digest,
-        replay: new ReplayBuffer(this.options.sharing.replayEvents, this.options.sharing.replayMs, this.options.clock),
-      };
-      const link = this.open(domain, served, target, sharing, request);
-      this.byKey.set(digest, link);
+      const log = this.linkLog(domain, true);
+      const replay = new ReplayBuffer(this.options.sharing.replayEvents, this.options.sharing.replayMs, this.options.clock);
+      const policy = new SharingPolicy(digest, replay, this.options.metrics, log);
+      const link = this.open(domain, served, target, policy, request, log);
+      this.byKey.set(digest, { link, policy });
       this.options.metrics.sharedLinks.inc();
       return { link: link.addMember(member), attrs: { ...SHARED_ATTRS, 'shared:result': 'created' }, shared: { seq: 0 } };
     }
-    return this.refusing(() => this.attach(existing, domain, target, request, member));
+    return this.refusing(() => this.attach(existing.link, existing.policy, domain, target, request, member));
   }
 
   /** S-04, D4..D8, D14, D14b: attach a new member to a live shared link. */
-  private attach(link: Link, domain: string, target: RouteTarget | undefined, request: JoinRequest, member: MemberPort): JoinResult {
+  private attach(link: Link, policy: SharingPolicy, domain: string, target: RouteTarget | undefined, request: JoinRequest, member: MemberPort): JoinResult {
     const limits = this.options.sharing;
     if (link.domain !== domain || link.route !== target?.key) {
       throw new BoshError('policy-violation', 'key belongs to another domain or route', [], 'key-in-use'); // D5
@@ -113,8 +116,8 @@ export class LinkRegistry implements LinkProvider {
       throw new BoshError('policy-violation', 'shared link is full', [], 'too-many-members'); // D8
     }
     const since = request.sharedSince === undefined ? undefined : parseSince(request.sharedSince);
-    const seq = link.lastSeq;
-    const { items, gap } = link.attachItems(since);
+    const seq = policy.lastSeq;
+    const { items, gap } = policy.attachItems(since);
     const port = link.addMember(member);
     this.options.metrics.attaches.inc();
     this.options.metrics.membersPerLink.observe(link.memberCount);
@@ -129,9 +132,12 @@ export class LinkRegistry implements LinkProvider {
     };
   }
 
-  private open(domain: string, served: ServedDomain, target: RouteTarget | undefined, sharing: Sharing | undefined, request: JoinRequest): Link {
-    const log = childLog(this.options.log, { link: ++this.linkCounter, domain, shared: sharing !== undefined });
-    const link = new Link(domain, target?.key, sharing, log, this.options.metrics, this.hooks);
+  private linkLog(domain: string, shared: boolean): Logger {
+    return childLog(this.options.log, { link: ++this.linkCounter, domain, shared });
+  }
+
+  private open(domain: string, served: ServedDomain, target: RouteTarget | undefined, sharing: SharingPolicy | undefined, request: JoinRequest, log: Logger): Link {
+    const link = new Link(domain, target?.key, sharing, log, this.hooks);
     this.links.add(link);
     this.options.metrics.links.inc();
     // Connect once the caller has wired the member up, so every sink callback finds it ready.
@@ -162,7 +168,7 @@ export class LinkRegistry implements LinkProvider {
 
   /** D4: a key is valid exactly as long as its link lives. */
   private forgetKey(link: Link): void {
-    if (link.sharing && this.byKey.get(link.sharing.digest) === link) {
+    if (link.sharing && this.byKey.get(link.sharing.digest)?.link === link) {
       this.byKey.delete(link.sharing.digest);
       this.options.metrics.sharedLinks.dec();
     }

@@ -1,34 +1,16 @@
 import type { Logger } from '../log.js';
 import { BoshError } from '../bosh/conditions.js';
 import type { InboundItem, LinkPort, MemberPort } from '../bosh/ports.js';
-import type { Metrics } from '../metrics.js';
-import { Element } from '../xml/element.js';
+import type { Element } from '../xml/element.js';
 import { ownString } from '../xml/strings.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamSink } from '../xmpp/types.js';
-import { IqRouter } from './iq-router.js';
-import { PresenceSnapshot } from './presence-snapshot.js';
-import type { ReplayBuffer } from './replay-buffer.js';
-import type { KeyDigest } from './shared-key.js';
+import { NS_BIND } from '../protocol/namespaces.js';
+import { inboundXml, type SharingPolicy } from './sharing-policy.js';
 
 export type LinkState = 'connecting' | 'open' | 'closing' | 'closed';
 
-export const NS_SHARED = 'urn:xmpp:tmp:shared-bosh:0';
-const NS_CLIENT = 'jabber:client';
-const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
-const NS_CSI = 'urn:xmpp:csi:0';
-const STANZAS = new Set(['message', 'presence', 'iq']);
-
-/** What a link created with a shared key keeps (docs/design.md D10..D18). */
-export interface Sharing {
-  digest: KeyDigest;
-  replay: ReplayBuffer;
-}
-
 /** A member as its link keeps it, and the port the member sends through (one object per member). */
 class Member implements LinkPort {
-  /** XEP-0352 client state of this member (D13). */
-  inactive = false;
-
   constructor(
     private readonly link: Link,
     readonly port: MemberPort,
@@ -48,11 +30,12 @@ class Member implements LinkPort {
 }
 
 /**
- * One upstream XMPP stream and the BOSH sessions (members) attached to it (docs/design.md, Terms).
- * An unshared session is a link with exactly one member and no `sharing`: the same code path.
- * Inbound: upstream elements are serialized once and delivered to every member.
- * Outbound: members' payloads are written upstream in the order the link receives them; on a
- * shared link, after binding, each stanza is also copied to the other members (D11).
+ * One upstream XMPP stream and the BOSH sessions (members) attached to it (docs/design.md, Terms):
+ * membership, lifecycle and the upstream sink. Every link passes stanzas through: members'
+ * payloads go upstream in the order the link receives them, and upstream elements are
+ * serialized once and delivered to every member. A link created with a shared key also has a
+ * SharingPolicy, which takes over both directions once a resource is bound (D10..D16, D25);
+ * an unshared link (one member, no policy) stays the plain pass-through.
  */
 export class Link implements UpstreamSink {
   private state: LinkState = 'connecting';
@@ -66,24 +49,15 @@ export class Link implements UpstreamSink {
   /** The full JID bound on this stream (D6, D7). */
   private jid: string | undefined;
   private bindId: string | undefined;
-  /** D12 and D14: only a shared link routes IQs and keeps a presence snapshot. */
-  private readonly iqs: IqRouter<MemberPort> | undefined;
-  private readonly presence: PresenceSnapshot | undefined;
-  private streamInactive = false;
 
   constructor(
     readonly domain: string,
     readonly route: string | undefined,
-    readonly sharing: Sharing | undefined,
+    /** Present exactly on links created with a shared key. */
+    readonly sharing: SharingPolicy | undefined,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
     private readonly hooks: { closing(link: Link): void; closed(link: Link): void },
-  ) {
-    if (sharing) {
-      this.iqs = new IqRouter();
-      this.presence = new PresenceSnapshot();
-    }
-  }
+  ) {}
 
   /** Starts the upstream stream; the sink callbacks may run from here on. */
   connect(open: (sink: UpstreamSink) => Upstream): void {
@@ -100,11 +74,6 @@ export class Link implements UpstreamSink {
 
   get boundJid(): string | undefined {
     return this.jid;
-  }
-
-  /** The newest event number (D14b). */
-  get lastSeq(): number {
-    return this.sharing?.replay.lastSeq ?? 0;
   }
 
   get live(): boolean {
@@ -125,106 +94,55 @@ export class Link implements UpstreamSink {
     return entry;
   }
 
-  /**
-   * D14, D14b: what a newly attached member gets first: the presence snapshot, then the events
-   * after `since` (all marked shared:replay). `gap` when the buffer no longer reaches back.
-   */
-  attachItems(since: number | undefined): { items: InboundItem[]; gap: boolean } {
-    const items: InboundItem[] = (this.presence?.elements() ?? []).map((el) => ({ xml: replayXml(el) }));
-    if (since === undefined || !this.sharing) return { items, gap: false };
-    const { events, gap } = this.sharing.replay.after(since);
-    for (const event of events) items.push({ xml: replayXml(event.element), seq: event.seq });
-    return { items, gap };
-  }
-
   // ---- outbound -----------------------------------------------------------------------
 
-  /** A member's payloads (through its port; a member that has left sends nothing). */
-  send(member: Member, payload: Element[]): number | undefined {
+  /**
+   * A member's payloads (through its port; a member that has left sends nothing). Returns the
+   * newest event number on a shared link after binding. `keepUnavailable`: see leave().
+   */
+  send(member: Member, payload: Element[], keepUnavailable = false): number | undefined {
     if (!this.members.includes(member) || !this.upstream) return undefined;
-    if (!this.sharing || this.jid === undefined) {
-      // Before binding (and always on an unshared link) everything passes through (D13).
-      let xml = '';
-      for (const el of payload) {
-        if (this.jid === undefined) this.watchBindRequest(el);
-        xml += el.toString();
-      }
-      this.upstream.send(xml);
-      return undefined;
+    if (this.sharing && this.jid !== undefined) {
+      const xml = this.sharing.outbound(member, payload, this.members, this.jid, keepUnavailable);
+      if (xml) this.upstream.send(xml);
+      return this.sharing.lastSeq;
     }
-    return this.sendShared(member, payload, this.sharing);
-  }
-
-  private sendShared(member: Member, payload: Element[], sharing: Sharing): number | undefined {
-    for (const el of payload) {
-      if (!STANZAS.has(el.name) && !isClientState(el)) {
-        // D13: no stream-level element may change the shared stream under the others' feet.
-        throw new BoshError('bad-request', `<${el.name}/> is not allowed on a shared stream`);
-      }
-    }
+    // Before binding (and always on an unshared link) everything passes through (D13).
     let xml = '';
-    const echoes: InboundItem[] = [];
     for (const el of payload) {
-      if (isClientState(el)) {
-        member.inactive = el.localName === 'inactive';
-        continue;
-      }
-      let upstreamEl = el;
-      const type = el.attrs.type;
-      if (el.name === 'iq' && (type === 'get' || type === 'set')) {
-        upstreamEl = withAttr(el, 'id', this.iqs!.outboundRequest(member.port, el.attrs.id)); // D12
-      } else if (el.name === 'iq' && !this.iqs!.outboundResponse(el.attrs.id)) {
-        this.metrics.suppressed.inc({ kind: 'iq-reply' }); // D12: the server got one reply already
-        continue;
-      }
-      xml += upstreamEl.toString();
-      const echo = echoOf(upstreamEl);
-      this.presence!.observeOwn(echo);
-      const event = sharing.replay.push(echo, echo.toString());
-      echoes.push({ xml: event.xml, seq: event.seq });
+      if (this.jid === undefined) this.watchBindRequest(el);
+      xml += el.toString();
     }
-    xml += this.clientStateChange();
-    if (xml) this.upstream!.send(xml);
-    if (echoes.length > 0) {
-      this.metrics.echoes.inc(echoes.length);
-      for (const other of this.members) if (other !== member) other.port.deliver(echoes);
-    }
-    return sharing.replay.lastSeq;
+    this.upstream.send(xml);
+    return undefined;
   }
 
   /** A member's stream restart (through its port). */
   restart(member: Member): void {
     if (!this.members.includes(member) || !this.upstream) return;
-    if (this.sharing && this.jid !== undefined) {
-      throw new BoshError('bad-request', 'stream restart on a shared stream after binding'); // D13
-    }
+    if (this.sharing && this.jid !== undefined) this.sharing.refuseRestart(); // D13
     this.log.debug({ sid: member.port.sid }, 'stream restart requested');
     this.upstream.restart();
   }
 
   /**
-   * D16: a member leaves; its terminate payload goes upstream (B-78) except an undirected
-   * unavailable presence while others remain. D17: the last one closes the stream.
-   * D18: `closeAll` ends the link for everyone.
+   * D16: a member leaves; its terminate payload goes upstream (B-78), on a shared link as any
+   * payload is (an undirected unavailable presence stays back while others remain).
+   * D17: the last one closes the stream. D18: `closeAll` ends the link for everyone, and its
+   * payload goes unfiltered.
    */
   leave(member: Member, payload: Element[] | null, closeAll: boolean): void {
     if (!this.members.includes(member)) return;
     const sid = member.port.sid;
-    const others = this.members.length - 1;
     let forward = payload ?? [];
-    if (others > 0 && !closeAll && this.sharing) {
-      const kept = forward.filter((el) => !isUndirectedUnavailable(el));
-      if (kept.length !== forward.length) this.metrics.suppressed.inc({ kind: 'unavailable-presence' });
-      forward = kept;
-    }
     if (this.sharing && this.jid !== undefined) {
-      // D13: what a shared stream refuses is left out of a terminate payload; the rest goes.
-      const allowed = forward.filter((el) => STANZAS.has(el.name) || isClientState(el));
+      const allowed = this.sharing.terminatePayload(forward);
       if (allowed.length !== forward.length) this.log.debug({ sid }, 'non-stanza elements of a terminate payload dropped');
       forward = allowed;
     }
-    if (forward.length > 0) this.send(member, forward);
+    if (forward.length > 0) this.send(member, forward, closeAll);
     this.members = exactCopy(this.members.filter((m) => m !== member));
+    this.sharing?.memberLeft(member);
     this.log.debug({ sid, members: this.members.length }, 'member left');
     if (closeAll && this.members.length > 0) {
       this.log.info({ sid }, 'member closed the shared link for all');
@@ -260,45 +178,19 @@ export class Link implements UpstreamSink {
     // X-26: with no member left the stream is already closing, so the server itself
     // learns at once that the client is gone and handles what was in flight (X-27).
     if (this.members.length === 0) return;
-    if (!this.sharing) {
-      const items = elements.map((el) => {
-        if (this.jid === undefined) this.watchBindResult(el);
-        return toInboundItem(el);
-      });
-      for (const { port } of this.members) port.deliver(items);
-      return;
+    // Before binding (and always on an unshared link) everything passes through. D11: on a
+    // shared link, login traffic (features, SASL, the bind result) is the creator's alone.
+    const items: InboundItem[] = [];
+    let i = 0;
+    for (; i < elements.length && (this.jid === undefined || !this.sharing); i++) {
+      const el = elements[i]!;
+      if (this.jid === undefined) this.watchBindResult(el);
+      items.push({ xml: inboundXml(el) });
     }
-    this.deliverShared(elements, this.sharing);
-  }
-
-  /** D10, D12: every member gets every event in link order; IQ results go to their asker. */
-  private deliverShared(elements: Element[], sharing: Sharing): void {
-    const perMember = new Map<MemberPort, InboundItem[]>();
-    for (const { port } of this.members) perMember.set(port, []);
-    for (const el of elements) {
-      if (this.jid === undefined) {
-        // D11: login traffic (features, SASL, the bind result) is the creator's alone: no event.
-        this.watchBindResult(el);
-        const item = toInboundItem(el);
-        for (const items of perMember.values()) items.push(item);
-        continue;
-      }
-      const type = el.attrs.type;
-      const asker = el.name === 'iq' && (type === 'result' || type === 'error') ? this.iqs!.inboundResponse(el.attrs.id) : undefined;
-      if (asker) {
-        const echo = echoOf(el);
-        const event = sharing.replay.push(echo, echo.toString());
-        const own: InboundItem = { xml: toInboundItem(withAttr(el, 'id', asker.id)).xml, seq: event.seq };
-        for (const [member, items] of perMember) items.push(member === asker.member ? own : { xml: event.xml, seq: event.seq });
-        continue;
-      }
-      if (el.name === 'iq' && (type === 'get' || type === 'set')) this.iqs!.inboundRequest(el.attrs.id);
-      this.presence!.observeInbound(el);
-      const item = toInboundItem(el);
-      const event = sharing.replay.push(el, item.xml);
-      for (const items of perMember.values()) items.push({ xml: item.xml, seq: event.seq });
+    if (items.length > 0) for (const { port } of this.members) port.deliver(items);
+    if (i < elements.length && this.sharing && this.jid !== undefined) {
+      this.sharing.inbound(i === 0 ? elements : elements.slice(i), this.members, this.jid);
     }
-    for (const [member, items] of perMember) if (items.length > 0) member.deliver(items);
   }
 
   onEnd(end: UpstreamEnd): void {
@@ -342,18 +234,10 @@ export class Link implements UpstreamSink {
     }
   }
 
-  /** D13: the stream is inactive only while every member is; returns the element to send, if any. */
-  private clientStateChange(): string {
-    if (!this.sharing || this.jid === undefined) return '';
-    let allInactive = this.members.length > 0;
-    for (const m of this.members) if (!m.inactive) allInactive = false;
-    if (allInactive === this.streamInactive) return '';
-    this.streamInactive = allInactive;
-    return `<${allInactive ? 'inactive' : 'active'} xmlns='${NS_CSI}'/>`;
-  }
-
+  /** D13: the shared stream's aggregated client state follows membership. */
   private updateClientState(): void {
-    const change = this.clientStateChange();
+    if (!this.sharing || this.jid === undefined) return;
+    const change = this.sharing.clientStateChange(this.members.length);
     if (change) this.upstream?.send(change);
   }
 }
@@ -363,37 +247,4 @@ function exactCopy<T>(items: readonly T[]): T[] {
   const out = new Array<T>(items.length);
   for (let i = 0; i < items.length; i++) out[i] = items[i]!;
   return out;
-}
-
-function isClientState(el: Element): boolean {
-  return (el.name === 'active' || el.name === 'inactive') && el.attrs.xmlns === NS_CSI;
-}
-
-function isUndirectedUnavailable(el: Element): boolean {
-  return el.name === 'presence' && el.attrs.type === 'unavailable' && el.attrs.to === undefined;
-}
-
-/** A shallow copy with one attribute changed (children shared: they are never modified). */
-function withAttr(el: Element, name: string, value: string): Element {
-  return new Element(el.name, { ...el.attrs, [name]: value }, el.children);
-}
-
-/** D11: the copy other members get of a member's stanza. */
-function echoOf(el: Element): Element {
-  return new Element(el.name, { xmlns: NS_CLIENT, ...el.attrs, 'xmlns:shared': NS_SHARED, 'shared:echo': 'true' }, el.children);
-}
-
-/** D14, D14b: a stanza sent again to a member that attached later. */
-function replayXml(el: Element): string {
-  return new Element(el.name, { xmlns: NS_CLIENT, ...el.attrs, 'xmlns:shared': NS_SHARED, 'shared:replay': 'true' }, el.children).toString();
-}
-
-/**
- * Serializes one upstream element for a `<body/>`: unprefixed stanzas without their own
- * `xmlns` are in jabber:client by the stream's default namespace, so they get it explicitly
- * (the body's default namespace is httpbind).
- */
-export function toInboundItem(el: Element): InboundItem {
-  if (el.attrs.xmlns === undefined && el.prefix === '') el.attrs = { xmlns: NS_CLIENT, ...el.attrs };
-  return { xml: el.toString() };
 }

@@ -16,14 +16,17 @@ export class PresenceSnapshot {
     else if (type === 'unavailable' || type === 'error') this.inbound.delete(from);
   }
 
-  /** `el` as the other members saw it (its echo form). */
+  /** A member's stanza as the other members saw it (before its echo mark, D11). */
   observeOwn(el: Element): void {
     if (el.name !== 'presence' || el.attrs.to !== undefined) return;
     this.own = el.attrs.type === undefined ? el : undefined;
   }
 
-  /** The member's own presence first, then everyone else's. */
-  elements(): Element[] {
-    return this.own ? [this.own, ...this.inbound.values()] : [...this.inbound.values()];
+  /** The members' own presence first (an echo), then everyone else's. */
+  entries(): Array<{ element: Element; echo: boolean }> {
+    const out: Array<{ element: Element; echo: boolean }> = [];
+    if (this.own) out.push({ element: this.own, echo: true });
+    for (const element of this.inbound.values()) out.push({ element, echo: false });
+    return out;
   }
 }

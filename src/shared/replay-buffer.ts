@@ -4,8 +4,11 @@ import type { Element } from '../xml/element.js';
 /** One event of a link's total order (D10): an inbound stanza or a member's echoed stanza. */
 export interface LinkEvent {
   seq: number;
-  /** The stanza as members other than its origin see it (echo copies carry shared:echo). */
+  /** The stanza, stripped of shared marks (D25); an echo's carries the bound JID as `from`. */
   element: Element;
+  /** A member's stanza (or the result of a member's IQ), which others see as an echo (D11, D12). */
+  echo: boolean;
+  /** The stanza as members other than its origin see it, marked `shared:echo` where `echo`. */
   xml: string;
   at: number;
 }
@@ -26,8 +29,8 @@ export class ReplayBuffer {
     private readonly clock: Clock,
   ) {}
 
-  push(element: Element, xml: string): LinkEvent {
-    const event: LinkEvent = { seq: ++this.lastSeq, element, xml, at: this.clock.now() };
+  push(element: Element, echo: boolean, xml: string): LinkEvent {
+    const event: LinkEvent = { seq: ++this.lastSeq, element, echo, xml, at: this.clock.now() };
     if (this.maxEvents > 0) {
       this.events.push(event);
       this.prune();

@@ -267,7 +267,8 @@ test('D14 Q-20: a newly attached member first gets the presence snapshot, marked
   a.up.server("<presence from='friend@example.com/x'/><presence from='gone@example.com/y'/><presence from='gone@example.com/y' type='unavailable'/>");
   const b = await h.client();
   const items = b.creation.parsed.children;
-  assert.deepEqual(items.map((c) => c.attrs.from ?? 'own'), ['own', 'friend@example.com/x']);
+  assert.deepEqual(items.map((c) => c.attrs.from), ['user@example.com/res', 'friend@example.com/x'], 'D25: the own presence (an echo) from the bound JID');
+  assert.deepEqual(items.map((c) => c.attrs['shared:echo']), ['true', undefined]);
   for (const item of items) assert.equal(item.attrs['shared:replay'], 'true');
   assert.equal(items[0]!.getChild('show')!.text(), 'away');
 });
