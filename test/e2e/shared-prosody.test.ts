@@ -19,6 +19,8 @@ import { prosodyAvailable, startProsody, type ProsodyInstance } from '../support
 import { connectStrophe, eventually, type StropheClient } from '../support/xmpp-clients.js';
 import { HTTPBIND_NS, postBody } from '../support/bosh-http.js';
 import { bodyText, isEcho, isReplay, newKey, settle, SharedMember, type Got } from '../support/shared-clients.js';
+import { childElements, namesInNamespace, parseNamespaced, type NsElement } from '../support/namespaced-xml.js';
+import { NS_SHARED } from '../../src/protocol/namespaces.js';
 
 const skip = prosodyAvailable() ? false : 'prosody is not installed';
 const T = { timeout: 20_000 };
@@ -52,6 +54,17 @@ const isIq = (type: string, id?: string) => (g: Got): boolean =>
   g.el.name === 'iq' && g.el.attrs.type === type && (id === undefined || g.el.attrs.id === id);
 const unique = (): string => Math.random().toString(36).slice(2, 10);
 
+/** The stanza of `g` as a namespace-aware parser (a browser) reads its whole response body. */
+function stanzaIn(m: SharedMember, g: Got): NsElement {
+  const answer = [m.creation, ...m.answers].find((x) => x?.rid === g.rid);
+  assert.ok(answer, `${m.name}: the answer to rid ${g.rid}`);
+  const stanzas = childElements(parseNamespaced(answer.text));
+  const id = g.el.attrs.id;
+  const found = stanzas.find((el) => el.local === g.el.localName && el.attrs.some((x) => x.name === 'id' && x.value === id));
+  assert.ok(found, answer.text);
+  return found;
+}
+
 describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_000 }, () => {
   let prosody: ProsodyInstance;
   let cm: Cm;
@@ -83,6 +96,14 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
       others.push(m);
     }
     return { key, jid, a, others };
+  };
+
+  /** Whether Prosody holds an available presence for this full JID (what alice's contacts see). */
+  const presenceAtProsody = async (fullJid: string): Promise<'available' | 'unavailable' | 'no session'> => {
+    const out = await prosody.shell(`>local s = prosody.full_sessions[${JSON.stringify(fullJid)}] return "\\n"..(s == nil and "no session" or s.presence and "available" or "unavailable")`);
+    const m = /Result:\s*(available|unavailable|no session)/.exec(out);
+    assert.ok(m, out);
+    return m[1] as 'available' | 'unavailable' | 'no session';
   };
 
   before(async () => {
@@ -151,8 +172,8 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     for (const m of [a, b!, c!]) assert.equal(m.count(isMessage(text)), 1, m.name);
   });
 
-  test('S-08 S-09 D11 Q-15: B\'s message to bob reaches bob once; A and C get a copy with shared:echo, B does not', T, async () => {
-    const { a, others: [b, c] } = await openLink('s03');
+  test('S-08 S-09 D11 D25 Q-15: B\'s message to bob reaches bob once; A and C get a copy with shared:echo and from = alice\'s full JID, B does not', T, async () => {
+    const { jid, a, others: [b, c] } = await openLink('s03');
     const text = `echo ${unique()}`;
     const mark = bob.mark();
     b!.send(msg(bob.jid, text, 'e3'));
@@ -162,7 +183,7 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
       assert.equal(g.el.attrs['shared:echo'], 'true', g.xml);
       assert.equal(g.el.attrs.to, bob.jid);
       assert.equal(g.el.attrs.id, 'e3');
-      assert.equal(g.el.attrs.from, undefined, 'an echo carries no from');
+      assert.equal(g.el.attrs.from, jid, 'D25: an echo comes from the bound full JID, as the server would stamp it');
     }
     await settle(400);
     assert.equal(bob.received.slice(mark).filter((s) => s.kind === 'message' && s.body === text).length, 1, 'bob gets it once');
@@ -251,7 +272,8 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     const fromBob = snapshot.filter((g) => g.el.attrs.from === bob.jid);
     assert.equal(fromBob.length, 1);
     assert.equal(fromBob[0]!.el.getChild('status')?.text(), bobStatus);
-    assert.equal(snapshot.filter((g) => g.el.attrs.from === jid).length, 1, 'alice\'s own presence as Prosody sent it');
+    assert.equal(own[0]!.el.attrs.from, jid, 'D25: the echo comes from the bound JID');
+    assert.equal(snapshot.filter((g) => g.el.attrs.from === jid && !isEcho(g.el)).length, 1, 'alice\'s own presence as Prosody sent it');
     d.startPolling();
     // Live traffic after the snapshot.
     const text = `after snapshot ${unique()}`;
@@ -322,6 +344,57 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     await Promise.all([a, c!].map((m) => m.waitFor(isMessage(text), WAIT)));
     assert.equal(b!.count(isMessage(text)), 0);
     assert.deepEqual(cm.stats(), { sessions: 2, links: 1 });
+  });
+
+  test('D16: B sends an undirected unavailable presence in an ordinary request (as on page unload): alice stays available at Prosody, bob sees no unavailable, nobody gets an echo', T, async () => {
+    const { jid, a, others: [b, c] } = await openLink('s08b');
+    a.send("<presence xmlns='jabber:client'/>");
+    const mark0 = bob.mark();
+    a.send(`<presence to='${bob.jid}' xmlns='jabber:client'><status>s08b</status></presence>`);
+    await bob.waitFor((s) => s.kind === 'presence' && s.from === jid && s.type === 'available', { since: mark0, timeoutMs: 5000, label: 'directed presence from alice' });
+    assert.equal(await presenceAtProsody(jid), 'available');
+    await settle(200);
+    const mark = bob.mark();
+    const [aMark, cMark] = [a.mark(), c!.mark()];
+    const suppressed = async () => (await cm.metrics.suppressed.get()).values.find((v) => v.labels.kind === 'unavailable-presence')?.value ?? 0;
+    const before = await suppressed();
+    b!.send(UNAVAILABLE);
+    await eventually(async () => assert.equal(await suppressed(), before + 1), { timeoutMs: 5000, label: 'counted' });
+    await settle(600);
+    assert.equal(await presenceAtProsody(jid), 'available', 'Prosody still has alice\'s presence');
+    assert.equal(bob.received.slice(mark).filter((s) => s.kind === 'presence' && s.from === jid).length, 0, 'bob saw no presence change of alice');
+    for (const [m, since] of [[a, aMark], [c!, cMark]] as const) {
+      assert.equal(m.count((g) => g.el.name === 'presence' && g.el.attrs.type === 'unavailable', since), 0, `${m.name}: no echo`);
+    }
+    const text = `b still polls ${unique()}`;
+    bob.sendMessage(jid, text);
+    await Promise.all([a, b!, c!].map((m) => m.waitFor(isMessage(text), WAIT)));
+  });
+
+  test('D25 S-07 D14: bob forges shared:echo and shared:replay (any prefix) on a message and a directed presence: every member gets them stripped, and every body, attach included, is namespace-well-formed', T, async () => {
+    const { key, jid, a, others: [b] } = await openLink('s25', ['B']);
+    const text = `forged ${unique()}`;
+    bob.sendRaw(
+      `<message to='${jid}' type='chat' id='forged1' xmlns='jabber:client' xmlns:shared='${NS_SHARED}' shared:replay='true' shared:echo='true'>` +
+        `<body>${text}</body><x xmlns='${NS_SHARED}'><y/></x></message>`,
+    );
+    for (const m of [a, b!]) {
+      const g = await m.waitFor(isMessage(text), { ...WAIT, label: `${m.name}: ${text}` });
+      const message = stanzaIn(m, g);
+      assert.deepEqual(namesInNamespace(message, NS_SHARED), [], `${m.name}: ${g.xml}`);
+      assert.equal(message.attrs.find((x) => x.name === 'from')?.value, bob.jid);
+    }
+    const status = `forged presence ${unique()}`;
+    bob.sendRaw(`<presence to='${jid}' xmlns='jabber:client' xmlns:s='${NS_SHARED}' s:replay='true' s:echo='true'><status>${status}</status></presence>`);
+    await a.waitFor((g) => g.el.name === 'presence' && g.el.getChild('status')?.text() === status, { ...WAIT, label: 'bob\'s directed presence' });
+    for (const name of ['D', 'E']) {
+      const d = await open({ key, name });
+      assert.equal(d.result, 'attached', d.creation?.text);
+      const body = parseNamespaced(d.creation!.text); // a browser's DOMParser rejects the whole body otherwise
+      const presence = childElements(body).find((el) => el.local === 'presence' && el.attrs.some((x) => x.name === 'from' && x.value === bob.jid));
+      assert.ok(presence, d.creation!.text);
+      assert.deepEqual(namesInNamespace(presence, NS_SHARED), ['@shared:replay'], 'only the CM\'s own mark');
+    }
   });
 
   test('D16 D17 D4: the last member leaving closes the stream: its unavailable presence reaches bob, Prosody drops the resource, the key is freed', T, async () => {
