@@ -105,7 +105,7 @@ function idOf(el: NsElement): string | undefined {
   return el.attrs.find((a) => a.name === 'id')?.value;
 }
 
-test('D25 S-07 S-08 D14 D14b: every body to every member is namespace-well-formed and carries no shared mark but the CM\'s own', async () => {
+test("D25 S-07 S-08 D14 D14b: every body to every member is namespace-well-formed and carries no shared mark but the CM's own", async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 12 }), async (actions) => {
       const h = createSharedHarness();

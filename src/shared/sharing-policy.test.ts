@@ -50,7 +50,7 @@ test('D25 D14: a directed presence with a forged mark under another prefix enter
   }
 });
 
-test('D25 S-08: a member\'s forged marks are stripped upstream and from its echo; a stanza that binds `shared` elsewhere keeps its meaning', async () => {
+test("D25 S-08: a member's forged marks are stripped upstream and from its echo; a stanza that binds `shared` elsewhere keeps its meaning", async () => {
   const h = createSharedHarness();
   const a = await h.creator();
   const b = await h.client();

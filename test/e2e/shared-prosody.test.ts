@@ -155,7 +155,7 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     assert.deepEqual(cm.stats(), { sessions: 3, links: 1 });
   });
 
-  test('S-07 D10: a message from bob to alice\'s full JID reaches A, B and C, once each, as the same link event', T, async () => {
+  test("S-07 D10: a message from bob to alice's full JID reaches A, B and C, once each, as the same link event", T, async () => {
     const { jid, a, others: [b, c] } = await openLink('s02');
     const text = `fan-out ${unique()}`;
     bob.sendMessage(jid, text);
@@ -172,7 +172,7 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     for (const m of [a, b!, c!]) assert.equal(m.count(isMessage(text)), 1, m.name);
   });
 
-  test('S-08 S-09 D11 D25 Q-15: B\'s message to bob reaches bob once; A and C get a copy with shared:echo and from = alice\'s full JID, B does not', T, async () => {
+  test("S-08 S-09 D11 D25 Q-15: B's message to bob reaches bob once; A and C get a copy with shared:echo and from = alice's full JID, B does not", T, async () => {
     const { jid, a, others: [b, c] } = await openLink('s03');
     const text = `echo ${unique()}`;
     const mark = bob.mark();
@@ -221,7 +221,7 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     assert.deepEqual(new Set(cGets), new Set([...echoIds(a, 'get'), ...echoIds(b!, 'get')]));
   });
 
-  test('D12 Q-06: bob pings alice\'s full JID; every member sees it, A and B both answer, bob gets exactly one result', T, async () => {
+  test("D12 Q-06: bob pings alice's full JID; every member sees it, A and B both answer, bob gets exactly one result", T, async () => {
     const { jid, a, others: [b, c] } = await openLink('s05');
     const id = `bobping-${unique()}`;
     const before = await cm.metrics.suppressed.get();
@@ -245,7 +245,7 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     assert.equal((after.values.find((v) => v.labels.kind === 'iq-reply')?.value ?? 0) - suppressedBefore, 1, 'counted in metrics');
   });
 
-  test('D14 Q-20 Q-21: a member attaching later first gets the presence snapshot (shared:replay): alice\'s own presence and bob\'s', T, async () => {
+  test("D14 Q-20 Q-21: a member attaching later first gets the presence snapshot (shared:replay): alice's own presence and bob's", T, async () => {
     const { key, jid, a, others: [b] } = await openLink('s06', ['B']);
     const status = `s06 here ${unique()}`;
     a.send(`<presence xmlns='jabber:client'><status>${status}</status></presence>`);
@@ -420,7 +420,7 @@ describe('Shared BOSH through the CM in front of Prosody', { skip, timeout: 120_
     assert.equal(again.creation!.attrs['shared:jid'], undefined);
   });
 
-  test('D19 D17: Prosody kicks the shared session: every member\'s held request ends with remote-stream-error and the <stream:error/>; the key is freed', T, async () => {
+  test("D19 D17: Prosody kicks the shared session: every member's held request ends with remote-stream-error and the <stream:error/>; the key is freed", T, async () => {
     const { key, jid, a, others: [b] } = await openLink('s10', ['B']);
     await settle(200); // both have a request held
     const out = await prosody.shell(`c2s:close("${jid}", "kicked by the test", "policy-violation")`);
