@@ -181,15 +181,14 @@ export class Link implements UpstreamSink {
     // Before binding (and always on an unshared link) everything passes through. D11: on a
     // shared link, login traffic (features, SASL, the bind result) is the creator's alone.
     const items: InboundItem[] = [];
-    let i = 0;
-    for (; i < elements.length && (this.jid === undefined || !this.sharing); i++) {
-      const el = elements[i]!;
+    for (const el of elements) {
+      if (this.sharing && this.jid !== undefined) break;
       if (this.jid === undefined) this.watchBindResult(el);
       items.push({ xml: inboundXml(el) });
     }
     if (items.length > 0) for (const { port } of this.members) port.deliver(items);
-    if (i < elements.length && this.sharing && this.jid !== undefined) {
-      this.sharing.inbound(i === 0 ? elements : elements.slice(i), this.members, this.jid);
+    if (items.length < elements.length && this.sharing && this.jid !== undefined) {
+      this.sharing.inbound(items.length === 0 ? elements : elements.slice(items.length), this.members, this.jid);
     }
   }
 

@@ -57,8 +57,7 @@ export function stripSharedMarks(el: Element, xml: string): Stripped {
     const scope = scopeOf(source.attrs, parentScope);
     if (scope.get(prefixOf(source.name)) === NS_SHARED) return undefined;
     const attrs: Record<string, string> = {};
-    for (const name in source.attrs) {
-      const value = source.attrs[name]!;
+    for (const [name, value] of Object.entries(source.attrs)) {
       if (isShared(name, value, scope)) changed = true;
       else attrs[name] = value;
     }
@@ -67,14 +66,12 @@ export function stripSharedMarks(el: Element, xml: string): Stripped {
   const root = open(el, ROOT_SCOPE);
   if (!root) return { kind: 'dropped' };
   const stack: Frame[] = [root];
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    const children = frame.source.children;
-    if (frame.next === children.length) {
+  for (let frame = stack.at(-1); frame !== undefined; frame = stack.at(-1)) {
+    const child: XmlNode | undefined = frame.source.children[frame.next++];
+    if (child === undefined) {
       stack.pop();
       continue;
     }
-    const child: XmlNode = children[frame.next++]!;
     if (typeof child === 'string') {
       frame.copy.children.push(child);
       continue;
@@ -100,9 +97,10 @@ function isShared(name: string, value: string, scope: Scope): boolean {
 function scopeOf(attrs: Record<string, string>, parent: Scope): Scope {
   let scope: Map<string, string> | undefined;
   for (const name in attrs) {
-    if (name === 'xmlns' || name.startsWith('xmlns:')) {
+    const uri = attrs[name];
+    if (uri !== undefined && (name === 'xmlns' || name.startsWith('xmlns:'))) {
       scope ??= new Map(parent);
-      scope.set(name === 'xmlns' ? '' : name.slice(6), attrs[name]!);
+      scope.set(name === 'xmlns' ? '' : name.slice(6), uri);
     }
   }
   return scope ?? parent;
