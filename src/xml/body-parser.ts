@@ -1,5 +1,5 @@
 import { SaxesParser } from 'saxes';
-import { Element } from './element.js';
+import { DEFAULT_MAX_DEPTH, Element } from './element.js';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
 
@@ -20,13 +20,13 @@ export class BodyParseError extends Error {
 /**
  * Parses one HTTP request body as a BOSH wrapper (XEP-0124 §6, docs/requirements.md B-11..B-15):
  * exactly one `<body/>` in the httpbind namespace, no DTD (so no entity declarations),
- * no character data directly inside it.
+ * no character data directly inside it, no payload nested deeper than `maxDepth` levels.
  */
-export function parseBody(xml: string): ParsedBody {
+export function parseBody(xml: string, maxDepth = DEFAULT_MAX_DEPTH): ParsedBody {
   const p = (shared ??= new BodyParser());
   // A parser left in an unknown state by an exception is never reused.
   shared = undefined;
-  const root = p.parse(xml);
+  const root = p.parse(xml, maxDepth);
   shared = p;
 
   const prefixes = declaredPrefixes(root.attrs);
@@ -48,12 +48,16 @@ class BodyParser {
   private stack: Element[] = [];
   private root: Element | undefined;
   private failure: string | undefined;
+  /** Deepest payload element allowed (`<body/>` is depth 0, a stanza depth 1). */
+  private maxDepth = DEFAULT_MAX_DEPTH;
 
   constructor() {
     const parser = this.parser;
     parser.on('error', (err) => this.fail(err.message));
     parser.on('doctype', () => this.fail('DTD not allowed'));
     parser.on('opentag', (tag) => {
+      // Resource exhaustion: stop at once rather than build a deep tree (the parser is dropped).
+      if (this.stack.length > this.maxDepth) throw new BodyParseError(`payload nested deeper than ${this.maxDepth} levels`);
       const el = new Element(tag.name, tag.attributes as Record<string, string>);
       const parent = this.stack[this.stack.length - 1];
       if (parent) parent.children.push(el);
@@ -76,7 +80,8 @@ class BodyParser {
   }
 
   /** The document's root element; throws BodyParseError for anything not well-formed. */
-  parse(xml: string): Element {
+  parse(xml: string, maxDepth: number): Element {
+    this.maxDepth = maxDepth;
     try {
       this.parser.write(xml).close();
     } catch (err) {
@@ -120,21 +125,26 @@ function inheritPrefixes(el: Element, bodyPrefixes: Record<string, string>): voi
   }
 }
 
-function collectUndeclared(el: Element, inScope: Set<string>, missing: Set<string>): void {
-  let scope = inScope;
-  for (const name in el.attrs) {
-    if (name.startsWith('xmlns:')) {
-      if (scope === inScope) scope = new Set(inScope);
-      scope.add(name.slice(6));
+/** Iterative (an explicit work list), so depth costs heap, never stack. */
+function collectUndeclared(root: Element, rootScope: Set<string>, missing: Set<string>): void {
+  const pending: Array<[Element, Set<string>]> = [[root, rootScope]];
+  while (pending.length > 0) {
+    const [el, inScope] = pending.pop()!;
+    let scope = inScope;
+    for (const name in el.attrs) {
+      if (name.startsWith('xmlns:')) {
+        if (scope === inScope) scope = new Set(inScope);
+        scope.add(name.slice(6));
+      }
     }
+    const use = (prefix: string) => {
+      if (prefix !== '' && prefix !== 'xml' && prefix !== 'xmlns' && !scope.has(prefix)) missing.add(prefix);
+    };
+    use(el.prefix);
+    for (const name in el.attrs) {
+      const colon = name.indexOf(':');
+      if (colon > 0) use(name.slice(0, colon));
+    }
+    for (const child of el.children) if (typeof child !== 'string') pending.push([child, scope]);
   }
-  const use = (prefix: string) => {
-    if (prefix !== '' && prefix !== 'xml' && prefix !== 'xmlns' && !scope.has(prefix)) missing.add(prefix);
-  };
-  use(el.prefix);
-  for (const name in el.attrs) {
-    const colon = name.indexOf(':');
-    if (colon > 0) use(name.slice(0, colon));
-  }
-  for (const child of el.children) if (typeof child !== 'string') collectUndeclared(child, scope, missing);
 }

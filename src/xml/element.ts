@@ -6,6 +6,14 @@
  */
 export type XmlNode = Element | string;
 
+/**
+ * How deep the parsers let an element nest when no limit is given: a stanza is depth 1, its
+ * children 2, and so on (config `bosh.maxDepth` and `upstream.maxDepth`, docs/configuration.md).
+ * Real stanzas stay near 10 (an XHTML-IM message inside a MAM result of a carbon copy is about
+ * 12); 64 leaves room for anything legitimate and still keeps trees shallow.
+ */
+export const DEFAULT_MAX_DEPTH = 64;
+
 export class Element {
   constructor(
     public name: string,
@@ -45,13 +53,29 @@ export class Element {
     return colon === -1 ? '' : this.name.slice(0, colon);
   }
 
-  /** A deep copy, so a copy can be changed without touching the original. */
+  /**
+   * A deep copy, so a copy can be changed without touching the original. Iterative: the depth
+   * of a tree costs heap, never stack (a deep tree must not overflow the stack).
+   */
   clone(): Element {
-    return new Element(
-      this.name,
-      { ...this.attrs },
-      this.children.map((c) => (typeof c === 'string' ? c : c.clone())),
-    );
+    const root = new Element(this.name, { ...this.attrs });
+    const pending: Element[] = [this, root]; // pairs: original, its copy (children still to copy)
+    while (pending.length > 0) {
+      const copy = pending.pop()!;
+      const original = pending.pop()!;
+      const children = (copy.children = new Array<XmlNode>(original.children.length));
+      for (let i = 0; i < children.length; i++) {
+        const child = original.children[i]!;
+        if (typeof child === 'string') {
+          children[i] = child;
+        } else {
+          const childCopy = new Element(child.name, { ...child.attrs });
+          children[i] = childCopy;
+          pending.push(child, childCopy);
+        }
+      }
+    }
+    return root;
   }
 
   toString(): string {
@@ -70,14 +94,56 @@ export function escapeText(value: string): string {
   return /[&<>]/.test(value) ? value.replace(/[&<>]/g, (c) => TEXT_ESCAPES[c]!) : value;
 }
 
-/** Serializes an element; attribute values in single quotes, as XMPP servers commonly do. */
-export function serialize(el: Element): string {
+/**
+ * Serializes an element; attribute values in single quotes, as XMPP servers commonly do.
+ * Iterative, with an explicit stack of open elements: any depth serializes (a deep tree must not
+ * overflow the call stack; the parsers bound depth too, but this does not rely on them).
+ */
+export function serialize(root: Element): string {
+  let out = openTag(root);
+  if (root.children.length === 0) return out + '/>';
+  out += '>';
+  const open: Element[] = [root];
+  /** For each open element, the index of its next child to write. */
+  const next: number[] = [0];
+  let top = 0;
+  while (top >= 0) {
+    const el = open[top]!;
+    const children = el.children;
+    let i = next[top]!;
+    let descended = false;
+    while (i < children.length) {
+      const child = children[i++]!;
+      if (typeof child === 'string') {
+        out += escapeText(child);
+        continue;
+      }
+      out += openTag(child);
+      if (child.children.length === 0) {
+        out += '/>';
+        continue;
+      }
+      out += '>';
+      next[top] = i;
+      top++;
+      open[top] = child;
+      next[top] = 0;
+      descended = true;
+      break;
+    }
+    if (!descended) {
+      out += '</' + el.name + '>';
+      top--;
+    }
+  }
+  return out;
+}
+
+/** `<name attr='value' ...`, unterminated. */
+function openTag(el: Element): string {
   let out = '<' + el.name;
   for (const key in el.attrs) out += ' ' + key + "='" + escapeAttr(el.attrs[key]!) + "'";
-  if (el.children.length === 0) return out + '/>';
-  out += '>';
-  for (const child of el.children) out += typeof child === 'string' ? escapeText(child) : serialize(child);
-  return out + '</' + el.name + '>';
+  return out;
 }
 
 /** Serializes an element's start tag alone, unclosed (for stream headers). */

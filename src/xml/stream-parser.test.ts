@@ -194,3 +194,61 @@ test('</stream:stream> ends the stream whole, split anywhere, with whitespace in
     }
   }
 });
+
+/** A top-level element nested `depth` levels deep (the element itself is level 1). */
+function nested(name: string, depth: number, attrs = ''): string {
+  return `<${name}${attrs}>` + '<x>'.repeat(depth - 1) + 'deep' + '</x>'.repeat(depth - 1) + `</${name}>`;
+}
+
+test('an element nested deeper than maxDepth is dropped (name and attributes reported), split anywhere; the stream goes on', () => {
+  const deep = nested('message', 9, " from='mallory@evil.example/x' id='m1' type='chat'");
+  const input = HEADER + nested('message', 8, " id='ok1'") + deep + "<message id='ok2'/>";
+  for (let i = 0; i <= input.length; i += 7) {
+    const parser = new XmppStreamParser({ maxDepth: 8 });
+    const chunks = [parser.write(input.slice(0, i)), parser.write(input.slice(i))];
+    const elements = chunks.flatMap((c) => c.elements.map((e) => e.attrs.id));
+    const dropped = chunks.flatMap((c) => c.dropped ?? []);
+    assert.deepEqual(elements, ['ok1', 'ok2'], `split at ${i}`);
+    assert.equal(dropped.length, 1);
+    assert.equal(dropped[0]!.toString(), "<message from='mallory@evil.example/x' id='m1' type='chat'/>");
+    assert.ok(chunks.every((c) => c.error === undefined));
+  }
+});
+
+test('the default maxDepth drops a 5,000-deep message that is below the size limit', () => {
+  const parser = new XmppStreamParser();
+  const out = parser.write(HEADER + nested('message', 5000) + "<presence id='after'/>");
+  assert.equal(out.error, undefined);
+  assert.deepEqual(out.elements.map((e) => e.attrs.id), ['after']);
+  assert.equal(out.dropped?.[0]?.name, 'message');
+  assert.equal(parser.write(nested('message', 64, " id='at-limit'")).elements[0]?.attrs.id, 'at-limit');
+});
+
+test('X-24 X-25: after reset() (a restart), a <stream:error/> and </stream:stream> in place of the new header end the old stream', () => {
+  const error = "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Stream restart before authentication</text></stream:error>";
+  const input = error + '</stream:stream>';
+  for (let i = 0; i <= input.length; i++) {
+    const parser = new XmppStreamParser();
+    parser.write(HEADER);
+    parser.reset();
+    const r = collect(parser, [' ', input.slice(0, i), input.slice(i)]);
+    assert.equal(r.error, undefined, `split at ${i}`);
+    assert.equal(r.header, undefined);
+    assert.deepEqual(r.xml, [error], `split at ${i}`);
+    assert.equal(r.end, true);
+  }
+  // A bare </stream:stream> where the new header was expected is the end too.
+  const parser = new XmppStreamParser();
+  parser.write(HEADER);
+  parser.reset();
+  assert.deepEqual(collect(parser, ['</stream:', 'stream>']), { xml: [], end: true });
+});
+
+test('a <stream:error/> without any header is still not a stream (only after a restart)', () => {
+  const r = collect(new XmppStreamParser(), ["<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"]);
+  assert.match(r.error ?? '', /expected a stream header/);
+  const parser = new XmppStreamParser();
+  parser.write(HEADER);
+  parser.reset();
+  assert.match(collect(parser, ["<message/>"]).error ?? '', /expected a stream header/);
+});

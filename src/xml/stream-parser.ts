@@ -1,5 +1,5 @@
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
-import { Element } from './element.js';
+import { DEFAULT_MAX_DEPTH, Element } from './element.js';
 import { ownString } from './strings.js';
 
 /** Thrown from a handler to stop saxes once `</stream:stream>` has closed the stream. */
@@ -35,6 +35,11 @@ export interface StreamChunk {
   elements: Element[];
   /** The top-level elements as written, parallel to `elements` (only with `keepRaw`). */
   raw?: string[];
+  /**
+   * Top-level elements that nested deeper than `maxDepth` and were not built: the element's
+   * name and attributes only, no children. The caller decides what to tell whom.
+   */
+  dropped?: Element[];
   /** `</stream:stream>` arrived; nothing more is parsed until reset(). */
   end: boolean;
   /** The stream is not acceptable XML; nothing more is parsed until reset(). */
@@ -49,6 +54,11 @@ export interface XmppStreamParserOptions {
    * @default 1048576
    */
   maxElementChars?: number;
+  /**
+   * Deepest nesting of a top-level element (the element itself is depth 1). A deeper element is
+   * parsed to its end but not built, and reported in `dropped`. @default 64 (DEFAULT_MAX_DEPTH)
+   */
+  maxDepth?: number;
   /** Keep each top-level element's source text (for test servers and diagnostics). @default false */
   keepRaw?: boolean;
 }
@@ -61,6 +71,7 @@ export interface XmppStreamParserOptions {
  */
 export class XmppStreamParser {
   private readonly maxChars: number;
+  private readonly maxDepth: number;
   private readonly keepRaw: boolean;
   /**
    * The saxes instance, only while it holds something: an idle stream (between top-level
@@ -73,8 +84,19 @@ export class XmppStreamParser {
   private saxOffset = 0;
   /** The header's name as written (`stream:stream`), and its XML version if not 1.0. */
   private rootName = '';
+  /**
+   * The header's name of the stream before the last reset() ('' before the first stream): after
+   * a restart the server may answer on the old stream, with `<stream:error/>` and no new header.
+   */
+  private previousRoot = '';
   private xmlVersion: string | undefined;
   private stack: Element[] = [];
+  /** Levels of elements open below maxDepth, parsed but not built (0: none). */
+  private skipping = 0;
+  /** The top-level element in progress went deeper than maxDepth: it is dropped when it ends. */
+  private tooDeep = false;
+  /** The stream error in progress came instead of a header (see previousRoot). */
+  private headerless = false;
   /** Something other than whitespace was written to this stream. */
   private started = false;
   private headerSeen = false;
@@ -97,17 +119,25 @@ export class XmppStreamParser {
 
   constructor(options: XmppStreamParserOptions = {}) {
     this.maxChars = options.maxElementChars ?? 1_048_576;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.keepRaw = options.keepRaw ?? false;
     this.reset();
   }
 
-  /** Forget everything: the next write() starts a new stream (new header, new `<?xml?>`). */
+  /**
+   * Forget everything: the next write() starts a new stream (new header, new `<?xml?>`), or
+   * brings the previous stream's `<stream:error/>` (a server refusing the restart).
+   */
   reset(): void {
     this.sax = undefined;
     this.saxOffset = 0;
+    if (this.rootName !== '') this.previousRoot = this.rootName;
     this.rootName = '';
     this.xmlVersion = undefined;
     this.stack = [];
+    this.skipping = 0;
+    this.tooDeep = false;
+    this.headerless = false;
     this.started = false;
     this.headerSeen = false;
     this.done = false;
@@ -149,6 +179,7 @@ export class XmppStreamParser {
       this.done = true;
       this.sax = undefined;
       this.stack = [];
+      this.skipping = 0;
       if (err === STREAM_END) out.end = true;
       else out.error = err instanceof StreamParseError ? err : new StreamParseError('not-well-formed', (err as Error).message);
     } finally {
@@ -191,6 +222,10 @@ export class XmppStreamParser {
 
   /** saxes found the input not well-formed (its default would be to throw the same error). */
   private onError(err: Error): never {
+    // After a restart: `</stream:stream>` in place of a header ends the old stream.
+    if (!this.headerSeen && this.stack.length === 0 && this.previousRoot !== '' && err.message.includes(`unmatched closing tag: ${this.previousRoot}.`)) {
+      throw STREAM_END;
+    }
     if (this.rootClosedAt !== undefined) {
       // RFC 6120 §4.9.3.13: `</x>` at the stream level, where only `</stream:stream>` may close.
       if (this.position === this.rootClosedAt) throw new StreamParseError('not-well-formed', `closing tag does not match <${this.rootName}>: ${err.message}`);
@@ -203,8 +238,18 @@ export class XmppStreamParser {
   private onOpen(tag: SaxesTagPlain): void {
     if (this.rootClosedAt !== undefined) throw STREAM_END;
     const attrs = tag.attributes as Record<string, string>;
-    if (!this.headerSeen) {
-      this.openStream(tag.name, attrs);
+    if (!this.headerSeen && this.stack.length === 0) {
+      if (this.isPreviousStreamError(tag.name)) this.headerless = true; // built like any element below
+      else {
+        this.openStream(tag.name, attrs);
+        return;
+      }
+    }
+    // RFC 6120 §13.12 (resource exhaustion): a tree deeper than maxDepth is not built. saxes
+    // keeps checking it is well-formed; the element is reported in `dropped` when it ends.
+    if (this.skipping > 0 || this.stack.length >= this.maxDepth) {
+      this.skipping++;
+      this.tooDeep = true;
       return;
     }
     const el = new Element(tag.name, attrs);
@@ -232,6 +277,10 @@ export class XmppStreamParser {
   }
 
   private onClose(): void {
+    if (this.skipping > 0) {
+      this.skipping--;
+      return;
+    }
     const el = this.stack.pop();
     if (!el) {
       // A closing tag at the stream level: the end if it names the root (see rootClosedAt).
@@ -240,13 +289,28 @@ export class XmppStreamParser {
     }
     if (this.stack.length > 0) return;
     if (this.position - this.unitStart > this.maxChars) this.tooLarge();
-    this.out!.elements.push(el);
-    if (this.keepRaw) this.out!.raw!.push(this.pendingRaw.slice(0, this.position - this.unitStart).trimStart());
+    if (this.tooDeep) {
+      this.tooDeep = false;
+      (this.out!.dropped ??= []).push(new Element(el.name, el.attrs));
+    } else {
+      this.out!.elements.push(el);
+      if (this.keepRaw) this.out!.raw!.push(this.pendingRaw.slice(0, this.position - this.unitStart).trimStart());
+    }
     this.endUnit();
+    // The old stream's error was its last word (RFC 6120 §4.9.1.1); `</stream:stream>` follows.
+    if (this.headerless) throw STREAM_END;
+  }
+
+  /** `<stream:error>` (with the previous stream's prefix) where a new header was expected. */
+  private isPreviousStreamError(name: string): boolean {
+    if (this.previousRoot === '') return false;
+    const colon = this.previousRoot.indexOf(':');
+    return name === (colon === -1 ? 'error' : this.previousRoot.slice(0, colon + 1) + 'error');
   }
 
   private onText(text: string): void {
     if (this.rootClosedAt !== undefined) throw STREAM_END;
+    if (this.skipping > 0) return;
     // Whitespace between top-level elements (depth 1) is not part of any element.
     const parent = this.stack[this.stack.length - 1];
     if (parent) parent.children.push(text);
