@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './log.js';
 import { SessionManager } from './bosh/session-manager.js';
 import { LinkRegistry, type ServedDomain } from './shared/link-registry.js';
 import { openUpstream } from './xmpp/upstream.js';
+import type { UpstreamCounters } from './xmpp/types.js';
 import { Metrics } from './metrics.js';
 
 export interface ConnectionManager {
@@ -41,6 +42,10 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     };
   }
   const metrics = new Metrics();
+  const upstreamCounters: UpstreamCounters = {
+    dropped: (reason) => metrics.upstreamDropped.inc({ reason }),
+    streamErrorSent: (condition) => metrics.upstreamStreamErrors.inc({ condition }),
+  };
   const links = new LinkRegistry({
     domains,
     allowedRoutes: config.allowedRoutes,
@@ -53,7 +58,18 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     metrics,
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     maxStanzaBytes: config.upstream.maxStanzaBytes,
-    openUpstream,
+    // The stream's own safeguards (issue 11), the same for every link.
+    openUpstream: (options, sink) =>
+      openUpstream(
+        {
+          ...options,
+          maxDepth: config.upstream.maxDepth,
+          pingIntervalMs: config.upstream.pingIntervalS * 1000,
+          pingTimeoutMs: config.upstream.pingTimeoutS * 1000,
+          counters: upstreamCounters,
+        },
+        sink,
+      ),
     clock,
     log: logger,
   });

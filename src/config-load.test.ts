@@ -103,12 +103,16 @@ test('every key can be set by its environment variable', () => {
     ['SHARED_BOSH_MAX_QUEUE_BYTES', '2048', 2048],
     ['SHARED_BOSH_CREATIONS_PER_MINUTE', '0', 0],
     ['SHARED_BOSH_CREATION_BURST', '3', 3],
+    ['SHARED_BOSH_MAX_DEPTH', '32', 32],
     ['SHARED_BOSH_SHARED_MAX_MEMBERS', '4', 4],
     ['SHARED_BOSH_SHARED_ATTACH_ORIGINS', '*', ['*']],
     ['SHARED_BOSH_SHARED_REPLAY_EVENTS', '10', 10],
     ['SHARED_BOSH_SHARED_REPLAY_S', '10', 10],
     ['SHARED_BOSH_CONNECT_TIMEOUT_MS', '500', 500],
     ['SHARED_BOSH_MAX_STANZA_BYTES', '65536', 65536],
+    ['SHARED_BOSH_UPSTREAM_MAX_DEPTH', '100', 100],
+    ['SHARED_BOSH_UPSTREAM_PING_INTERVAL_S', '0', 0],
+    ['SHARED_BOSH_UPSTREAM_PING_TIMEOUT_S', '5', 5],
     ['SHARED_BOSH_LOG_LEVEL', 'debug', 'debug'],
   ];
   for (const [name, value, expected, others] of table) {

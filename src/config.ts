@@ -159,7 +159,7 @@ export const configSchema = group({
       .default('/metrics').meta(meta({
         env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', section: 'http',
         description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off.",
-        details: "Path of the Prometheus metrics page on the same listener (GET). It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations; never a key, JID or payload. `''` (in the config file) turns it off.",
+        details: "Path of the Prometheus metrics page on the same listener (GET). It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations, upstream stanzas dropped and stream errors sent; never a key, JID or payload. `''` (in the config file) turns it off.",
       })),
     tls: httpTlsSchema.nullable().default(null).meta(meta({
       section: 'http', defaultText: 'null',
@@ -239,6 +239,11 @@ export const configSchema = group({
       env: 'SHARED_BOSH_CREATION_BURST', kind: 'int', value: 'N', section: 'bosh',
       description: 'Creations an address may make in a burst before the per-minute rate applies.',
     })),
+    maxDepth: intIn(8, 10_000).default(64).meta(meta({
+      env: 'SHARED_BOSH_MAX_DEPTH', kind: 'int', value: 'N', section: 'bosh',
+      description: 'Deepest nesting of a stanza in a request body (the stanza is level 1); deeper ones get bad-request.',
+      details: 'Deepest nesting of a stanza in a request body (8 .. 10000): the stanza itself is level 1, its children level 2. A deeper one ends the session with `bad-request`. See [Hostile input and silent servers](#hostile-input-and-silent-servers).',
+    })),
   }).prefault({}),
   shared: group({
     maxMembers: intIn(1, 10_000).default(16).meta(meta({
@@ -272,6 +277,21 @@ export const configSchema = group({
       env: 'SHARED_BOSH_MAX_STANZA_BYTES', kind: 'int', value: 'BYTES', section: 'upstream',
       description: 'Largest element accepted from an XMPP server.',
       details: 'Largest top-level element accepted from a server.',
+    })),
+    maxDepth: intIn(8, 10_000).default(64).meta(meta({
+      env: 'SHARED_BOSH_UPSTREAM_MAX_DEPTH', kind: 'int', value: 'N', section: 'upstream',
+      description: 'Deepest nesting of a stanza from an XMPP server; deeper ones are dropped, logged and counted (IQ requests and messages get an error reply).',
+      details: 'Deepest nesting of a stanza from a server (8 .. 10000), counted like `bosh.maxDepth`. A deeper stanza is dropped, logged and counted; the session goes on (see [Hostile input and silent servers](#hostile-input-and-silent-servers)).',
+    })),
+    pingIntervalS: intIn(0, 86_400).default(60).meta(meta({
+      env: 'SHARED_BOSH_UPSTREAM_PING_INTERVAL_S', kind: 'int', value: 'SECONDS', section: 'upstream',
+      description: 'Ping an XMPP server (XEP-0199) after this long without data on a bound stream; 0 = never.',
+      details: 'Once a resource is bound, a stream on which nothing arrived for this many seconds gets an XEP-0199 ping to the server (0 .. 86400). `0` turns pings off.',
+    })),
+    pingTimeoutS: intIn(1, 3600).default(30).meta(meta({
+      env: 'SHARED_BOSH_UPSTREAM_PING_TIMEOUT_S', kind: 'int', value: 'SECONDS', section: 'upstream',
+      description: 'A ping, or a login step written to the server, unanswered for this long ends its sessions with remote-connection-failed.',
+      details: 'Seconds a ping, or a login step the CM wrote before binding, may go without any data back (1 .. 3600). Then the stream counts as lost and its sessions end with `remote-connection-failed`.',
     })),
   }).prefault({}),
   logLevel: oneOf(LOG_LEVELS).default('info').meta(meta({

@@ -44,5 +44,17 @@ export class Metrics {
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
+  readonly upstreamDropped = new Counter({
+    name: 'sbosh_upstream_dropped_total',
+    help: 'Stanzas from an XMPP server not delivered, by reason (too-deep: nested deeper than upstream.maxDepth)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamStreamErrors = new Counter({
+    name: 'sbosh_upstream_stream_errors_sent_total',
+    help: 'Upstream streams the CM ended with a stream error of its own, by condition',
+    labelNames: ['condition'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({ name: 'sbosh_creations_rate_limited_total', help: 'Session creations refused by the per-address rate limit', registers: [this.registry] });
 }

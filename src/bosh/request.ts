@@ -49,11 +49,14 @@ export interface BoshRequest {
 
 const MAX_RID = Number.MAX_SAFE_INTEGER;
 
-/** Parses and types one request body; a malformed one is a `bad-request` (B-119). */
-export function parseRequest(text: string): BoshRequest {
+/**
+ * Parses and types one request body; a malformed one, or one with a payload nested deeper than
+ * `maxDepth` (config `bosh.maxDepth`), is a `bad-request` (B-119).
+ */
+export function parseRequest(text: string, maxDepth?: number): BoshRequest {
   let parsed;
   try {
-    parsed = parseBody(text);
+    parsed = parseBody(text, maxDepth);
   } catch (err) {
     if (err instanceof BodyParseError) throw new BoshError('bad-request', 'malformed body: ' + err.message);
     throw err;

@@ -54,7 +54,7 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     }
     let request: BoshRequest;
     try {
-      request = parseRequest(exchange.body);
+      request = parseRequest(exchange.body, this.limits.maxDepth);
     } catch (err) {
       this.refuse(exchange, err instanceof BoshError ? err : new BoshError('internal-server-error', String(err)));
       return;

@@ -17,7 +17,7 @@ function registry(allowedRoutes: string[]) {
     maxStanzaBytes: 1000,
     openUpstream: (options) => {
       opened.push(options);
-      return { send() {}, restart() {}, close() {} };
+      return { send() {}, restart() {}, close() {}, markBound() {} };
     },
     clock: new FakeClock(),
     log: createMemoryLogger().logger,

@@ -208,6 +208,9 @@ export class Link implements UpstreamSink {
       case 'lost':
         this.failAll(new BoshError('remote-connection-failed', end.error?.message ?? 'upstream connection lost'));
         break;
+      case 'failed':
+        this.failAll(new BoshError('internal-server-error', end.error.message)); // the CM's own fault (issue 11)
+        break;
     }
     this.hooks.closed(this);
   }
@@ -230,6 +233,7 @@ export class Link implements UpstreamSink {
     if (jid) {
       this.jid = ownString(jid); // kept for the link's life: not a slice of the read it came in
       this.log.debug('resource bound');
+      this.upstream?.markBound();
     }
   }
 

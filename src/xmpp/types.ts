@@ -29,10 +29,36 @@ export interface UpstreamOptions {
   connectTimeoutMs?: number;
   /** Largest top-level element accepted from the server, in bytes. @default 1048576 */
   maxStanzaBytes?: number;
+  /**
+   * Deepest nesting of a top-level element from the server (the element is depth 1). A deeper
+   * one is dropped, logged and counted; an IQ request or a message gets a policy-violation error
+   * back to its sender. @default 64
+   */
+  maxDepth?: number;
+  /**
+   * Once the stream is bound (markBound()), ping the server (XEP-0199) after this long with
+   * nothing received; 0 = never. @default 60000
+   */
+  pingIntervalMs?: number;
+  /**
+   * How long a ping, or anything the CM writes before binding (every login step has an answer),
+   * may go without any data back before the stream counts as lost. @default 30000
+   */
+  pingTimeoutMs?: number;
+  /** Where the stream counts what it drops and why it gives up (the CM's metrics). */
+  counters?: UpstreamCounters;
   logger: Logger;
   clock: Clock;
   /** DNS SRV resolver, injectable for tests. @default node:dns/promises resolveSrv */
   resolveSrv?: (name: string) => Promise<Array<{ name: string; port: number; priority: number; weight: number }>>;
+}
+
+/** What an upstream stream counts; fixed reasons only, never an address or a payload. */
+export interface UpstreamCounters {
+  /** A stanza from the server was not delivered (too-deep: nested deeper than maxDepth). */
+  dropped(reason: 'too-deep'): void;
+  /** The CM ended the stream with a stream error of its own (RFC 6120 §4.9.3 condition). */
+  streamErrorSent(condition: string): void;
 }
 
 /** The server's stream header, as the client needs it (`authid`, `from`, `xmpp:version`). */
@@ -47,7 +73,8 @@ export type UpstreamEnd =
   | { kind: 'closed' }                             // we closed it (close() completed)
   | { kind: 'connect-failed'; error: Error }       // never opened: DNS, TCP, TLS, STARTTLS policy, timeout
   | { kind: 'stream-error'; error: Element }       // the server sent <stream:error/>
-  | { kind: 'lost'; error?: Error };               // TCP closed, </stream:stream> from the server, bad XML
+  | { kind: 'lost'; error?: Error }                // TCP closed, </stream:stream> from the server, bad XML, no answer to a ping
+  | { kind: 'failed'; error: Error };              // the CM itself failed handling the stream (an unexpected exception)
 
 /** What an upstream stream reports to its owner (the link). Direction: inbound. */
 export interface UpstreamSink {
@@ -71,4 +98,6 @@ export interface Upstream {
   restart(): void;
   /** Writes `</stream:stream>`, waits briefly for the server's, then closes TCP; onEnd({kind:'closed'}). */
   close(): void;
+  /** A resource is bound on this stream: from now on a silent server is pinged (pingIntervalMs). */
+  markBound(): void;
 }

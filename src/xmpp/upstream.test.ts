@@ -8,7 +8,7 @@ import { FakeClock } from '../../test/support/fake-clock.js';
 import { createTestCertificate } from '../../test/support/certs.js';
 import { ScriptedXmppServer, NS_SASL, NS_BIND, type ScriptedServerOptions } from '../../test/support/scripted-xmpp-server.js';
 import { CLOSE_WAIT_MS, openUpstream } from './upstream.js';
-import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
+import type { StreamInfo, Upstream, UpstreamCounters, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
 
 /** A sink that records every callback and lets a test wait for one. */
 class RecordingSink implements UpstreamSink {
@@ -89,10 +89,9 @@ async function startServer(t: { after(fn: () => Promise<void>): void }, options:
   return server;
 }
 
-function connect(server: ScriptedXmppServer, extra: Partial<UpstreamOptions> = {}): Opened {
+function connect(server: ScriptedXmppServer, extra: Partial<UpstreamOptions> = {}, sink = new RecordingSink()): Opened {
   const { logger, lines } = createMemoryLogger('trace');
   const clock = new FakeClock();
-  const sink = new RecordingSink();
   const upstream = openUpstream(
     { domain: server.domain, host: server.host, port: server.port, tls: 'optional', ca: server.ca, logger, clock, ...extra },
     sink,
@@ -476,3 +475,199 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+// ---- hostile input and faults (issue 11) -------------------------------------------------
+
+/** A message or IQ nested `depth` levels deep (the stanza itself is level 1). */
+function nested(open: string, close: string, depth: number): string {
+  return open + '<x>'.repeat(depth - 1) + 'deep' + '</x>'.repeat(depth - 1) + close;
+}
+
+/** Counters that remember every call. */
+class RecordingCounters implements UpstreamCounters {
+  readonly drops: string[] = [];
+  readonly streamErrors: string[] = [];
+  dropped(reason: 'too-deep'): void {
+    this.drops.push(reason);
+  }
+  streamErrorSent(condition: string): void {
+    this.streamErrors.push(condition);
+  }
+}
+
+/** Log lines (parsed) at `level` or above whose msg matches. */
+function logged(lines: string[], msg: RegExp): Array<Record<string, unknown>> {
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => msg.test(String(l.msg)));
+}
+
+test('a stanza nested deeper than maxDepth is dropped, logged, counted and bounced with policy-violation; the stream goes on', async (t) => {
+  const server = await startServer(t);
+  const counters = new RecordingCounters();
+  const o = connect(server, { maxDepth: 16, counters });
+  await o.sink.opened();
+  await login(o, 'alice', 'r');
+  const conn = server.connections[0]!;
+  conn.send(nested("<iq type='get' id='deep-iq' from='mallory@evil.example/x' to='alice@localhost/r'>", '</iq>', 5000));
+  conn.send(nested("<message type='chat' id='deep-msg' from='mallory@evil.example/x'>", '</message>', 17));
+  conn.send(nested("<message type='chat' id='ok' from='bob@localhost/b'>", '</message>', 16));
+  const ok = await o.sink.element((el) => el.attrs.id === 'ok');
+  assert.equal(ok.name, 'message');
+  assert.ok(!o.sink.elements.some((el) => el.attrs.id === 'deep-iq' || el.attrs.id === 'deep-msg'), 'never delivered');
+  const iqError = (await conn.waitForElement((el) => el.name === 'iq' && el.attrs.id === 'deep-iq')).element;
+  assert.equal(iqError.attrs.type, 'error');
+  assert.equal(iqError.attrs.to, 'mallory@evil.example/x');
+  assert.ok(iqError.getChild('error')!.getChild('policy-violation', 'urn:ietf:params:xml:ns:xmpp-stanzas'));
+  const msgError = (await conn.waitForElement((el) => el.name === 'message' && el.attrs.id === 'deep-msg')).element;
+  assert.equal(msgError.attrs.type, 'error');
+  const drops = logged(o.lines, /nested too deep; dropped/);
+  assert.deepEqual(drops.map((l) => [l.element, l.id, l.from, l.level]), [['iq', 'deep-iq', 'mallory@evil.example/x', 40], ['message', 'deep-msg', 'mallory@evil.example/x', 40]]);
+  assert.deepEqual(counters.drops, ['too-deep', 'too-deep']);
+  assert.equal(o.sink.ends.length, 0);
+  o.upstream.close();
+  assert.equal((await o.sink.ended()).kind, 'closed');
+});
+
+/** A sink with a bug: it throws from the chosen callback. */
+class ThrowingSink extends RecordingSink {
+  throwIn: 'onElements' | 'onEnd' | undefined;
+  override onElements(elements: Element[]): void {
+    super.onElements(elements);
+    if (this.throwIn === 'onElements') throw new TypeError('sink bug in onElements');
+  }
+  override onEnd(end: UpstreamEnd): void {
+    super.onEnd(end);
+    if (this.throwIn === 'onEnd') throw new TypeError('sink bug in onEnd');
+  }
+}
+
+test('an exception thrown by the sink ends only its own stream (failed, internal-server-error upstream), logged with its stack', async (t) => {
+  const server = await startServer(t);
+  const buggy = new ThrowingSink();
+  const counters = new RecordingCounters();
+  const a = connect(server, { counters }, buggy);
+  const b = connect(server);
+  await Promise.all([a.sink.opened(), b.sink.opened()]);
+  const [, jidB] = await Promise.all([login(a, 'alice', 'a'), login(b, 'bob', 'b')]);
+  buggy.throwIn = 'onElements';
+  server.connections[0]!.send("<message id='boom'><body>x</body></message>");
+  const end = await a.sink.ended();
+  assert.equal(end.kind, 'failed');
+  assert.match((end as { error: Error }).error.message, /sink bug in onElements/);
+  const error = await server.connections[0]!.waitForElement((el) => el.name === 'stream:error');
+  assert.ok(error.element.getChild('internal-server-error'));
+  await server.connections[0]!.closed;
+  const [line] = logged(a.lines, /unexpected exception/);
+  assert.equal(line?.level, 50);
+  assert.match(String((line?.err as { stack?: string }).stack), /TypeError: sink bug in onElements\n\s+at /);
+  assert.deepEqual(counters.streamErrors, ['internal-server-error']);
+  // The other stream on the same server goes on.
+  b.upstream.send(`<message to='${jidB}' id='still-here'><body>hi</body></message>`);
+  await b.sink.element((el) => el.attrs.id === 'still-here');
+  assert.equal(b.sink.ends.length, 0);
+  b.upstream.close();
+  await b.sink.ended();
+});
+
+test('an exception thrown by the sink while it is told of the end is logged; nothing escapes', async (t) => {
+  const server = await startServer(t);
+  const buggy = new ThrowingSink();
+  const o = connect(server, {}, buggy);
+  await o.sink.opened();
+  buggy.throwIn = 'onEnd';
+  server.connections[0]!.drop();
+  assert.equal((await o.sink.ended()).kind, 'lost');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(logged(o.lines, /unexpected exception/).length, 1);
+  assert.equal(o.sink.ends.length, 1, 'told once');
+});
+
+test('invalid UTF-8 from the server ends the stream with unsupported-encoding, not U+FFFD', async (t) => {
+  const server = await startServer(t);
+  const o = connect(server);
+  await o.sink.opened();
+  const conn = server.connections[0]!;
+  conn.sendBytes(Buffer.concat([Buffer.from("<message id='m'><body>caf"), Buffer.from([0xc3, 0x28]), Buffer.from('</body></message>')]));
+  const end = await o.sink.ended();
+  assert.equal(end.kind, 'lost');
+  assert.match((end as { error: Error }).error.message, /not UTF-8/);
+  assert.ok(!o.sink.elements.some((el) => el.attrs.id === 'm'));
+  assert.ok((await conn.waitForElement((el) => el.name === 'stream:error')).element.getChild('unsupported-encoding'));
+});
+
+test('X-24 X-25 B-118: a restart before authentication refused with a <stream:error/> and no new header ends as stream-error with that error', async (t) => {
+  const server = await startServer(t);
+  const o = connect(server);
+  await o.sink.opened();
+  o.upstream.restart(); // before SASL: the scripted server, like Prosody, answers on the old stream
+  const end = await o.sink.ended();
+  assert.equal(end.kind, 'stream-error', describe(end));
+  const error = (end as { error: Element }).error;
+  assert.equal(error.name, 'stream:error');
+  assert.ok(error.getChild('not-well-formed', 'urn:ietf:params:xml:ns:xmpp-streams'));
+});
+
+test('a bound stream idle for pingIntervalMs pings the server; the answer is the CM\'s alone; a silent server ends the stream as lost (fake clock)', async (t) => {
+  const server = await startServer(t);
+  const o = connect(server, { pingIntervalMs: 60_000, pingTimeoutMs: 30_000 });
+  await o.sink.opened();
+  await login(o, 'alice', 'r');
+  const conn = server.connections[0]!;
+  const pings = () => conn.received.filter((r) => r.element.getChild('ping', 'urn:xmpp:ping'));
+  o.clock.tick(120_000);
+  assert.equal(pings().length, 0, 'no ping before the link reports binding');
+  o.upstream.markBound();
+  o.clock.tick(59_999);
+  assert.equal(pings().length, 0);
+  o.clock.tick(1);
+  const ping = (await conn.waitForElement((el) => el.getChild('ping', 'urn:xmpp:ping') !== undefined)).element;
+  assert.equal(ping.attrs.type, 'get');
+  assert.equal(ping.attrs.to, 'localhost');
+  // The server answers; the answer is consumed, and counts as alive.
+  const before = o.sink.elements.length;
+  conn.send("<presence from='bob@localhost/b' id='after-ping'/>");
+  await o.sink.element((el) => el.attrs.id === 'after-ping');
+  assert.ok(!o.sink.elements.slice(before).some((el) => el.name === 'iq'), 'the ping result is not delivered');
+  o.clock.tick(30_000);
+  assert.equal(o.sink.ends.length, 0, 'answered: still open');
+  assert.equal(logged(o.lines, /pinging the server/).length, 1);
+  // Idle again for 60 s since the last data: a second ping, which the server never answers.
+  conn.mute();
+  o.clock.tick(30_000);
+  assert.equal(logged(o.lines, /pinging the server/).length, 2);
+  o.clock.tick(29_999);
+  assert.equal(o.sink.ends.length, 0);
+  o.clock.tick(1);
+  const end = await o.sink.ended();
+  assert.equal(end.kind, 'lost');
+  assert.match((end as { error: Error }).error.message, /sent nothing for 30000 ms after a ping/);
+  assert.equal(o.clock.pending, 0, 'no timer left');
+});
+
+test('before binding, a login step the server never answers ends the stream after pingTimeoutMs (fake clock)', async (t) => {
+  const server = await startServer(t);
+  const o = connect(server, { pingTimeoutMs: 30_000 });
+  await o.sink.opened();
+  o.clock.tick(600_000);
+  assert.equal(o.sink.ends.length, 0, 'nothing written, nothing due');
+  server.connections[0]!.mute();
+  o.upstream.send(plainAuth('alice', 'pw'));
+  o.clock.tick(29_999);
+  assert.equal(o.sink.ends.length, 0);
+  o.clock.tick(1);
+  const end = await o.sink.ended();
+  assert.equal(end.kind, 'lost');
+  assert.match((end as { error: Error }).error.message, /after a login step/);
+});
+
+test('pingIntervalMs 0: a bound stream is never pinged', async (t) => {
+  const server = await startServer(t);
+  const o = connect(server, { pingIntervalMs: 0 });
+  await o.sink.opened();
+  await login(o, 'alice', 'r');
+  o.upstream.markBound();
+  o.clock.tick(3_600_000);
+  assert.equal(o.sink.ends.length, 0);
+  assert.equal(o.clock.pending, 0, 'no timer at all');
+  o.upstream.close();
+  await o.sink.ended();
+});

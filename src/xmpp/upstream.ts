@@ -1,15 +1,25 @@
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../log.js';
-import type { TimerHandle } from '../clock.js';
-import { Element, startTag } from '../xml/element.js';
+import { Deadline, type TimerHandle } from '../clock.js';
+import { DEFAULT_MAX_DEPTH, Element, escapeAttr, startTag } from '../xml/element.js';
 import { NS_STREAMS, XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
 import { resolveTargets, type UpstreamTarget } from './srv.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
 import { Utf8Stream } from './utf8.js';
+import { NS_PING, NS_STANZAS } from '../protocol/namespaces.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';
+export const DEFAULT_PING_INTERVAL_MS = 60_000;
+export const DEFAULT_PING_TIMEOUT_MS = 30_000;
+/**
+ * Ids of the CM's own pings: random per process, so no member's id can collide with one; the
+ * answers are the CM's and never reach a member.
+ */
+const PING_ID_PREFIX = 'sbosh-ping-' + randomBytes(6).toString('hex') + '-';
+let pingCounter = 0;
 /** How long close() waits for the server's `</stream:stream>` before dropping TCP. */
 export const CLOSE_WAIT_MS = 2000;
 
@@ -42,19 +52,31 @@ class UpstreamStream implements Upstream {
   private queue: string[] = [];
   private connectTimer: TimerHandle | undefined;
   private closeTimer: TimerHandle | undefined;
+  /**
+   * Silence detection (one deadline per stream, armed once the stream is open): when it expires,
+   * checkSilence() decides between nothing, a ping, and giving up. Reading data only writes
+   * lastReceivedMs and clears replyDueSinceMs.
+   */
+  private silence: Deadline | undefined;
+  private lastReceivedMs = 0;
+  /** Since when the CM waits for any data: a login step written before binding, or a ping. */
+  private replyDueSinceMs: number | undefined;
+  private bound = false;
+  /** A ping was sent on this connection: answers to PING_ID_PREFIX ids are filtered out. */
+  private pinged = false;
 
   constructor(
     private readonly options: UpstreamOptions,
     private readonly sink: UpstreamSink,
   ) {
     this.log = options.logger.child({ component: 'upstream' });
-    this.parser = new XmppStreamParser({ maxElementChars: options.maxStanzaBytes });
+    this.parser = new XmppStreamParser({ maxElementChars: options.maxStanzaBytes, maxDepth: options.maxDepth });
     const timeoutMs = options.connectTimeoutMs ?? 15_000;
     this.connectTimer = options.clock.setTimeout(
-      () => this.fail(new Error(`connecting to ${options.domain} timed out after ${timeoutMs} ms`)),
+      () => this.guarded('connect timeout', () => this.fail(new Error(`connecting to ${options.domain} timed out after ${timeoutMs} ms`))),
       timeoutMs,
     );
-    void this.connect();
+    this.connect().catch((err: unknown) => this.crashed('connect', err));
   }
 
   // ---- Upstream ------------------------------------------------------------------------
@@ -66,11 +88,20 @@ class UpstreamStream implements Upstream {
         this.queue.push(xml);
         break;
       case 'open':
+        if (!this.bound) this.awaitReply(); // before binding, every write has an answer
         this.socket!.write(xml);
         break;
       default:
         this.log.debug('send after close; dropped');
     }
+  }
+
+  markBound(): void {
+    if (this.bound) return;
+    this.bound = true;
+    this.replyDueSinceMs = undefined;
+    this.lastReceivedMs = this.options.clock.now();
+    this.checkSilence();
   }
 
   // XEP-0206 §5 (X-19, X-20): the old stream is gone; a new header on the same TCP connection.
@@ -81,6 +112,7 @@ class UpstreamStream implements Upstream {
     }
     this.log.debug('stream restart: new stream header on the same connection');
     this.parser.reset();
+    if (!this.bound) this.awaitReply();
     this.writeHeader();
   }
 
@@ -94,10 +126,14 @@ class UpstreamStream implements Upstream {
     // RFC 6120 §4.4: send our close tag, then wait a little for the server's.
     this.setState('closing');
     this.socket!.write('</stream:stream>');
-    this.closeTimer = this.options.clock.setTimeout(() => {
-      this.log.info(`server did not close its stream within ${CLOSE_WAIT_MS} ms; dropping the connection`);
-      this.end({ kind: 'closed' }, 'abort');
-    }, CLOSE_WAIT_MS);
+    this.closeTimer = this.options.clock.setTimeout(
+      () =>
+        this.guarded('close timeout', () => {
+          this.log.info(`server did not close its stream within ${CLOSE_WAIT_MS} ms; dropping the connection`);
+          this.end({ kind: 'closed' }, 'abort');
+        }),
+      CLOSE_WAIT_MS,
+    );
   }
 
   // ---- connecting ----------------------------------------------------------------------
@@ -178,12 +214,30 @@ class UpstreamStream implements Upstream {
 
   private readonly onData = (data: Buffer): void => {
     if (this.state === 'ended') return;
-    const text = this.decoder.write(data);
-    if (text !== '') this.handle(this.parser.write(text));
+    // guarded(), inlined: no closure per read on the hot path.
+    try {
+      this.read(data);
+    } catch (err) {
+      this.crashed('data', err);
+    }
   };
+
+  private read(data: Buffer): void {
+    // Any data at all shows the server is alive (a ping's answer, a whitespace keepalive, ...).
+    this.replyDueSinceMs = undefined;
+    if (this.bound) this.lastReceivedMs = this.options.clock.now();
+    const text = this.decoder.write(data);
+    if (text === undefined) {
+      // RFC 6120 §11.6, §4.9.3.22: the stream must be UTF-8; the error is the server's.
+      this.refuse('unsupported-encoding', 'the server sent bytes that are not UTF-8');
+      return;
+    }
+    if (text !== '') this.handle(this.parser.write(text));
+  }
 
   private handle(chunk: StreamChunk): void {
     if (chunk.header) this.onHeader(chunk.header);
+    if (chunk.dropped) for (const el of chunk.dropped) this.tooDeep(el);
     const batch: Element[] = [];
     for (const el of chunk.elements) {
       if (this.state === 'ended') return;
@@ -193,21 +247,45 @@ class UpstreamStream implements Upstream {
         return;
       }
       if (this.state === 'negotiating') this.negotiate(el, batch);
+      else if (this.pinged && isPingAnswer(el)) this.log.debug({ type: el.attrs.type }, 'ping answered');
       else batch.push(this.isStreamElement(el, 'features') ? withoutStarttls(el) : el);
     }
     this.deliver(batch);
     if (this.state === 'ended') return;
     if (chunk.error) {
-      const error = new Error(`bad XML from the server (${chunk.error.condition}): ${chunk.error.message}`);
-      if (this.state === 'open') {
-        // RFC 6120 §4.9: tell the server why we leave.
-        this.socket!.write(`<stream:error><${chunk.error.condition} xmlns='${NS_STREAM_ERRORS}'/></stream:error></stream:stream>`);
-      }
-      this.lose(error, 'graceful');
+      this.refuse(chunk.error.condition, `bad XML from the server (${chunk.error.condition}): ${chunk.error.message}`);
     } else if (chunk.end) {
       if (this.state === 'open') this.socket!.write('</stream:stream>'); // RFC 6120 §4.4: close ours too
       this.lose(new Error('the server closed the stream'), 'graceful');
     }
+  }
+
+  /** RFC 6120 §4.9: the server broke the stream's rules; tell it why we leave, then leave. */
+  private refuse(condition: string, message: string): void {
+    this.options.counters?.streamErrorSent(condition);
+    if (this.state === 'open') this.socket!.write(`<stream:error><${condition} xmlns='${NS_STREAM_ERRORS}'/></stream:error></stream:stream>`);
+    this.lose(new Error(message), 'graceful');
+  }
+
+  /**
+   * RFC 6120 §13.12 (resource exhaustion): an element nested deeper than maxDepth was not built.
+   * It is logged and counted, and its sender learns it was not delivered (an IQ request must
+   * get an answer; a message error is the usual bounce); the stream goes on. Ending the stream
+   * instead would let anyone on the network disconnect a user with one message.
+   */
+  private tooDeep(el: Element): void {
+    const { type, id, from } = el.attrs;
+    const maxDepth = this.options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.options.counters?.dropped('too-deep');
+    this.log.warn({ element: el.name, type, id, from, maxDepth }, 'stanza from the server nested too deep; dropped');
+    if (this.state !== 'open' || type === 'error' || type === 'result') return;
+    if (el.name !== 'message' && !(el.name === 'iq' && (type === 'get' || type === 'set'))) return;
+    let reply = `<${el.name} type='error'`;
+    if (id !== undefined) reply += ` id='${escapeAttr(id)}'`;
+    if (from !== undefined) reply += ` to='${escapeAttr(from)}'`;
+    reply += `><error type='modify'><policy-violation xmlns='${NS_STANZAS}'/>`;
+    reply += `<text xmlns='${NS_STANZAS}'>nested deeper than ${maxDepth} levels; not delivered</text></error></${el.name}>`;
+    this.socket!.write(reply);
   }
 
   private deliver(batch: Element[]): void {
@@ -292,12 +370,14 @@ class UpstreamStream implements Upstream {
     this.decoder = new Utf8Stream();
     this.parser.reset();
     this.attach(secure);
-    secure.once('secureConnect', () => {
-      if (this.state !== 'negotiating') return;
-      this.secured = true;
-      this.log.info({ protocol: secure.getProtocol(), authorized: secure.authorized }, 'TLS established; restarting the stream');
-      this.writeHeader();
-    });
+    secure.once('secureConnect', () =>
+      this.guarded('TLS established', () => {
+        if (this.state !== 'negotiating') return;
+        this.secured = true;
+        this.log.info({ protocol: secure.getProtocol(), authorized: secure.authorized }, 'TLS established; restarting the stream');
+        this.writeHeader();
+      }),
+    );
   }
 
   private onStreamError(el: Element): void {
@@ -315,13 +395,96 @@ class UpstreamStream implements Upstream {
   private readonly onSocketError = (err: Error): void => {
     if (this.state === 'ended') return;
     const tlsHint = this.awaitingProceed || (this.socket instanceof tls.TLSSocket && !this.secured) ? 'TLS: ' : '';
-    this.lose(new Error(`${tlsHint}${err.message}`));
+    this.guarded('socket error', () => this.lose(new Error(`${tlsHint}${err.message}`)));
   };
 
   private readonly onSocketClose = (): void => {
     if (this.state === 'ended') return;
-    this.lose(new Error('connection closed by the server'));
+    this.guarded('socket close', () => this.lose(new Error('connection closed by the server')));
   };
+
+  // ---- silence (XEP-0199) --------------------------------------------------------------
+
+  /** Before binding: what the CM just wrote must be answered within pingTimeoutMs. */
+  private awaitReply(): void {
+    if (this.replyDueSinceMs !== undefined) return;
+    this.replyDueSinceMs = this.options.clock.now();
+    this.checkSilence();
+  }
+
+  /**
+   * The one place that decides about silence: an answer overdue ends the stream; on a bound
+   * stream idle for pingIntervalMs, a ping (XEP-0199 §4.2, client-to-server) makes the server
+   * answer; otherwise the deadline moves to when something could next be due.
+   */
+  private checkSilence(): void {
+    if (this.state !== 'open') return;
+    const clock = this.options.clock;
+    const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    const intervalMs = this.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    const now = clock.now();
+    const silence = (this.silence ??= new Deadline(clock, () => this.guarded('silence check', () => this.checkSilence())));
+    if (this.replyDueSinceMs !== undefined) {
+      const dueAt = this.replyDueSinceMs + timeoutMs;
+      if (now < dueAt) silence.setAt(dueAt);
+      else this.silent(timeoutMs);
+      return;
+    }
+    if (!this.bound || intervalMs === 0) return;
+    const pingAt = this.lastReceivedMs + intervalMs;
+    if (now < pingAt) {
+      silence.setAt(pingAt);
+      return;
+    }
+    const id = PING_ID_PREFIX + ++pingCounter;
+    this.log.debug({ idleMs: now - this.lastReceivedMs }, 'nothing received for a while; pinging the server');
+    this.pinged = true;
+    this.socket!.write(`<iq type='get' to='${escapeAttr(this.options.domain)}' id='${id}'><ping xmlns='${NS_PING}'/></iq>`);
+    this.replyDueSinceMs = now;
+    silence.setAt(now + timeoutMs);
+  }
+
+  private silent(timeoutMs: number): void {
+    const what = this.bound ? 'a ping' : 'a login step';
+    this.log.warn({ timeoutMs }, `no answer from the server to ${what}; the connection counts as lost`);
+    this.options.counters?.streamErrorSent('connection-timeout');
+    // RFC 6120 §4.9.3.4: we believe the server can no longer communicate over this stream.
+    this.socket!.write(`<stream:error><connection-timeout xmlns='${NS_STREAM_ERRORS}'/></stream:error></stream:stream>`);
+    this.lose(new Error(`the server sent nothing for ${timeoutMs} ms after ${what}`), 'abort');
+  }
+
+  // ---- faults --------------------------------------------------------------------------
+
+  /** Runs the handling of one event: an exception in it ends this stream, never the process. */
+  private guarded(event: string, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.crashed(event, err);
+    }
+  }
+
+  /**
+   * An unexpected exception (a bug here or in the sink): the stream's state is unknown, so it
+   * ends with internal-server-error for the server and `failed` for the sink; other streams and
+   * the process go on. Logged with its stack.
+   */
+  private crashed(event: string, err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.log.error({ err: error, event, state: this.state }, 'unexpected exception handling the upstream stream; ending this stream');
+    if (this.state === 'ended') return; // it came from onEnd: the sink has been told already
+    try {
+      this.options.counters?.streamErrorSent('internal-server-error');
+      if (this.socket && this.state === 'open') {
+        this.socket.write(`<stream:error><internal-server-error xmlns='${NS_STREAM_ERRORS}'/></stream:error></stream:stream>`);
+      }
+      this.end({ kind: 'failed', error }, 'graceful');
+    } catch (again) {
+      this.log.error({ err: again, event }, 'a second exception while ending the upstream stream; it is dropped');
+      this.setState('ended');
+      this.socket?.destroy();
+    }
+  }
 
   // ---- ending --------------------------------------------------------------------------
 
@@ -357,7 +520,8 @@ class UpstreamStream implements Upstream {
     this.setState('ended');
     this.connectTimer?.cancel();
     this.closeTimer?.cancel();
-    this.connectTimer = this.closeTimer = undefined;
+    this.silence?.cancel();
+    this.connectTimer = this.closeTimer = this.silence = undefined;
     this.queue = [];
     const socket = this.socket;
     if (socket) {
@@ -377,6 +541,12 @@ class UpstreamStream implements Upstream {
     if (this.streamPrefix !== '' && el.name === this.streamPrefix + ':' + local) return true;
     return el.localName === local && el.attrs[el.prefix === '' ? 'xmlns' : 'xmlns:' + el.prefix] === NS_STREAMS;
   }
+}
+
+/** An answer to one of the CM's own pings (never for a member). */
+function isPingAnswer(el: Element): boolean {
+  const { type, id } = el.attrs;
+  return el.name === 'iq' && (type === 'result' || type === 'error') && id !== undefined && id.startsWith(PING_ID_PREFIX);
 }
 
 /** D22, X-15: the client never sees `<starttls/>`; the CM negotiates TLS itself. */

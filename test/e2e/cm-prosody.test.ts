@@ -241,6 +241,25 @@ describe('CM in front of Prosody', { skip, timeout: 300_000 }, () => {
     assert.equal(attrs.condition, 'host-unknown', res.body);
   });
 
+  test("X-24 X-25 B-118: xmpp:restart='true' before SASL: Prosody's <stream:error/> reaches the client as remote-stream-error", T, async () => {
+    let rid = 10_000 + Math.floor(Math.random() * 100_000);
+    const first = await postBosh(url, creationBody(prosody.domain, rid));
+    const { sid } = bodyAttrs(first.body);
+    assert.ok(sid, first.body);
+    let end: { body: string } | undefined;
+    // Prosody answers the early restart on the old stream (no new header): the CM passes it on.
+    for (let i = 0; i < 3 && end === undefined; i++) {
+      rid += 1;
+      const restart = i === 0 ? ` xmlns:xmpp='urn:xmpp:xbosh' xmpp:restart='true' to='${prosody.domain}'` : '';
+      const res = await postBosh(url, `<body ${HTTPBIND} rid='${rid}' sid='${sid}'${restart}/>`);
+      if (bodyAttrs(res.body).type === 'terminate') end = res;
+    }
+    assert.ok(end, 'the session did not end');
+    const attrs = bodyAttrs(end.body);
+    assert.equal(attrs.condition, 'remote-stream-error', end.body);
+    assert.match(end.body, /<stream:error\b[^>]*>.*<not-well-formed xmlns=['"]urn:ietf:params:xml:ns:xmpp-streams['"]\/>.*<\/stream:error>/s);
+  });
+
   test('B-127: remote-connection-failed when the configured upstream port is closed', T, async () => {
     const closedPort = await getFreePort();
     const cm2 = createConnectionManager(cmConfig(prosody, { port: closedPort }));

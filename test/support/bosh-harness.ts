@@ -19,6 +19,7 @@ export const TEST_LIMITS: BoshLimits = {
   maxQueueBytes: 10_000,
   creationsPerMinute: 0,
   creationBurst: 0,
+  maxDepth: 64,
 };
 
 /** One fake HTTP exchange: the reply it got, if any. */

@@ -208,6 +208,8 @@ export class ScriptedConnection {
   jid: string | undefined;
   /** The client sent `</stream:stream>`. */
   clientClosedStream = false;
+  /** Received data is ignored and nothing is answered (a server gone silent); see mute(). */
+  muted = false;
   /** Attributes of every stream header received (initial, after TLS, after each restart). */
   readonly headers: Record<string, string>[] = [];
   /** Top-level elements received on this connection. */
@@ -216,7 +218,8 @@ export class ScriptedConnection {
   readonly closed: Promise<void>;
   private socket: net.Socket;
   private decoder = new StringDecoder('utf8');
-  private readonly parser = new XmppStreamParser({ keepRaw: true });
+  /** Any depth: tests send deep stanzas through the server to the CM, whose limit they test. */
+  private readonly parser = new XmppStreamParser({ keepRaw: true, maxDepth: Infinity });
   private readonly timers = new Set<NodeJS.Timeout>();
   private streamCounter = 0;
 
@@ -256,6 +259,16 @@ export class ScriptedConnection {
     this.socket.end();
   }
 
+  /** Writes raw bytes (for encodings the test breaks on purpose). */
+  sendBytes(data: Buffer): void {
+    if (this.open) this.socket.write(data);
+  }
+
+  /** From now on the connection stays open but the server reads nothing and answers nothing. */
+  mute(): void {
+    this.muted = true;
+  }
+
   /** Drops TCP abruptly, with no closing tag. */
   drop(): void {
     this.socket.destroy();
@@ -274,7 +287,7 @@ export class ScriptedConnection {
   }
 
   private onText(text: string): void {
-    if (text === '' || this.server.options.mute) return;
+    if (text === '' || this.server.options.mute || this.muted) return;
     this.handle(this.parser.write(text));
   }
 

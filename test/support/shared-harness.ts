@@ -17,6 +17,8 @@ export class FakeUpstream implements Upstream {
   written: string[] = [];
   restarts = 0;
   closed = false;
+  /** The link reported a bound resource (markBound()). */
+  bound = false;
   constructor(readonly options: UpstreamOptions, readonly sink: UpstreamSink) {}
   send(xml: string): void {
     if (!this.closed && xml) this.written.push(xml);
@@ -27,6 +29,9 @@ export class FakeUpstream implements Upstream {
   close(): void {
     this.closed = true;
     this.sink.onEnd({ kind: 'closed' });
+  }
+  markBound(): void {
+    this.bound = true;
   }
   /** Everything written so far, parsed as top-level elements. */
   get elements(): Element[] {
