@@ -650,6 +650,9 @@ test('before binding, a login step the server never answers ends the stream afte
   o.clock.tick(600_000);
   assert.equal(o.sink.ends.length, 0, 'nothing written, nothing due');
   server.connections[0]!.mute();
+  o.upstream.send("<message to='bob@localhost' id='m1'><body>no answer expected</body></message>");
+  o.clock.tick(600_000);
+  assert.equal(o.sink.ends.length, 0, 'a message is not a login step: no answer due');
   o.upstream.send(plainAuth('alice', 'pw'));
   o.clock.tick(29_999);
   assert.equal(o.sink.ends.length, 0);

@@ -8,7 +8,7 @@ import { NS_STREAMS, XmppStreamParser, type StreamChunk, type StreamHeader } fro
 import { resolveTargets, type UpstreamTarget } from './srv.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
 import { Utf8Stream } from './utf8.js';
-import { NS_PING, NS_STANZAS } from '../protocol/namespaces.js';
+import { NS_BIND, NS_PING, NS_SESSION, NS_STANZAS } from '../protocol/namespaces.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';
@@ -88,7 +88,7 @@ class UpstreamStream implements Upstream {
         this.queue.push(xml);
         break;
       case 'open':
-        if (!this.bound) this.awaitReply(); // before binding, every write has an answer
+        if (!this.bound && isLoginStep(xml)) this.awaitReply();
         this.socket!.write(xml);
         break;
       default:
@@ -405,7 +405,7 @@ class UpstreamStream implements Upstream {
 
   // ---- silence (XEP-0199) --------------------------------------------------------------
 
-  /** Before binding: what the CM just wrote must be answered within pingTimeoutMs. */
+  /** Before binding: the login step the CM just wrote must be answered within pingTimeoutMs. */
   private awaitReply(): void {
     if (this.replyDueSinceMs !== undefined) return;
     this.replyDueSinceMs = this.options.clock.now();
@@ -541,6 +541,16 @@ class UpstreamStream implements Upstream {
     if (this.streamPrefix !== '' && el.name === this.streamPrefix + ':' + local) return true;
     return el.localName === local && el.attrs[el.prefix === '' ? 'xmlns' : 'xmlns:' + el.prefix] === NS_STREAMS;
   }
+}
+
+/**
+ * Whether a write before binding is a login step the server must answer: a SASL step (RFC 6120
+ * §6.4, XEP-0388) or a bind or session request (RFC 6120 §7, §8.2.3). Only those arm the reply
+ * deadline: a client that binds in a way the link does not recognize (XEP-0386 Bind2) and then
+ * sends messages, which have no answer, is never taken for a silent server.
+ */
+function isLoginStep(xml: string): boolean {
+  return /^<(?:auth|response|authenticate)[\s>/]/.test(xml) || (xml.startsWith('<iq') && (xml.includes(NS_BIND) || xml.includes(NS_SESSION)));
 }
 
 /** An answer to one of the CM's own pings (never for a member). */
