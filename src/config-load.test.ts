@@ -98,6 +98,8 @@ test('every key can be set by its environment variable', () => {
     ['SHARED_BOSH_MAX_HOLD', '2', 2],
     ['SHARED_BOSH_INACTIVITY_S', '90', 90],
     ['SHARED_BOSH_POLLING_S', '1', 1],
+    ['SHARED_BOSH_POLLING_VIOLATIONS', '0', 0],
+    ['SHARED_BOSH_POLLING_WINDOW_S', '30', 30],
     ['SHARED_BOSH_MAX_PAUSE_S', '300', 300],
     ['SHARED_BOSH_MAX_SESSIONS', '5', 5],
     ['SHARED_BOSH_MAX_QUEUE_BYTES', '2048', 2048],

@@ -215,6 +215,16 @@ export const configSchema = group({
       description: "Advertised 'polling': shortest interval between empty polls.",
       details: 'Advertised `polling`: the shortest interval between empty polls, in seconds.',
     })),
+    pollingViolations: intIn(0, 1_000_000).default(10).meta(meta({
+      env: 'SHARED_BOSH_POLLING_VIOLATIONS', kind: 'int', value: 'N', section: 'bosh',
+      description: 'Flood protection: empty requests breaking the polling rules a session may send within bosh.pollingWindowS; one more ends it with policy-violation. 0: the first one does.',
+      details: "Flood protection (docs/design.md D24): how many empty requests that break the overactivity or polling rule (XEP-0124 §11, §12: two empty requests less than `polling` apart) a session may send within `bosh.pollingWindowS`; one more ends it with `policy-violation`. Up to that, the CM answers the oldest held request and holds the new one (B-50), as for any request. `0` ends the session at the first violation (the rules read literally, which ends real clients' sessions after a page reload).",
+    })),
+    pollingWindowS: intIn(1, 86_400).default(60).meta(meta({
+      env: 'SHARED_BOSH_POLLING_WINDOW_S', kind: 'int', value: 'SECONDS', section: 'bosh',
+      description: 'The window in which bosh.pollingViolations are counted.',
+      details: 'The window, in seconds, in which `bosh.pollingViolations` are counted (1 .. 86400).',
+    })),
     maxPauseS: intIn(0, 86_400).default(120).meta(meta({
       env: 'SHARED_BOSH_MAX_PAUSE_S', kind: 'int', value: 'SECONDS', section: 'bosh',
       description: "Advertised 'maxpause': longest pause a client may request.",

@@ -13,10 +13,23 @@ export interface BoshExchange {
   origin: string | undefined;
   /** Whether the request came over TLS (XEP-0124 §19.1, B-136). */
   secure: boolean;
+  /**
+   * Whoever holds the request (a session) sets itself here; it is told once if the client goes
+   * away before the reply (HTTP/1.1 connection closed, HTTP/2 stream reset), and from then on
+   * nothing is written to the request (D24).
+   */
+  watcher: ExchangeWatcher | undefined;
+  /** The client went away before the reply (D24); a reply() now writes nothing. */
+  readonly gone: boolean;
   /** Answers the request. Called exactly once, or drop() instead. */
   reply(reply: BoshReply): void;
   /** Closes the connection without an answer (XEP-0124 §19.1, B-138). */
   drop(): void;
+}
+
+/** Told when a held request's client went away (D24); an object, not a closure per request. */
+export interface ExchangeWatcher {
+  exchangeGone(exchange: BoshExchange): void;
 }
 
 /** What the BOSH layer answers: the HTTP layer adds CORS, compression and Content-Length. */

@@ -138,6 +138,8 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
         hold,
         requests,
         pollingMs: limits.pollingS * 1000,
+        pollingViolations: limits.pollingViolations,
+        pollingWindowMs: limits.pollingWindowS * 1000,
         inactivityMs: inactivityS * 1000,
         maxPauseMs: limits.maxPauseS * 1000,
         legacy,

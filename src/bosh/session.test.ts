@@ -263,13 +263,54 @@ test('B-71: more simultaneous requests than requests gets policy-violation', () 
   assert.equal(third.attrs.condition, 'policy-violation');
 });
 
-test('B-73: an empty request while `requests` are outstanding, within polling, is a policy-violation', () => {
-  const h = createHarness();
+test('B-73 D24: with bosh.pollingViolations 0, an empty request while `requests` are outstanding, within polling, is a policy-violation', () => {
+  const h = createHarness({ pollingViolations: 0 });
   const { sid } = h.create();
   h.req(sid, 1001);
   h.clock.tick(500);
   const ex = h.req(sid, 1002);
   assert.equal(ex.attrs.condition, 'policy-violation');
+});
+
+test('B-50 B-73 D24: two empty requests with hold=1 half a second apart: the first is answered, the second held, the session goes on', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001);
+  h.clock.tick(500);
+  const b = h.req(sid, 1002);
+  assert.equal(a.replies[0]!.body, `<body ${HTTPBIND}/>`, 'the oldest held request is answered empty');
+  assert.equal(b.answered, false, 'the newest is held');
+  assert.equal(h.manager.size, 1);
+  h.link.deliver(MSG);
+  assert.equal(b.parsed.children[0]!.name, 'message');
+});
+
+test('B-73 B-77 D24: more than bosh.pollingViolations violations within bosh.pollingWindowS end the session with policy-violation', () => {
+  const h = createHarness({ pollingViolations: 3, pollingWindowS: 60 });
+  const { sid } = h.create();
+  h.req(sid, 1001);
+  const replies = [];
+  for (let rid = 1002; rid <= 1005; rid++) {
+    h.clock.tick(100);
+    replies.push(h.req(sid, rid));
+  }
+  assert.equal(replies[1]!.attrs.condition, undefined, 'the second violation was tolerated: answered as the oldest when the third came');
+  assert.equal(replies[2]!.attrs.condition, 'other-request', 'the third was tolerated and held (B-125 when the session ends)');
+  assert.equal(replies[3]!.attrs.condition, 'policy-violation', 'the fourth within the window ends the session');
+  assert.equal(h.manager.size, 0);
+});
+
+test('B-73 D24: violations further apart than bosh.pollingWindowS never add up', () => {
+  const h = createHarness({ pollingViolations: 1, pollingWindowS: 10 });
+  const { sid } = h.create();
+  h.req(sid, 1001);
+  let last;
+  for (let rid = 1002; rid <= 1010; rid++) {
+    h.clock.tick(rid % 2 === 0 ? 500 : 10_500);
+    last = h.req(sid, rid);
+  }
+  assert.equal(last!.answered, false);
+  assert.equal(h.manager.size, 1);
 });
 
 test('B-73 B-74: the same request after the polling interval is fine', () => {
@@ -282,7 +323,7 @@ test('B-73 B-74: the same request after the polling interval is fine', () => {
   assert.equal(r2.answered, false);
 });
 
-test('B-77 B-75 B-76: polling sessions (hold=0): two empty polls within polling seconds get policy-violation', () => {
+test('B-77 B-75 B-76 D24: polling sessions (hold=0): two empty polls within polling seconds count as a violation, not an end', () => {
   const h = createHarness();
   const { sid, ex } = h.create("wait='60' hold='0' ver='1.11'");
   assert.equal(ex.attrs.hold, '0');
@@ -293,7 +334,134 @@ test('B-77 B-75 B-76: polling sessions (hold=0): two empty polls within polling 
   h.clock.tick(2_500);
   h.req(sid, 1002);
   h.clock.tick(500);
+  const p3 = h.req(sid, 1003);
+  assert.equal(p3.attrs.condition, undefined, 'tolerated as one violation');
+  assert.equal(h.manager.size, 1);
+});
+
+test('B-77 D24: with bosh.pollingViolations 0, two empty polls within polling seconds get policy-violation', () => {
+  const h = createHarness({ pollingViolations: 0 });
+  const { sid } = h.create("wait='60' hold='0' ver='1.11'");
+  h.req(sid, 1001);
+  h.clock.tick(2_500);
+  h.req(sid, 1002);
+  h.clock.tick(500);
   assert.equal(h.req(sid, 1003).attrs.condition, 'policy-violation');
+});
+
+test('B-73 D24: Converse reload: the held request is closed after 300 ms, an empty rid+1 100 ms later is held, and a stanza then arrives', () => {
+  const h = createHarness({ pollingViolations: 0 });
+  const { sid } = h.create();
+  const a = h.req(sid, 1001);
+  h.clock.tick(300);
+  a.close();
+  h.clock.tick(100);
+  const b = h.req(sid, 1002);
+  assert.equal(b.answered, false, 'held: the lost request counts for nothing, even with the rule read literally');
+  assert.equal(h.manager.size, 1);
+  h.link.deliver(MSG);
+  assert.equal(b.parsed.children[0]!.name, 'message');
+  assert.equal(a.writtenAfterGone, 0, 'nothing written to the lost request');
+});
+
+test('B-50 D24: a dropped request no longer counts towards hold: stanzas wait in the queue for the next request', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001);
+  a.close();
+  h.link.deliver(MSG);
+  assert.equal(a.writtenAfterGone, 0);
+  const b = h.req(sid, 1002);
+  assert.equal(b.parsed.children[0]!.name, 'message', 'the queued stanza goes out on the next request');
+});
+
+test('B-61 D24: when the only held request is dropped, the inactivity timer starts', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001);
+  h.clock.tick(10_000);
+  a.close();
+  h.clock.tick(29_999);
+  assert.equal(h.manager.size, 1);
+  h.clock.tick(1);
+  assert.equal(h.manager.size, 0, 'inactivity (30 s) counted from the drop, not from the request');
+  assert.equal(a.writtenAfterGone, 0);
+});
+
+test('B-89 D24: resuming with the saved sid and the rid of the dropped request: held again, gets what arrived meanwhile', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001, MSG);
+  a.close();
+  h.link.deliver(MSG);
+  const again = h.req(sid, 1001, MSG);
+  assert.equal(h.link.sent.length, 1, 'its payload was forwarded once, when it first arrived');
+  assert.equal(again.parsed.children.length, 1, 'the stanza that arrived meanwhile');
+  const next = h.req(sid, 1002);
+  assert.equal(next.answered, false);
+  h.link.deliver(MSG);
+  assert.equal(next.parsed.children.length, 1, 'the session goes on');
+  assert.equal(h.manager.size, 1);
+});
+
+test('B-89 D24: resuming with the rid of the dropped request and nothing queued: held until a stanza comes', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001);
+  a.close();
+  const again = h.req(sid, 1001);
+  assert.equal(again.answered, false);
+  h.link.deliver(MSG);
+  assert.equal(again.parsed.children.length, 1);
+});
+
+test('B-82 D24: resuming with the saved sid and the next rid continues with nothing lost', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001);
+  a.close();
+  h.link.deliver(MSG);
+  const next = h.req(sid, 1002);
+  assert.equal(next.parsed.children.length, 1);
+  const later = h.req(sid, 1003);
+  h.link.deliver(MSG);
+  assert.equal(later.parsed.children.length, 1);
+  assert.equal(a.writtenAfterGone, 0);
+});
+
+test('B-88 B-89 D24: a stanza delivered at the moment the held request is dropped arrives exactly once on a retry of the same rid', () => {
+  for (const closeFirst of [true, false]) {
+    const h = createHarness();
+    const { sid } = h.create();
+    const a = h.req(sid, 1001);
+    if (closeFirst) a.close();
+    h.link.deliver(MSG);
+    // Delivered first: the reply was written but the client did not read it before it closed.
+    if (!closeFirst) a.close();
+    const retry = h.req(sid, 1001);
+    const next = h.req(sid, 1002);
+    const received = [...(closeFirst ? [] : a.replies), ...retry.replies, ...next.replies].filter((r) => r.body.includes('<message'));
+    assert.equal(received.length, closeFirst ? 1 : 2, closeFirst ? 'once, on the retry' : 'the lost write, then its replay (B-88)');
+    assert.equal(retry.parsed.children.length, 1, 'the retry carries it');
+    assert.equal(next.answered, false, 'and the next request does not carry it again');
+    assert.equal(a.writtenAfterGone, 0);
+  }
+});
+
+test('B-83 D24: an early request whose client went away is forwarded in rid order but not held', () => {
+  const h = createHarness({ maxHold: 2 });
+  const { sid } = h.create("wait='60' hold='2' ver='1.11'");
+  const early = h.req(sid, 1002, "<message id='b' xmlns='jabber:client'/>");
+  early.close();
+  const first = h.req(sid, 1001, "<message id='a' xmlns='jabber:client'/>");
+  assert.deepEqual(h.link.sent.map((p) => p[0]!.attrs.id), ['a', 'b']);
+  h.link.deliver(MSG);
+  assert.equal(first.parsed.children.length, 1);
+  assert.equal(early.writtenAfterGone, 0);
+  const retry = h.req(sid, 1002);
+  h.link.deliver(MSG);
+  assert.equal(retry.parsed.children.length, 1, 'a repeat of its rid is held again');
+  assert.equal(h.link.sent.length, 2, 'and not forwarded again');
 });
 
 test('B-61 B-62 B-64: an inactive session ends silently and later requests get item-not-found', () => {

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { Deadline, type Clock } from '../clock.js';
 import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditions.js';
-import type { BoshExchange, BoshReply } from './exchange.js';
+import type { BoshExchange, BoshReply, ExchangeWatcher } from './exchange.js';
 import { KeySequence } from './key-sequence.js';
 import type { InboundItem, LinkPort, MemberPort, UpstreamInfo } from './ports.js';
 import { NS_SHARED } from '../protocol/namespaces.js';
@@ -17,6 +17,9 @@ export interface SessionSettings {
   requests: number;
   /** Shortest interval between empty polls; 0 = no polling rule (B-74). */
   pollingMs: number;
+  /** D24: polling-rule violations (B-73, B-77) tolerated within `pollingWindowMs`; one more ends the session. */
+  pollingViolations: number;
+  pollingWindowMs: number;
   inactivityMs: number;
   maxPauseMs: number;
   /** The client's `ver`; absent = legacy client, which gets HTTP error codes (B-116). */
@@ -70,7 +73,7 @@ const REPORT_AFTER_MS = 2000;
  * requests with hold/wait, the send queue, inactivity and pause, acknowledgements and key
  * sequencing. It talks upstream only through its LinkPort.
  */
-export class BoshSession implements MemberPort {
+export class BoshSession implements MemberPort, ExchangeWatcher {
   private state: SessionState = 'connecting';
   private link: LinkPort | undefined;
   /** Processed requests not yet answered, oldest first. */
@@ -80,6 +83,11 @@ export class BoshSession implements MemberPort {
   /** The highest rid processed: every rid up to it has arrived. */
   private lastRid: Rid;
   private highestAnswered: Rid = 0;
+  /** D24: rids whose held request's client went away unanswered, newest last (at most `requests`). */
+  private dropped: Rid[] | undefined;
+  /** D24: polling-rule violations counted since `violationsSince`. */
+  private violations = 0;
+  private violationsSince = 0;
   /** B-86: answered responses by rid, for retransmission. */
   private cache: CachedResponse[] = [];
   private queue: string[] = [];
@@ -229,7 +237,49 @@ export class BoshSession implements MemberPort {
       held.exchange = exchange;
       return;
     }
+    if (this.dropped?.includes(rid)) {
+      this.rehold(rid, exchange);
+      return;
+    }
     this.failWith(exchange, new BoshError('item-not-found', `response to rid ${rid} no longer stored`)); // B-92
+  }
+
+  /**
+   * D24: the client repeats a rid whose held request it lost (page reload, saved sid and rid).
+   * Its payloads were forwarded when it first arrived; it is held again, in rid order.
+   */
+  private rehold(rid: Rid, exchange: BoshExchange): void {
+    const rest = this.dropped!.filter((r) => r !== rid);
+    this.dropped = rest.length === 0 ? undefined : rest;
+    this.log.debug({ rid }, 'rid of a dropped request repeated; holding it again');
+    const pending: PendingRequest = { rid, exchange, arrivedAt: this.clock.now(), empty: true };
+    exchange.watcher = this;
+    let at = this.held.length;
+    while (at > 0 && this.held[at - 1]!.rid > rid) at--;
+    this.held.splice(at, 0, pending);
+    this.flush();
+  }
+
+  /**
+   * D24: a held request's client went away (HTTP/1.1 connection closed, HTTP/2 stream reset).
+   * It is no longer held and counts for nothing; what would have gone to it waits in the queue
+   * for the next request, and a repeat of its rid is held again.
+   */
+  exchangeGone(exchange: BoshExchange): void {
+    const at = this.held.findIndex((p) => p.exchange === exchange);
+    if (at < 0 || this.state === 'ended') return;
+    const pending = this.held[at]!;
+    this.held.splice(at, 1);
+    if (this.previous === pending) this.previous = undefined;
+    this.recordDropped(pending.rid);
+    this.log.debug({ rid: pending.rid }, 'client went away from a held request; dropped');
+    this.armTimers();
+  }
+
+  private recordDropped(rid: Rid): void {
+    const kept = (this.dropped ?? []).filter((r) => r !== rid);
+    kept.push(rid);
+    this.dropped = kept.length > this.settings.requests ? kept.slice(kept.length - this.settings.requests) : kept;
   }
 
   /** Handles one request in rid order (B-46). */
@@ -240,7 +290,7 @@ export class BoshSession implements MemberPort {
       return;
     }
     if (this.settings.acks) this.acknowledge(request.ack ?? this.highestAnswered); // B-58
-    if (this.violatesPolling(request, pending)) {
+    if (this.violatesPolling(request, pending) && this.flooding()) {
       this.failWith(pending.exchange, new BoshError('policy-violation', 'polling too frequently'));
       return;
     }
@@ -262,6 +312,13 @@ export class BoshSession implements MemberPort {
       this.failWith(pending.exchange, err); // D13: refused for this member alone
       return;
     }
+    if (pending.exchange.gone) {
+      // D24: the client went away while this request waited for an earlier rid (B-83).
+      this.recordDropped(pending.rid);
+      if (this.previous === pending) this.previous = undefined;
+      return;
+    }
+    pending.exchange.watcher = this;
     // A one-element literal: push() onto an empty array would reserve 17 slots (152 bytes) for
     // the one request an idle session holds.
     if (this.held.length === 0) this.held = [pending];
@@ -284,6 +341,22 @@ export class BoshSession implements MemberPort {
     }
     const answered = this.cached(previous.rid);
     return this.settings.hold === 0 && answered !== undefined && !answered.hadPayload; // B-77
+  }
+
+  /**
+   * D24: a violation of the polling rules counts; only more than `pollingViolations` of them
+   * within `pollingWindowMs` end the session (flood protection). Below that the request is
+   * handled like any other: held, and the oldest held request answered (B-50).
+   */
+  private flooding(): boolean {
+    const now = this.clock.now();
+    if (this.violations === 0 || now - this.violationsSince > this.settings.pollingWindowMs) {
+      this.violations = 0;
+      this.violationsSince = now;
+    }
+    this.violations += 1;
+    this.log.debug({ violations: this.violations }, 'empty request breaks the polling rules');
+    return this.violations > this.settings.pollingViolations;
   }
 
   /** §9.2 (B-59, B-60): the client's ack shows a response it has not received for a while. */

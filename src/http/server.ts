@@ -4,7 +4,7 @@ import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import type { BoshExchange, BoshReply, BoshRequestHandler } from '../bosh/exchange.js';
+import type { BoshExchange, BoshReply, BoshRequestHandler, ExchangeWatcher } from '../bosh/exchange.js';
 import { DEFAULT_CONTENT_TYPE, renderTerminate } from '../bosh/response.js';
 import type { CmConfig, HttpTlsConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -69,10 +69,13 @@ export function createHttpServer(
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
   const discardBytes = options.discardBytes ?? 1_048_576;
   const paths = endpointPaths(config.http.path);
-  const inFlight = new Set<HttpResponse>();
+  /** POSTs not yet closed, with their exchange, so that its watcher hears of a client gone (D24). */
+  const inFlight = new Map<HttpResponse, PostExchange>();
   /** A response's 'close' listener (one function for all: `this` is the response). */
   const untrack = function (this: HttpResponse): void {
+    const exchange = inFlight.get(this);
     inFlight.delete(this);
+    exchange?.connectionClosed();
   };
   const replies: ReplySender = { log, sendBosh };
   let closing = false;
@@ -147,9 +150,9 @@ export function createHttpServer(
       log.info({ origin, remoteAddress }, 'POST from a foreign Origin refused (403); not passed to the BOSH layer');
       return sendText(req, res, 403, 'Origin not allowed\n');
     }
-    inFlight.add(res);
-    res.on('close', untrack);
     const exchange = new PostExchange(replies, req, res, remoteAddress, origin, isSecure(req), header(req, 'accept-encoding'), cors.headers);
+    inFlight.set(res, exchange);
+    res.on('close', untrack);
 
     // B-07: the request's Content-Type is ignored; only Content-Encoding matters (B-38).
     const coding = requestCoding(header(req, 'content-encoding'));
@@ -331,6 +334,8 @@ class PostExchange implements BoshExchange {
   body = '';
   oversized = false;
   replied = false;
+  gone = false;
+  watcher: ExchangeWatcher | undefined = undefined;
 
   constructor(
     private readonly server: ReplySender,
@@ -353,8 +358,22 @@ class PostExchange implements BoshExchange {
     abortRequest(this.req);
   }
 
+  /**
+   * The response closed: after its reply, or because the client went away before it (HTTP/1.1
+   * connection closed, HTTP/2 stream reset). In the second case the watcher drops the request (D24).
+   */
+  connectionClosed(): void {
+    if (this.replied) return;
+    this.replied = true;
+    this.gone = true;
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    watcher?.exchangeGone(this);
+  }
+
   /** The one reply to this request; `connectionClose` ends an HTTP/1.1 connection after it. */
   send(answer: BoshReply, connectionClose = false): void {
+    if (this.gone) return;
     if (this.replied) {
       this.server.log.warn(this.logFields({ status: answer.status }), 'second reply to one request ignored');
       return;

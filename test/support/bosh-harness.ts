@@ -1,4 +1,4 @@
-import type { BoshExchange, BoshReply } from '../../src/bosh/exchange.js';
+import type { BoshExchange, BoshReply, ExchangeWatcher } from '../../src/bosh/exchange.js';
 import type { InboundItem, JoinRequest, JoinResult, LinkProvider, MemberPort, UpstreamInfo } from '../../src/bosh/ports.js';
 import { SessionManager, type BoshLimits } from '../../src/bosh/session-manager.js';
 import { BoshError } from '../../src/bosh/conditions.js';
@@ -14,6 +14,8 @@ export const TEST_LIMITS: BoshLimits = {
   maxHold: 1,
   inactivityS: 30,
   pollingS: 2,
+  pollingViolations: 10,
+  pollingWindowS: 60,
   maxPauseS: 120,
   maxSessions: 100,
   maxQueueBytes: 10_000,
@@ -29,10 +31,26 @@ export class FakeExchange implements BoshExchange {
   remoteAddress = '127.0.0.1';
   origin: string | undefined = undefined;
   secure = false;
+  watcher: ExchangeWatcher | undefined = undefined;
+  gone = false;
+  /** Replies the BOSH layer wrote after the client went away (D24: there must be none). */
+  writtenAfterGone = 0;
   constructor(public body: string) {}
   dropped = false;
   reply(reply: BoshReply): void {
+    if (this.gone) {
+      this.writtenAfterGone += 1;
+      return;
+    }
     this.replies.push(reply);
+  }
+  /** The client goes away before its reply (page reload, HTTP/2 stream reset). */
+  close(): void {
+    if (this.gone || this.answered) return;
+    this.gone = true;
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    watcher?.exchangeGone(this);
   }
   drop(): void {
     this.dropped = true;
