@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect as h2connect, constants as h2constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
@@ -190,6 +190,37 @@ test('20 tabs on ONE HTTP/2 connection: 20 sessions each hold a request, and eve
       assert.equal(message.getChild('body')!.text(), `tab ${i}`);
     });
     await Promise.all([...[...tabs, sender].map((tab) => tab.send('', "type='terminate'")), sent]);
+  } finally {
+    session.close();
+  }
+});
+
+test('B-50 D24 HTTP/2: a held request whose stream is reset is dropped like a closed connection: a message sent then waits for the next request', async () => {
+  const session = await connect();
+  try {
+    const a = new H2BoshClient(session);
+    await a.create();
+    const aJid = await a.login('reset', 'r');
+    const b = new H2BoshClient(session);
+    await b.create();
+    await b.login('resetter', 'x');
+    a.rid += 1;
+    const stream = session.request({ ':method': 'POST', ':path': new URL(url).pathname, 'content-type': 'text/xml; charset=utf-8' });
+    stream.on('error', () => undefined);
+    let written = '';
+    stream.on('data', (chunk: Buffer) => (written += chunk.toString()));
+    stream.end(`<body rid='${a.rid}' sid='${a.sid}' ${XBOSH_NS} ${HTTPBIND_NS}/>`);
+    await new Promise((r) => setTimeout(r, 300));
+    stream.close(h2constants.NGHTTP2_CANCEL);
+    await new Promise((r) => setTimeout(r, 100));
+    // The message comes while a holds no request: it waits for a's next one instead of going to the reset stream.
+    const sent = b.send(`<message to='${aJid}' id='after-reset'><body>still there</body></message>`);
+    await new Promise((r) => setTimeout(r, 100));
+    const answer = await a.send();
+    assert.equal(answer.attrs.type, undefined, answer.text);
+    assert.equal(answer.body.children.find((el) => el.name === 'message')?.attrs.id, 'after-reset');
+    assert.equal(written, '', 'nothing was written to the reset stream');
+    await Promise.all([a.send('', "type='terminate'"), b.send('', "type='terminate'"), sent]);
   } finally {
     session.close();
   }
