@@ -5,7 +5,7 @@ import { BoshError } from './conditions.js';
 
 export const NS_XBOSH = 'urn:xmpp:xbosh';
 
-/** XEP-0124 §14.1 (B-82): rids are integers up to 2^53 - 1. */
+/** XEP-0124 §14.1 (B-82): rids are positive integers up to 2^53 - 1. */
 export type Rid = number;
 
 /** A BOSH protocol version "major.minor" (B-19: the minor part compares as an integer). */
@@ -76,6 +76,8 @@ export function parseRequest(text: string, maxDepth?: number): BoshRequest {
   const ridText = attrs.rid;
   if (ridText === undefined) throw new BoshError('bad-request', 'missing rid');
   const rid = parseInteger(ridText, 'rid', MAX_RID);
+  // B-82: a rid is a positive integer.
+  if (rid === 0) throw new BoshError('bad-request', 'rid must be positive');
 
   return {
     rid,

@@ -688,6 +688,17 @@ test('B-82: rids up to 2^53 - 1 are handled exactly', () => {
   assert.equal(h.link.sent.length, 1);
 });
 
+test('B-82 B-119: rid 0 is not a positive integer: bad-request, on creation and within a session (which it ends)', () => {
+  const h = createHarness();
+  const creation = h.post(`<body rid='0' to='example.com' wait='60' hold='1' ver='1.11' ${HTTPBIND}/>`);
+  assert.equal(creation.attrs.condition, 'bad-request');
+  assert.equal(h.manager.size, 0, 'no session');
+  const { sid } = h.create();
+  const zero = h.req(sid, 0);
+  assert.equal(zero.attrs.condition, 'bad-request');
+  assert.equal(h.manager.size, 0);
+});
+
 test('B-101 D21: without multiple streams, a later request with to is an ordinary request', () => {
   const h = createHarness();
   const { sid, ex } = h.create();
