@@ -1,6 +1,8 @@
 import { escapeAttr } from '../xml/element.js';
 import { NS_HTTPBIND } from '../xml/body-parser.js';
-import type { TerminalCondition } from './conditions.js';
+import { LEGACY_HTTP_STATUS, type BoshError } from './conditions.js';
+import type { BoshReply } from './exchange.js';
+import { NS_SHARED } from '../protocol/namespaces.js';
 
 export const NS_STREAM = 'http://etherx.jabber.org/streams';
 export const DEFAULT_CONTENT_TYPE = 'text/xml; charset=utf-8';
@@ -18,11 +20,36 @@ export function renderBody(attrs: Record<string, string>, payloads: readonly str
   return out + '>' + payloads.join('') + '</body>';
 }
 
-/** `<body type='terminate' condition='...'/>` with optional payloads (§17.2, X-24). */
-export function renderTerminate(condition: TerminalCondition | undefined, payloads: readonly string[] = [], extra: Record<string, string> = {}): string {
+/** How a session's replies go out: its Content-Type (B-17, B-18) and whether its client is legacy (B-116). */
+export interface ReplyForm {
+  readonly legacy: boolean;
+  readonly contentType: string;
+}
+
+/** The form of a reply to a request that belongs to no session. */
+export const SESSIONLESS: ReplyForm = { legacy: false, contentType: DEFAULT_CONTENT_TYPE };
+
+/**
+ * The one terminal reply (§17.2); every refusal and ending goes through it. `<body
+ * type='terminate'/>` with `error`'s condition (none: the confirmation of the client's own
+ * terminate, B-80) and its `shared:error` (D2..D8), the stanzas still `queued` for the client,
+ * then the error's own payloads (X-24: a `<stream:error/>`, a `<uri/>`). A legacy client gets
+ * the HTTP status that replaces the three starred conditions (B-116).
+ */
+export function terminalReply(error: BoshError | undefined, form: ReplyForm, queued: readonly string[] = []): BoshReply {
   const attrs: Record<string, string> = { type: 'terminate' };
-  if (condition) attrs.condition = condition;
-  return renderBody({ ...attrs, ...extra }, payloads);
+  let payloads = queued;
+  let status = 200;
+  if (error) {
+    attrs.condition = error.condition;
+    if (error.sharedError) {
+      attrs['xmlns:shared'] = NS_SHARED;
+      attrs['shared:error'] = error.sharedError;
+    }
+    if (error.children.length > 0) payloads = [...queued, ...error.children.map((c) => c.toString())];
+    if (form.legacy) status = LEGACY_HTTP_STATUS[error.condition] ?? 200;
+  }
+  return { status, contentType: form.contentType, body: renderBody(attrs, payloads) };
 }
 
 /** §17.3 (B-132): a recoverable binding error. */

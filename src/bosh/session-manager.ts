@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { childLog, type Logger } from '../log.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { CmConfig } from '../config.js';
-import { BoshError, LEGACY_HTTP_STATUS } from './conditions.js';
+import { BoshError } from './conditions.js';
 import type { BoshExchange, BoshReply, BoshRequestHandler } from './exchange.js';
 import type { LinkProvider } from './ports.js';
 import { compareVersions, formatVersion, NS_XBOSH, parseRequest, type BoshRequest, type Version } from './request.js';
-import { DEFAULT_CONTENT_TYPE, renderTerminate } from './response.js';
-import { BoshSession, sharedErrorAttrs, type SessionOwner } from './session.js';
+import { DEFAULT_CONTENT_TYPE, SESSIONLESS, terminalReply, type ReplyForm } from './response.js';
+import { BoshSession, type SessionOwner } from './session.js';
 import { RateLimiter } from './rate-limiter.js';
 import { ownString } from '../xml/strings.js';
 import { Metrics } from '../metrics.js';
@@ -49,14 +49,14 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
   handle(exchange: BoshExchange): void {
     this.metrics.requests.inc();
     if (exchange.oversized) {
-      this.refuse(exchange, new BoshError('policy-violation', 'request body too large'));
+      this.refuseUnreadable(exchange, new BoshError('policy-violation', 'request body too large'));
       return;
     }
     let request: BoshRequest;
     try {
       request = parseRequest(exchange.body, this.limits.maxDepth);
     } catch (err) {
-      this.refuse(exchange, err instanceof BoshError ? err : new BoshError('internal-server-error', String(err)));
+      this.refuseUnreadable(exchange, err instanceof BoshError ? err : new BoshError('internal-server-error', String(err)));
       return;
     }
     // Parsed: a held request need not keep its text for `wait` seconds.
@@ -73,33 +73,41 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
         exchange.drop();
         return;
       }
-      session.handle(request, exchange);
+      try {
+        session.handle(request, exchange);
+      } catch (err) {
+        session.crashed(err, exchange); // issue 11.4: this session ends, nothing else
+      }
       return;
     }
     const tombstone = this.tombstones.get(request.sid);
     if (tombstone) exchange.reply(tombstone.reply);
-    else reply(exchange, new BoshError('item-not-found', 'unknown sid'), false); // B-16, B-62, B-124
+    else refuse(exchange, new BoshError('item-not-found', 'unknown sid'), SESSIONLESS); // B-16, B-62, B-124
   }
 
   /** A request that could not be read ends its session, if it names one (B-119, B-126). */
-  private refuse(exchange: BoshExchange, error: BoshError): void {
+  private refuseUnreadable(exchange: BoshExchange, error: BoshError): void {
     const sid = SID_PATTERN.exec(exchange.body)?.[2];
     const session = sid === undefined ? undefined : this.sessions.get(sid);
-    if (session) session.reject(exchange, error);
-    else reply(exchange, error, false);
+    if (!session) return refuse(exchange, error, SESSIONLESS);
+    try {
+      session.refuse(exchange, error);
+    } catch (err) {
+      session.crashed(err, exchange);
+    }
   }
 
   /** XEP-0124 §7.1, §7.2: session creation request and response. */
   private create(request: BoshRequest, exchange: BoshExchange): void {
-    const legacy = request.ver === undefined;
-    if (this.closing) return reply(exchange, new BoshError('system-shutdown'), legacy); // B-130
-    if (!request.to) return reply(exchange, new BoshError('improper-addressing', 'no to'), legacy); // B-122
+    const form = request.ver === undefined ? LEGACY : SESSIONLESS;
+    if (this.closing) return refuse(exchange, new BoshError('system-shutdown'), form); // B-130
+    if (!request.to) return refuse(exchange, new BoshError('improper-addressing', 'no to'), form); // B-122
     if (this.sessions.size >= this.limits.maxSessions) {
-      return reply(exchange, new BoshError('policy-violation', 'too many sessions'), legacy);
+      return refuse(exchange, new BoshError('policy-violation', 'too many sessions'), form);
     }
     if (!this.creations.take(exchange.remoteAddress)) {
       this.metrics.rateLimited.inc();
-      return reply(exchange, new BoshError('policy-violation', 'session creation rate exceeded'), legacy); // D3
+      return refuse(exchange, new BoshError('policy-violation', 'session creation rate exceeded'), form); // D3
     }
     const sid = randomBytes(16).toString('hex'); // B-23, B-24, B-141
     const log = childLog(this.log, { sid });
@@ -142,7 +150,7 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
         pollingWindowMs: limits.pollingWindowS * 1000,
         inactivityMs: inactivityS * 1000,
         maxPauseMs: limits.maxPauseS * 1000,
-        legacy,
+        legacy: form.legacy,
         secure: exchange.secure,
         // B-17, B-18; an own copy, not a slice pinning the creation body for the session's life.
         contentType: request.content === undefined || request.content === DEFAULT_CONTENT_TYPE ? DEFAULT_CONTENT_TYPE : ownString(request.content),
@@ -174,7 +182,7 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     } catch (err) {
       const error = err instanceof BoshError ? err : new BoshError('internal-server-error', String(err));
       log.info({ condition: error.condition, reason: error.message }, 'session creation refused');
-      return reply(exchange, error, legacy);
+      return refuse(exchange, error, form);
     }
     Object.assign(creationAttrs, joined.attrs);
     this.sessions.set(sid, session);
@@ -182,7 +190,11 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     this.metrics.sessionsCreated.inc();
     log.info({ to: request.to, hold, wait: waitS, ver: creationAttrs.ver ?? 'legacy' }, 'session created');
     if (joined.initial) session.deliver(joined.initial);
-    session.start(joined.link, joined.info, joined.shared?.seq, request, exchange);
+    try {
+      session.start(joined.link, joined.info, joined.shared?.seq, request, exchange);
+    } catch (err) {
+      session.crashed(err, exchange); // issue 11.4
+    }
   }
 
   sessionEnded(session: BoshSession, tombstone: BoshReply | undefined, condition: string | undefined): void {
@@ -207,9 +219,10 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
   }
 }
 
+/** The form of a sessionless refusal to a creation request without `ver` (B-116). */
+const LEGACY: ReplyForm = { legacy: true, contentType: DEFAULT_CONTENT_TYPE };
+
 /** A terminal error for a request that has no session (§17.2; B-116 for legacy clients). */
-function reply(exchange: BoshExchange, error: BoshError, legacy: boolean): void {
-  const status = legacy ? LEGACY_HTTP_STATUS[error.condition] ?? 200 : 200;
-  const body = renderTerminate(error.condition, error.children.map((c) => c.toString()), sharedErrorAttrs(error));
-  exchange.reply({ status, contentType: DEFAULT_CONTENT_TYPE, body });
+function refuse(exchange: BoshExchange, error: BoshError, form: ReplyForm): void {
+  exchange.reply(terminalReply(error, form));
 }

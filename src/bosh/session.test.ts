@@ -728,3 +728,55 @@ test('B-136 B-138 B-139: a session created over TLS: an unencrypted request is d
   assert.equal(h.link.sent.length, 1, 'the same rid over TLS is processed');
   assert.equal(h.manager.size, 1);
 });
+
+test('B-123 11.4: an exception from the link while a request is handled ends that session alone with internal-server-error', () => {
+  const h = createHarness();
+  const a = h.create();
+  const b = h.create(undefined, 5000);
+  h.link.faults.send = new TypeError('bug in the link');
+  const failed = h.req(a.sid, 1001, MSG);
+  h.link.faults.send = undefined;
+  assert.equal(failed.attrs.condition, 'internal-server-error');
+  assert.equal(h.manager.size, 1, 'the session ended for real');
+  assert.deepEqual(h.link.left, [null], 'its member left the link');
+  assert.equal(h.req(a.sid, 1002).attrs.condition, 'internal-server-error', 'later requests learn why');
+  const logged = h.lines.find((l) => l.includes('unexpected exception in the session'));
+  assert.ok(logged?.includes('bug in the link') && logged.includes('"stack"'), 'logged with its stack');
+  const other = h.req(b.sid, 5001, MSG);
+  assert.equal(other.answered, false, 'the other session goes on');
+  h.link.deliver(MSG, h.link.members[1]);
+  assert.equal(other.parsed.children.length, 1);
+});
+
+test('B-123 11.4: an exception in a timer callback (the link throws when an inactive member leaves) ends the session and goes no further', () => {
+  const h = createHarness();
+  h.create();
+  h.link.faults.leave = new Error('leave failed');
+  assert.doesNotThrow(() => h.clock.tick(30_000));
+  assert.equal(h.manager.size, 0);
+  assert.ok(h.lines.some((l) => l.includes('leave failed')));
+});
+
+test('B-123 11.4: an exception while answering on the wait timer ends the session with internal-server-error', () => {
+  const h = createHarness();
+  const { sid } = h.create();
+  const held = h.req(sid, 1001);
+  held.replyFault = new Error('reply failed');
+  assert.doesNotThrow(() => h.clock.tick(60_000));
+  assert.equal(h.manager.size, 0);
+  assert.deepEqual(h.link.left, [null]);
+  assert.equal(h.req(sid, 1002).attrs.condition, 'internal-server-error');
+});
+
+test('B-123 11.4: an exception while a stanza is delivered does not reach the link; only that session ends', () => {
+  const h = createHarness();
+  const a = h.create();
+  const b = h.create(undefined, 5000);
+  const heldA = h.req(a.sid, 1001);
+  const heldB = h.req(b.sid, 5001);
+  heldA.replyFault = new Error('reply failed');
+  assert.doesNotThrow(() => h.link.deliver(MSG, h.link.members[0]));
+  assert.equal(h.manager.size, 1);
+  h.link.deliver(MSG, h.link.members[1]);
+  assert.equal(heldB.parsed.children.length, 1);
+});

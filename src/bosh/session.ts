@@ -1,12 +1,14 @@
 import type { Logger } from '../log.js';
 import { Deadline, type Clock } from '../clock.js';
-import { BoshError, LEGACY_HTTP_STATUS, type TerminalCondition } from './conditions.js';
+import { BoshError, type TerminalCondition } from './conditions.js';
 import type { BoshExchange, BoshReply, ExchangeWatcher } from './exchange.js';
 import { KeySequence } from './key-sequence.js';
 import type { InboundItem, LinkPort, MemberPort, UpstreamInfo } from './ports.js';
 import { NS_SHARED } from '../protocol/namespaces.js';
 import type { BoshRequest, Rid } from './request.js';
-import { RECOVERABLE_ERROR_BODY, renderBody, renderTerminate } from './response.js';
+import { RECOVERABLE_ERROR_BODY, renderBody, terminalReply } from './response.js';
+import { ResponseCache } from './response-cache.js';
+import { RidWindow } from './rid-window.js';
 
 /** What was negotiated at session creation (XEP-0124 §7.2), in the units used inside. */
 export interface SessionSettings {
@@ -51,12 +53,10 @@ interface PendingRequest {
   empty: boolean;
 }
 
-interface CachedResponse {
-  rid: Rid;
-  body: string;
-  sentAt: number;
-  hadPayload: boolean;
-  resends: number;
+/** A request that arrived before the rids below it (B-83), with what it will be processed as. */
+interface EarlyRequest {
+  request: BoshRequest;
+  pending: PendingRequest;
 }
 
 /** Notifications from a session to whoever keeps its sid (the session manager). */
@@ -67,29 +67,29 @@ export interface SessionOwner {
 
 /** §9.2: a response that is this much overdue in the client's acks gets reported (B-59, B-60). */
 const REPORT_AFTER_MS = 2000;
+/** B-125: what the other pending requests of a session that ends get. */
+const OTHER_REQUEST = new BoshError('other-request', 'another request ended the session');
+/** B-62: a request for a session that has ended. */
+const SESSION_GONE = new BoshError('item-not-found', 'session ended');
 
 /**
- * One BOSH session (a "member" of a link): rid sequencing and the retransmission cache, held
- * requests with hold/wait, the send queue, inactivity and pause, acknowledgements and key
- * sequencing. It talks upstream only through its LinkPort.
+ * One BOSH session (a "member" of a link): the rid check (with RidWindow), held requests with
+ * hold/wait, the retransmission cache (ResponseCache), the send queue, inactivity and pause,
+ * acknowledgements and key sequencing. It talks upstream only through its LinkPort.
+ *
+ * Ending, one verb per act: the client ends it (`terminate`), a request is refused (`refuse`),
+ * the link ends it (`fail`), the session gives up by itself (`quit`: queue over its bound,
+ * inactivity, an unexpected exception via `crashed`); all of them finish in `end`, and every
+ * terminal body comes from `terminalReply`.
  */
 export class BoshSession implements MemberPort, ExchangeWatcher {
   private state: SessionState = 'connecting';
   private link: LinkPort | undefined;
-  /** Processed requests not yet answered, oldest first. */
+  /** Processed requests not yet answered, in rid order. */
   private held: PendingRequest[] = [];
-  /** Requests that arrived above the next expected rid (B-83), by rid. */
-  private early: Map<Rid, { request: BoshRequest; pending: PendingRequest }> | undefined;
-  /** The highest rid processed: every rid up to it has arrived. */
-  private lastRid: Rid;
-  private highestAnswered: Rid = 0;
-  /** D24: rids whose held request's client went away unanswered, newest last (at most `requests`). */
-  private dropped: Rid[] | undefined;
-  /** D24: polling-rule violations counted since `violationsSince`. */
-  private violations = 0;
-  private violationsSince = 0;
-  /** B-86: answered responses by rid, for retransmission. */
-  private cache: CachedResponse[] = [];
+  private readonly rids: RidWindow<EarlyRequest>;
+  /** B-86: answered responses, for retransmission. */
+  private readonly responses = new ResponseCache();
   private queue: string[] = [];
   private queueBytes = 0;
   /** Shared links (D14b): the highest event number queued, and the highest covered by a response. */
@@ -98,8 +98,12 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   private readonly keys = new KeySequence();
   private info: UpstreamInfo | undefined;
   private creationAnswered = false;
+  /** The last new request processed, for the polling rules (B-73, B-77). */
   private previous: PendingRequest | undefined;
   private report: { rid: Rid; time: number } | undefined;
+  /** D24: polling-rule violations counted since `violationsSince`. */
+  private violations = 0;
+  private violationsSince = 0;
   private currentInactivityMs: number;
   /** B-49: `wait` after the oldest held request arrived. */
   private readonly waitDeadline: Deadline;
@@ -112,7 +116,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     private readonly clock: Clock,
     readonly log: Logger,
   ) {
-    this.lastRid = settings.creationRid - 1;
+    this.rids = new RidWindow(settings.creationRid);
     this.currentInactivityMs = settings.inactivityMs;
     this.waitDeadline = new Deadline(clock, () => this.onWait());
     this.inactivityDeadline = new Deadline(clock, () => this.onInactivity());
@@ -159,139 +163,89 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   /** Entry point for every request of this session, in arrival order. */
   handle(request: BoshRequest, exchange: BoshExchange): void {
     if (this.state === 'ended') {
-      this.replyTerminal(exchange, new BoshError('item-not-found', 'session ended'));
+      exchange.reply(terminalReply(SESSION_GONE, this.settings));
       return;
     }
     // B-61: inactivity runs only while nothing is pending; B-68: any request ends a pause.
-    this.disarmInactivity();
+    this.inactivityDeadline.clear();
     this.currentInactivityMs = this.settings.inactivityMs;
-    const rid = request.rid;
-    if (rid <= this.lastRid) {
-      this.retransmission(rid, exchange);
-    } else {
-      const early = this.early?.get(rid);
-      if (early) {
-        // B-89: the earlier copy gets a recoverable error, the newest copy the real answer.
-        this.log.debug({ rid }, 'rid repeated before processing; answering the older copy with a recoverable error');
-        early.pending.exchange.reply(this.reply(200, RECOVERABLE_ERROR_BODY));
-        early.pending.exchange = exchange;
-      } else {
-        this.arrive(request, exchange);
-      }
-    }
+    this.checkRid(request, exchange);
     this.armTimers();
   }
 
-  private arrive(request: BoshRequest, exchange: BoshExchange): void {
+  /** The rid check (§11, §14), in one block: each request takes exactly one of these branches. */
+  private checkRid(request: BoshRequest, exchange: BoshExchange): void {
     const rid = request.rid;
-    const special = request.terminate || request.pause !== undefined;
+    const rids = this.rids;
     // B-70: one request beyond `requests` is allowed for pause or terminate.
-    const window = this.settings.requests + (special ? 1 : 0);
-    if (rid > this.lastRid + window) {
-      // B-85, B-93: above the window; same condition as a stale rid.
-      this.failWith(exchange, new BoshError('item-not-found', `rid ${rid} above the window`));
-      return;
-    }
-    if (!special && this.held.length + (this.early?.size ?? 0) >= this.settings.requests) {
-      // B-71: more simultaneous requests than `requests`, none answered.
-      this.failWith(exchange, new BoshError('policy-violation', 'too many simultaneous requests'));
-      return;
-    }
-    const pending: PendingRequest = {
-      rid,
-      exchange,
-      arrivedAt: this.clock.now(),
-      empty: request.payload.length === 0 && !request.restart,
-    };
-    if (rid !== this.lastRid + 1) {
-      // B-83: buffer until the gap is filled.
-      this.log.debug({ rid, expected: this.lastRid + 1 }, 'request arrived out of order; buffering');
-      (this.early ??= new Map()).set(rid, { request, pending });
-      return;
-    }
-    this.process(request, pending);
-    for (let next = this.early?.get(this.lastRid + 1); next && this.state !== 'ended'; next = this.early?.get(this.lastRid + 1)) {
-      this.early!.delete(next.request.rid);
-      if (this.early!.size === 0) this.early = undefined;
-      this.process(next.request, next.pending);
+    const special = request.terminate || request.pause !== undefined;
+    const early = rids.buffered(rid);
+    if (rid <= rids.last) {
+      this.repeated(rid, exchange); // §14.3
+    } else if (early) {
+      // B-89: the earlier copy gets a recoverable error, the newest copy the real answer.
+      this.log.debug({ rid }, 'rid repeated before processing; answering the older copy with a recoverable error');
+      early.pending.exchange.reply(this.reply(RECOVERABLE_ERROR_BODY));
+      early.pending.exchange = exchange;
+    } else if (rid > rids.last + this.settings.requests + (special ? 1 : 0)) {
+      this.refuse(exchange, new BoshError('item-not-found', `rid ${rid} above the window`)); // B-85, B-93: as for a stale rid
+    } else if (!special && this.held.length + rids.bufferedCount >= this.settings.requests) {
+      this.refuse(exchange, new BoshError('policy-violation', 'too many simultaneous requests')); // B-71
+    } else if (rid !== rids.last + 1) {
+      this.log.debug({ rid, expected: rids.last + 1 }, 'request arrived out of order; buffering');
+      rids.buffer(rid, { request, pending: this.pending(rid, exchange, request) }); // B-83
+    } else {
+      this.process(request, this.pending(rid, exchange, request));
+      for (let next = rids.takeNext(); next && this.state !== 'ended'; next = rids.takeNext()) this.process(next.request, next.pending);
     }
   }
 
+  private pending(rid: Rid, exchange: BoshExchange, request: BoshRequest | undefined): PendingRequest {
+    const empty = request === undefined || (request.payload.length === 0 && !request.restart);
+    return { rid, exchange, arrivedAt: this.clock.now(), empty };
+  }
+
   /** A rid at or below the last processed one (§14.3). */
-  private retransmission(rid: Rid, exchange: BoshExchange): void {
-    const cached = this.cached(rid);
+  private repeated(rid: Rid, exchange: BoshExchange): void {
+    const cached = this.responses.resend(rid);
     if (cached) {
-      cached.resends += 1;
       if (cached.resends > this.settings.maxResends) {
-        this.failWith(exchange, new BoshError('policy-violation', `rid ${rid} resent too often`)); // B-90, B-91
+        this.refuse(exchange, new BoshError('policy-violation', `rid ${rid} resent too often`)); // B-90, B-91
         return;
       }
       this.log.debug({ rid }, 'rid repeated within window; replaying cached response');
-      exchange.reply(this.reply(200, cached.body)); // B-88
+      exchange.reply(this.reply(cached.body)); // B-88
       return;
     }
     const held = this.held.find((p) => p.rid === rid);
     if (held) {
       this.log.debug({ rid }, 'rid repeated while held; answering the older copy with a recoverable error');
-      held.exchange.reply(this.reply(200, RECOVERABLE_ERROR_BODY)); // B-89
+      held.exchange.reply(this.reply(RECOVERABLE_ERROR_BODY)); // B-89
       held.exchange = exchange;
+      exchange.watcher = this;
       return;
     }
-    if (this.dropped?.includes(rid)) {
-      this.rehold(rid, exchange);
+    if (this.rids.takeDropped(rid)) {
+      // D24: the client lost this request (a reload) and repeats it: its payloads were forwarded
+      // when it first arrived; it is held again, in rid order.
+      this.log.debug({ rid }, 'rid of a dropped request repeated; holding it again');
+      this.hold(this.pending(rid, exchange, undefined));
+      this.flush();
       return;
     }
-    this.failWith(exchange, new BoshError('item-not-found', `response to rid ${rid} no longer stored`)); // B-92
-  }
-
-  /**
-   * D24: the client repeats a rid whose held request it lost (page reload, saved sid and rid).
-   * Its payloads were forwarded when it first arrived; it is held again, in rid order.
-   */
-  private rehold(rid: Rid, exchange: BoshExchange): void {
-    const rest = this.dropped!.filter((r) => r !== rid);
-    this.dropped = rest.length === 0 ? undefined : rest;
-    this.log.debug({ rid }, 'rid of a dropped request repeated; holding it again');
-    const pending: PendingRequest = { rid, exchange, arrivedAt: this.clock.now(), empty: true };
-    exchange.watcher = this;
-    let at = this.held.length;
-    while (at > 0 && this.held[at - 1]!.rid > rid) at--;
-    this.held.splice(at, 0, pending);
-    this.flush();
-  }
-
-  /**
-   * D24: a held request's client went away (HTTP/1.1 connection closed, HTTP/2 stream reset).
-   * It is no longer held and counts for nothing; what would have gone to it waits in the queue
-   * for the next request, and a repeat of its rid is held again.
-   */
-  exchangeGone(exchange: BoshExchange): void {
-    const at = this.held.findIndex((p) => p.exchange === exchange);
-    if (at < 0 || this.state === 'ended') return;
-    const pending = this.held[at]!;
-    this.held.splice(at, 1);
-    if (this.previous === pending) this.previous = undefined;
-    this.recordDropped(pending.rid);
-    this.log.debug({ rid: pending.rid }, 'client went away from a held request; dropped');
-    this.armTimers();
-  }
-
-  private recordDropped(rid: Rid): void {
-    const kept = (this.dropped ?? []).filter((r) => r !== rid);
-    kept.push(rid);
-    this.dropped = kept.length > this.settings.requests ? kept.slice(kept.length - this.settings.requests) : kept;
+    this.refuse(exchange, new BoshError('item-not-found', `response to rid ${rid} no longer stored`)); // B-92
   }
 
   /** Handles one request in rid order (B-46). */
   private process(request: BoshRequest, pending: PendingRequest): void {
-    this.lastRid = request.rid;
+    this.rids.advance(request.rid);
     if (!this.keys.accept(request.key, request.newkey)) {
-      this.failWith(pending.exchange, new BoshError('item-not-found', 'key sequence mismatch')); // B-97
+      this.refuse(pending.exchange, new BoshError('item-not-found', 'key sequence mismatch')); // B-97
       return;
     }
-    if (this.settings.acks) this.acknowledge(request.ack ?? this.highestAnswered); // B-58
+    if (this.settings.acks) this.acknowledge(request.ack ?? this.responses.highest); // B-58
     if (this.violatesPolling(request, pending) && this.flooding()) {
-      this.failWith(pending.exchange, new BoshError('policy-violation', 'polling too frequently'));
+      this.refuse(pending.exchange, new BoshError('policy-violation', 'polling too frequently'));
       return;
     }
     this.previous = request.terminate || request.pause !== undefined ? undefined : pending;
@@ -309,20 +263,15 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
       }
     } catch (err) {
       if (!(err instanceof BoshError)) throw err;
-      this.failWith(pending.exchange, err); // D13: refused for this member alone
+      this.refuse(pending.exchange, err); // D13: refused for this member alone
       return;
     }
     if (pending.exchange.gone) {
       // D24: the client went away while this request waited for an earlier rid (B-83).
-      this.recordDropped(pending.rid);
-      if (this.previous === pending) this.previous = undefined;
+      this.forget(pending);
       return;
     }
-    pending.exchange.watcher = this;
-    // A one-element literal: push() onto an empty array would reserve 17 slots (152 bytes) for
-    // the one request an idle session holds.
-    if (this.held.length === 0) this.held = [pending];
-    else this.held.push(pending);
+    this.hold(pending);
     if (request.pause !== undefined) {
       this.pause(request.pause, pending);
       return;
@@ -331,15 +280,55 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     this.flush();
   }
 
+  /** Holds a processed request until there is something to answer (B-48), in rid order. */
+  private hold(pending: PendingRequest): void {
+    pending.exchange.watcher = this;
+    const held = this.held;
+    if (held.length === 0) {
+      // A one-element literal: push() onto an empty array would reserve 17 slots (152 bytes)
+      // for the one request an idle session holds.
+      this.held = [pending];
+      return;
+    }
+    let at = held.length;
+    while (at > 0 && held[at - 1]!.rid > pending.rid) at--;
+    held.splice(at, 0, pending);
+  }
+
+  /**
+   * D24: a held request's client went away (HTTP/1.1 connection closed, HTTP/2 stream reset).
+   * It is no longer held and counts for nothing; what would have gone to it waits in the queue
+   * for the next request, and a repeat of its rid is held again.
+   */
+  exchangeGone(exchange: BoshExchange): void {
+    try {
+      const at = this.held.findIndex((p) => p.exchange === exchange);
+      if (at < 0 || this.state === 'ended') return;
+      const pending = this.held[at]!;
+      this.held.splice(at, 1);
+      this.forget(pending);
+      this.log.debug({ rid: pending.rid }, 'client went away from a held request; dropped');
+      this.armTimers();
+    } catch (err) {
+      this.crashed(err);
+    }
+  }
+
+  /** D24: a processed request whose client went away counts for nothing from now on. */
+  private forget(pending: PendingRequest): void {
+    if (this.previous === pending) this.previous = undefined;
+    this.rids.drop(pending.rid, this.settings.requests);
+  }
+
   /** B-73 (requests outstanding) and B-77 (polling sessions): empty requests too close together. */
   private violatesPolling(request: BoshRequest, pending: PendingRequest): boolean {
     const previous = this.previous;
     if (!pending.empty || request.pause !== undefined || request.terminate || !previous?.empty) return false;
     if (this.settings.pollingMs === 0 || pending.arrivedAt - previous.arrivedAt >= this.settings.pollingMs) return false;
     if (this.held.includes(previous)) {
-      return this.held.length + (this.early?.size ?? 0) + 1 >= this.settings.requests; // B-73
+      return this.held.length + this.rids.bufferedCount + 1 >= this.settings.requests; // B-73
     }
-    const answered = this.cached(previous.rid);
+    const answered = this.responses.find(previous.rid);
     return this.settings.hold === 0 && answered !== undefined && !answered.hadPayload; // B-77
   }
 
@@ -361,8 +350,8 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
 
   /** §9.2 (B-59, B-60): the client's ack shows a response it has not received for a while. */
   private checkReport(request: BoshRequest): void {
-    if (!this.settings.acks || request.ack === undefined || request.ack >= this.highestAnswered) return;
-    const missing = this.cached(request.ack + 1);
+    if (!this.settings.acks || request.ack === undefined || request.ack >= this.responses.highest) return;
+    const missing = this.responses.find(request.ack + 1);
     if (!missing) return;
     const time = this.clock.now() - missing.sentAt;
     if (time >= REPORT_AFTER_MS) this.report = { rid: request.ack + 1, time: Math.round(time) };
@@ -381,18 +370,18 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   /** §13 (B-78..B-81): forward the payloads, confirm on the oldest open request. */
   private terminate(request: BoshRequest, pending: PendingRequest): void {
     this.log.info({ rid: request.rid }, 'client terminated the session');
-    this.link!.leave(request.payload, request.sharedClose === 'all'); // D18
+    this.leave(request); // B-78, D18
     const open = this.held.splice(0);
-    const payloads = this.takeQueue();
-    const terminateBody = renderTerminate(undefined, payloads);
-    if (open.length === 0) {
-      pending.exchange.reply(this.reply(200, terminateBody));
+    const confirmation = terminalReply(undefined, this.settings, this.takeQueue()); // B-80
+    const oldest = open.shift();
+    if (oldest) {
+      oldest.exchange.reply(confirmation);
+      for (const other of open) other.exchange.reply(this.reply(EMPTY_BODY)); // B-81
+      pending.exchange.reply(this.reply(EMPTY_BODY)); // B-79
     } else {
-      open[0]!.exchange.reply(this.reply(200, terminateBody));
-      for (const other of open.slice(1)) other.exchange.reply(this.reply(200, renderBody({})));
-      pending.exchange.reply(this.reply(200, renderBody({})));
+      pending.exchange.reply(confirmation);
     }
-    this.end(undefined, new BoshError('other-request', 'session terminated'));
+    this.end(undefined);
   }
 
   // ---- responses (inbound) ------------------------------------------------------------
@@ -404,20 +393,23 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
 
   deliver(items: InboundItem[]): void {
     if (this.state === 'ended') return;
-    for (const item of items) {
-      this.queue.push(item.xml);
-      this.queueBytes += item.xml.length;
-      if (item.seq !== undefined && item.seq > this.queueSeq) this.queueSeq = item.seq;
+    try {
+      for (const item of items) {
+        this.queue.push(item.xml);
+        this.queueBytes += item.xml.length;
+        if (item.seq !== undefined && item.seq > this.queueSeq) this.queueSeq = item.seq;
+      }
+      if (this.state !== 'connecting' && this.held.length === 0 && this.queueBytes > this.settings.maxQueueBytes) {
+        // D15: a member that stopped polling is ended alone.
+        this.log.warn({ queueBytes: this.queueBytes }, 'send queue over its bound; ending the session');
+        this.quit(new BoshError('policy-violation', 'send queue over its bound'));
+        return;
+      }
+      this.flush();
+      this.armTimers();
+    } catch (err) {
+      this.crashed(err);
     }
-    if (this.state !== 'connecting' && this.held.length === 0 && this.queueBytes > this.settings.maxQueueBytes) {
-      // D15: a member that stopped polling is ended alone.
-      this.log.warn({ queueBytes: this.queueBytes }, 'send queue over its bound; ending the session');
-      this.link?.leave(null);
-      this.fail(new BoshError('policy-violation', 'send queue over its bound'));
-      return;
-    }
-    this.flush();
-    this.armTimers();
   }
 
   /** Answers held requests as hold and the queue demand (B-50, B-53). */
@@ -456,8 +448,8 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
         attrs.authid = this.info.id;
         attrs['xmpp:version'] = this.info.version;
       }
-    } else if (this.settings.acks && this.lastRid !== pending.rid) {
-      attrs.ack = String(this.lastRid); // B-55, B-57
+    } else if (this.settings.acks && this.rids.last !== pending.rid) {
+      attrs.ack = String(this.rids.last); // B-55, B-57
     }
     if (covers && this.coveredSeq !== undefined) {
       attrs['xmlns:shared'] = NS_SHARED;
@@ -469,34 +461,18 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
       this.report = undefined;
     }
     const body = renderBody(attrs, payloads);
-    const now = this.clock.now();
     const keep = this.settings.acks ? Math.max(this.settings.requests, 16) : this.settings.requests;
-    this.keepResponses(this.cache.filter((c) => c.rid !== pending.rid), { rid: pending.rid, body, sentAt: now, hadPayload: payloads.length > 0, resends: 0 }, keep);
-    if (pending.rid > this.highestAnswered) this.highestAnswered = pending.rid;
-    pending.exchange.reply(this.reply(200, body));
+    this.responses.store(pending.rid, body, this.clock.now(), payloads.length > 0, keep);
+    pending.exchange.reply(this.reply(body));
   }
 
   /** B-58: responses up to `ack` have arrived and need not be kept. */
   private acknowledge(ack: Rid): void {
-    if (this.cache.some((c) => c.rid <= ack)) this.keepResponses(this.cache.filter((c) => c.rid > ack), undefined, Infinity);
+    this.responses.acknowledge(ack);
   }
 
-  private cached(rid: Rid): CachedResponse | undefined {
-    return this.cache.find((c) => c.rid === rid);
-  }
-
-  /**
-   * B-87: keep `requests` responses, or every unacknowledged one (within a bound): the newest
-   * `keep` of `kept` and `added`, oldest first, in an array of exactly that size (a Map or a
-   * grown array costs ~150 bytes for the one or two responses an idle session keeps).
-   */
-  private keepResponses(kept: CachedResponse[], added: CachedResponse | undefined, keep: number): void {
-    const all = added ? kept.length + 1 : kept.length;
-    const from = Math.max(0, all - keep);
-    const next = new Array<CachedResponse>(all - from);
-    for (let i = from; i < kept.length; i++) next[i - from] = kept[i]!;
-    if (added) next[next.length - 1] = added;
-    this.cache = next;
+  private reply(body: string): BoshReply {
+    return { status: 200, contentType: this.settings.contentType, body };
   }
 
   // ---- timers -------------------------------------------------------------------------
@@ -506,10 +482,10 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     if (this.state === 'ended') return;
     const oldest = this.held[0];
     if (oldest) {
-      this.disarmInactivity();
+      this.inactivityDeadline.clear();
       this.waitDeadline.setAt(oldest.arrivedAt + this.settings.waitMs);
     } else {
-      this.disarmWait();
+      this.waitDeadline.clear();
       if (!this.inactivityDeadline.set && this.settings.inactivityMs > 0) {
         this.inactivityDeadline.setAt(this.clock.now() + this.currentInactivityMs);
       }
@@ -518,99 +494,128 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
 
   /** B-49, B-52: nothing to send within `wait`: an empty response. */
   private onWait(): void {
-    const oldest = this.held[0];
-    if (oldest) {
-      this.held.shift();
-      this.answer(oldest, this.takeQueue());
+    try {
+      const oldest = this.held.shift();
+      if (oldest) this.answer(oldest, this.takeQueue());
+      this.armTimers();
+    } catch (err) {
+      this.crashed(err);
     }
-    this.armTimers();
   }
 
   /** B-61: the client is gone; end without telling it (B-62: later requests: item-not-found). */
   private onInactivity(): void {
-    this.log.info({ inactivityMs: this.currentInactivityMs }, 'client inactive; ending session');
-    this.link?.leave(null);
-    this.end(undefined, new BoshError('other-request'), false);
-  }
-
-  private disarmWait(): void {
-    this.waitDeadline.clear();
-  }
-
-  private disarmInactivity(): void {
-    this.inactivityDeadline.clear();
+    try {
+      this.log.info({ inactivityMs: this.currentInactivityMs }, 'client inactive; ending session');
+      this.quit(undefined);
+    } catch (err) {
+      this.crashed(err);
+    }
   }
 
   // ---- ending -------------------------------------------------------------------------
 
-  /** The link ended this member (D19, D20), or the session ended itself (D15). */
+  /**
+   * A request is refused with `error` (B-119, B-125, B-126...): it gets the condition, with the
+   * stanzas still queued (X-24), the member leaves its link and the session ends. After the end
+   * a refusal only answers the request.
+   */
+  refuse(exchange: BoshExchange, error: BoshError): void {
+    if (this.state === 'ended') {
+      exchange.reply(terminalReply(error, this.settings));
+      return;
+    }
+    this.log.info({ condition: error.condition, reason: error.message }, 'request refused; ending session');
+    exchange.reply(terminalReply(error, this.settings, this.takeQueue()));
+    this.leave(undefined);
+    this.end(error);
+  }
+
+  /** The link ended this member (D19, D20): the oldest held request, or else the next request, learns `error`. */
   fail(error: BoshError): void {
-    if (this.state === 'ended') return;
-    this.log.info({ condition: error.condition, reason: error.message }, 'session ended by the connection manager');
-    // X-24: stanzas still held for the client, then the error's own payloads.
-    const payloads = [...this.takeQueue(), ...error.children.map((c) => c.toString())];
-    const body = renderTerminate(error.condition, payloads, sharedErrorAttrs(error));
-    const oldest = this.held.shift();
-    if (oldest) {
-      oldest.exchange.reply(this.terminalReply(error.condition, body));
-      this.end(this.terminalReply(error.condition, renderTerminate(error.condition, [], sharedErrorAttrs(error))), new BoshError('other-request'), true, error.condition);
-    } else {
-      // No request to tell it on: the next one will.
-      this.end(this.terminalReply(error.condition, body), new BoshError('other-request'), true, error.condition);
+    try {
+      this.tell(error);
+    } catch (err) {
+      this.crashed(err);
     }
   }
 
-  /** A request that could not be read, but names this session, ends it (B-119). */
-  reject(exchange: BoshExchange, error: BoshError): void {
-    if (this.state === 'ended') this.replyTerminal(exchange, error);
-    else this.failWith(exchange, error);
+  /** The session gives up by itself: the member leaves its link; the client learns `error` (undefined: nothing, B-62). */
+  private quit(error: BoshError | undefined): void {
+    this.leave(undefined);
+    if (error) this.tell(error);
+    else this.end(undefined);
   }
 
-  /** A request broke the rules: it gets the condition, the others `other-request` (B-125). */
-  private failWith(exchange: BoshExchange, error: BoshError): void {
-    this.log.info({ condition: error.condition, reason: error.message }, 'request refused; ending session');
-    const body = renderTerminate(error.condition, this.takeQueue(), sharedErrorAttrs(error));
-    exchange.reply(this.terminalReply(error.condition, body));
-    this.link?.leave(null);
-    this.end(this.terminalReply(error.condition, renderTerminate(error.condition)), new BoshError('other-request'), true, error.condition);
+  /** Ends the session with `error`, told on the oldest held request or else the next request. */
+  private tell(error: BoshError): void {
+    if (this.state === 'ended') return;
+    this.log.info({ condition: error.condition, reason: error.message }, 'session ended by the connection manager');
+    const queued = this.takeQueue(); // X-24: stanzas still held for the client come first
+    const oldest = this.held.shift();
+    if (oldest) {
+      oldest.exchange.reply(terminalReply(error, this.settings, queued));
+      this.end(error);
+    } else {
+      this.end(error, queued); // no request to tell it on: the next one will
+    }
   }
 
   /**
-   * Final state: every pending request gets `others`, timers are cleared, and the owner learns
-   * what later requests should get (`tombstone`; undefined: item-not-found).
+   * Issue 11.4: an unexpected exception in this session's handling (a bug). It is logged with
+   * its stack and ends this session alone with internal-server-error, the member leaving its
+   * link; `exchange`, the request being handled, learns it. Nothing escapes to the caller.
    */
-  private end(tombstone: BoshReply | undefined, others: BoshError, answerOthers = true, condition?: TerminalCondition): void {
+  crashed(err: unknown, exchange?: BoshExchange): void {
+    this.log.error({ err }, 'unexpected exception in the session; ending it with internal-server-error');
+    const error = new BoshError('internal-server-error', 'unexpected exception');
+    try {
+      if (exchange) {
+        this.held = this.held.filter((p) => p.exchange !== exchange);
+        this.refuse(exchange, error);
+      } else {
+        this.quit(error);
+      }
+    } catch (again) {
+      this.log.error({ err: again }, 'ending the session after an exception failed too; forgetting it');
+      if (this.state !== 'ended') {
+        this.setState('ended');
+        this.waitDeadline.cancel();
+        this.inactivityDeadline.cancel();
+        this.owner.sessionEnded(this, undefined, error.condition);
+      }
+    }
+  }
+
+  /**
+   * The member leaves its link: with the client's terminate request its payloads are forwarded
+   * (B-78) and `shared:close='all'` ends the link for every member (D18); without, nothing is.
+   * A link that throws does not keep the session from ending.
+   */
+  private leave(terminate: BoshRequest | undefined): void {
+    try {
+      if (terminate) this.link?.leave(terminate.payload, terminate.sharedClose === 'all');
+      else this.link?.leave(null);
+    } catch (err) {
+      this.log.error({ err }, 'the link failed while this member left it');
+    }
+  }
+
+  /**
+   * Final state: timers stop, every request still pending gets other-request (B-125), and the
+   * owner keeps what later requests get: `error`, after `queued` stanzas nobody received yet
+   * (no error: item-not-found, B-62).
+   */
+  private end(error: BoshError | undefined, queued: readonly string[] = []): void {
     this.setState('ended');
     this.waitDeadline.cancel();
     this.inactivityDeadline.cancel();
-    const rest = [...this.held.splice(0), ...[...(this.early?.values() ?? [])].map((e) => e.pending)];
-    this.early = undefined;
-    if (answerOthers) {
-      for (const pending of rest) pending.exchange.reply(this.terminalReply(others.condition, renderTerminate(others.condition)));
-    }
+    const rest = [...this.held.splice(0), ...this.rids.takeAll().map((e) => e.pending)];
+    for (const pending of rest) pending.exchange.reply(terminalReply(OTHER_REQUEST, this.settings));
     this.queue = [];
-    this.cache = [];
-    this.owner.sessionEnded(this, tombstone, condition);
-  }
-
-  private replyTerminal(exchange: BoshExchange, error: BoshError): void {
-    exchange.reply(this.terminalReply(error.condition, renderTerminate(error.condition)));
-  }
-
-  /** B-116: legacy clients get HTTP codes for the three starred conditions. */
-  private terminalReply(condition: TerminalCondition, body: string): BoshReply {
-    const status = this.settings.legacy ? LEGACY_HTTP_STATUS[condition] ?? 200 : 200;
-    return this.reply(status, body);
-  }
-
-  private reply(status: number, body: string): BoshReply {
-    return { status, contentType: this.settings.contentType, body };
+    this.responses.clear();
+    this.owner.sessionEnded(this, error && terminalReply(error, this.settings, queued), error?.condition);
   }
 }
 
-/** D2..D8: a refusal of the shared extension names its reason in `shared:error`. */
-export function sharedErrorAttrs(error: BoshError): Record<string, string> {
-  return error.sharedError
-    ? { 'xmlns:shared': NS_SHARED, 'shared:error': error.sharedError }
-    : {};
-}
+const EMPTY_BODY = renderBody({});

@@ -5,7 +5,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { BoshExchange, BoshReply, BoshRequestHandler, ExchangeWatcher } from '../bosh/exchange.js';
-import { DEFAULT_CONTENT_TYPE, renderTerminate } from '../bosh/response.js';
+import { BoshError } from '../bosh/conditions.js';
+import { DEFAULT_CONTENT_TYPE, SESSIONLESS, terminalReply } from '../bosh/response.js';
 import type { CmConfig, HttpTlsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { readBody, discardRest } from './body-reader.js';
@@ -44,8 +45,8 @@ const ALLOW = 'GET, HEAD, POST, OPTIONS';
  * ~100 tabs; node's default (unlimited, 2^32-1) is no bound at all.
  */
 const MAX_CONCURRENT_STREAMS = 256;
-const BAD_REQUEST_BODY = renderTerminate('bad-request');
-const INTERNAL_ERROR_BODY = renderTerminate('internal-server-error');
+const BAD_REQUEST_BODY = terminalReply(new BoshError('bad-request'), SESSIONLESS).body;
+const INTERNAL_ERROR_BODY = terminalReply(new BoshError('internal-server-error'), SESSIONLESS).body;
 const PAGE = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>shared-bosh</title></head>
 <body><p>This is a BOSH endpoint (XEP-0124, XEP-0206) of shared-bosh, an XMPP connection manager.</p>

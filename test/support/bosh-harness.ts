@@ -35,9 +35,12 @@ export class FakeExchange implements BoshExchange {
   gone = false;
   /** Replies the BOSH layer wrote after the client went away (D24: there must be none). */
   writtenAfterGone = 0;
+  /** Set to make reply() throw (issue 11.4). */
+  replyFault: Error | undefined = undefined;
   constructor(public body: string) {}
   dropped = false;
   reply(reply: BoshReply): void {
+    if (this.replyFault) throw this.replyFault;
     if (this.gone) {
       this.writtenAfterGone += 1;
       return;
@@ -76,6 +79,8 @@ export class FakeLink {
   left: Array<Element[] | null> = [];
   joins: JoinRequest[] = [];
   info: UpstreamInfo = { id: 'stream-1', from: 'example.com', version: '1.0' };
+  /** Set to make the link throw (a bug in it, issue 11.4) from send() or leave(). */
+  faults: { send?: Error; leave?: Error } = {};
 
   provider: LinkProvider = {
     join: (request: JoinRequest, member: MemberPort): JoinResult => {
@@ -84,9 +89,16 @@ export class FakeLink {
       this.members.push(member);
       return {
         link: {
-          send: (payload) => void this.sent.push(payload),
+          send: (payload) => {
+            if (this.faults.send) throw this.faults.send;
+            this.sent.push(payload);
+            return undefined;
+          },
           restart: () => void (this.restarts += 1),
-          leave: (payload) => void this.left.push(payload),
+          leave: (payload) => {
+            if (this.faults.leave) throw this.faults.leave;
+            this.left.push(payload);
+          },
         },
         attrs: {},
       };
