@@ -1,11 +1,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
-import { HTTPBIND_NS, postBody, RawBoshClient, XBOSH_NS, type BoshAnswer } from '../support/bosh-http.js';
+import { cancellablePost, HTTPBIND_NS, postBody, RawBoshClient, XBOSH_NS, type BoshAnswer } from '../support/bosh-http.js';
 
 /**
  * D24 over real HTTP/1.1: what a page reload does to a BOSH session. The browser cancels the held
@@ -34,23 +33,6 @@ after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A request on its own TCP connection that the test can abandon, as a browser cancels one. */
-function cancellable(body: string): { close(): void; answer: Promise<string | undefined> } {
-  const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'content-type': 'text/xml; charset=utf-8' } });
-  const answer = new Promise<string | undefined>((resolve) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve(text));
-      res.on('error', () => resolve(undefined));
-    });
-    req.on('error', () => resolve(undefined));
-  });
-  req.end(body);
-  return { close: () => req.destroy(), answer };
-}
 
 function bodyOf(client: RawBoshClient, rid: number, payload = ''): string {
   return `<body rid='${rid}' sid='${client.sid}' ${XBOSH_NS} ${HTTPBIND_NS}>${payload}</body>`;
@@ -82,7 +64,7 @@ function messageIds(answer: BoshAnswer | string | undefined): string[] {
 test('B-73 D24: Converse reload over HTTP/1.1: hold=1, the held request closed after 300 ms, an empty rid+1 100 ms later is held, and a stanza then arrives', async () => {
   const { client, jid } = await loggedIn('converse');
   client.rid += 1;
-  const held = cancellable(bodyOf(client, client.rid));
+  const held = cancellablePost(url, bodyOf(client, client.rid));
   await sleep(300);
   held.close();
   await sleep(100);
@@ -112,7 +94,7 @@ test('B-50 B-73 D24: two empty requests with hold=1 half a second apart: the fir
 test('B-89 D24: resuming with the saved sid and the rid of the dropped request: held again, and a message sent afterwards arrives', async () => {
   const { client, jid } = await loggedIn('resume-same');
   client.rid += 1;
-  const lost = cancellable(bodyOf(client, client.rid));
+  const lost = cancellablePost(url, bodyOf(client, client.rid));
   await sleep(50);
   lost.close();
   await sleep(50);
@@ -130,7 +112,7 @@ test('B-89 D24: resuming with the saved sid and the rid of the dropped request: 
 test('B-82 D24: resuming with the saved sid and the next rid: a message sent while no request was held arrives, nothing lost', async () => {
   const { client, jid } = await loggedIn('resume-next');
   client.rid += 1;
-  const lost = cancellable(bodyOf(client, client.rid));
+  const lost = cancellablePost(url, bodyOf(client, client.rid));
   await sleep(50);
   lost.close();
   await sleep(50);
@@ -150,7 +132,7 @@ test('B-88 B-89 D24: 200 times a held request is closed around the moment a stan
   for (let i = 0; i < 200; i++) {
     client.rid += 1;
     const rid = client.rid;
-    const held = cancellable(bodyOf(client, rid));
+    const held = cancellablePost(url, bodyOf(client, rid));
     await sleep(10);
     // The close lands from a few ms before to a few ms after the stanza reaches the CM.
     const offset = (i % 9) - 4;

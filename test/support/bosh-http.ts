@@ -81,3 +81,33 @@ export function rawPost(
       }),
   );
 }
+
+/**
+ * A POST on its own TCP connection that the test can abandon, as a browser cancels a held request
+ * on a page reload: close() destroys the connection. `answer` resolves with the response text, or
+ * undefined when none came.
+ */
+export function cancellablePost(url: string, body: string): { close(): void; answer: Promise<string | undefined> } {
+  let closed = false;
+  let close = (): void => {
+    closed = true;
+  };
+  const answer = import('node:http').then(
+    (http) =>
+      new Promise<string | undefined>((resolve) => {
+        const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'text/xml; charset=utf-8' } });
+        close = () => req.destroy();
+        if (closed) req.destroy();
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve(text));
+          res.on('error', () => resolve(undefined));
+        });
+        req.on('error', () => resolve(undefined));
+        req.end(body);
+      }),
+  );
+  return { close: () => close(), answer };
+}

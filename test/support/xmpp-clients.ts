@@ -46,6 +46,12 @@ export interface ClientConnectOptions {
   wait?: number;
   /** Send initial presence once bound. @default false */
   presence?: boolean;
+  /**
+   * Resume a saved BOSH session instead of logging in (a reloaded page): Strophe's
+   * `attach(jid, sid, rid)`, StanzaJS's BOSH transport started with the saved sid and rid.
+   * `jid` is then the bound full JID and `password` is not used.
+   */
+  attach?: { sid: string; rid: number };
 }
 
 /** An incoming stanza, the same shape for both libraries. */
@@ -440,9 +446,9 @@ export async function connectStrophe(opts: ClientConnectOptions): Promise<Stroph
   };
 
   await withTimeout(new Promise<void>((resolve, reject) => {
-    conn.connect(opts.jid, opts.password, (status: number, condition?: string | null) => {
+    const onStatus = (status: number, condition?: string | null): void => {
       const S = Strophe.Status;
-      if (status === S.CONNECTED) {
+      if (status === S.CONNECTED || status === S.ATTACHED) {
         connected = true;
         resolve();
       } else if (status === S.AUTHFAIL || status === S.CONNFAIL || status === S.ERROR || status === S.CONNTIMEOUT
@@ -454,7 +460,9 @@ export async function connectStrophe(opts: ClientConnectOptions): Promise<Stroph
         disconnectedResolve?.();
         if (!was) reject(new Error(`${who}: disconnected before login${condition ? ` (${condition})` : ''}`));
       }
-    }, opts.wait ?? 10, 1);
+    };
+    if (opts.attach) conn.attach(opts.jid, opts.attach.sid, opts.attach.rid, onStatus, opts.wait ?? 10, 1);
+    else conn.connect(opts.jid, opts.password, onStatus, opts.wait ?? 10, 1);
   }), timeoutMs, `${who} connect`).catch((err: unknown) => {
     hardStopStrophe(conn);
     throw err;
@@ -558,6 +566,24 @@ function hardStopStanza(agent: StanzaAgent): void {
   for (const ch of t.channels ?? []) ch.maxRetries = 0;
 }
 
+/**
+ * StanzaJS has no public call to resume a saved BOSH session, but its BOSH transport takes `sid`
+ * and `rid` in its connect options (prebind): started that way it announces the session as
+ * started, and once marked authenticated it polls like a logged-in client.
+ */
+function attachStanza(agent: StanzaAgent, url: string, jid: string, saved: { sid: string; rid: number }, wait: number): void {
+  const internals = agent as unknown as { transports: Record<string, new (client: unknown, sm: unknown, stanzas: unknown) => unknown>; sm: unknown; stanzas: unknown; transport: unknown };
+  const transport = new internals.transports.bosh!(agent, internals.sm, internals.stanzas) as {
+    authenticated: boolean;
+    connect(opts: Record<string, unknown>): void;
+    scheduleRequests(): void;
+  };
+  internals.transport = transport;
+  transport.authenticated = true;
+  transport.connect({ url, sid: saved.sid, rid: saved.rid, jid, server: domainOf(jid), lang: 'en', acceptLanguages: ['en'], wait });
+  transport.scheduleRequests();
+}
+
 /** Logs in with StanzaJS over BOSH; resolves once a resource is bound. */
 export async function connectStanza(opts: ClientConnectOptions): Promise<StanzaClient> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -616,7 +642,8 @@ export async function connectStanza(opts: ClientConnectOptions): Promise<StanzaC
     agent.once('disconnected', () => {
       reject(new Error(`${who}: disconnected before login${terminate ? ` (${JSON.stringify(terminate)})` : ''}`));
     });
-    agent.connect();
+    if (opts.attach) attachStanza(agent, opts.boshUrl, opts.jid, opts.attach, opts.wait ?? 10);
+    else void agent.connect();
   }), timeoutMs, `${who} connect`).catch(async (err: unknown) => {
     hardStopStanza(agent);
     try { await withTimeout(Promise.resolve(agent.disconnect() as unknown), 2000, 'cleanup'); } catch { /* ignore */ }
