@@ -71,6 +71,8 @@ const REPORT_AFTER_MS = 2000;
 const OTHER_REQUEST = new BoshError('other-request', 'another request ended the session');
 /** B-62: a request for a session that has ended. */
 const SESSION_GONE = new BoshError('item-not-found', 'session ended');
+/** B-79, B-81: the answer to the other requests open at a terminate. */
+const EMPTY_BODY = renderBody({});
 
 /**
  * One BOSH session (a "member" of a link): the rid check (with RidWindow), held requests with
@@ -95,15 +97,14 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   /** Shared links (D14b): the highest event number queued, and the highest covered by a response. */
   private queueSeq = 0;
   private coveredSeq: number | undefined;
-  private readonly keys = new KeySequence();
+  /** §15 key sequencing, from the first request that uses a key (most clients never do). */
+  private keys: KeySequence | undefined;
   private info: UpstreamInfo | undefined;
-  private creationAnswered = false;
   /** The last new request processed, for the polling rules (B-73, B-77). */
   private previous: PendingRequest | undefined;
   private report: { rid: Rid; time: number } | undefined;
-  /** D24: polling-rule violations counted since `violationsSince`. */
-  private violations = 0;
-  private violationsSince = 0;
+  /** D24: polling-rule violations counted since `since`; undefined until the first one. */
+  private violations: { count: number; since: number } | undefined;
   private currentInactivityMs: number;
   /** B-49: `wait` after the oldest held request arrived. */
   private readonly waitDeadline: Deadline;
@@ -193,16 +194,15 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
       this.refuse(exchange, new BoshError('policy-violation', 'too many simultaneous requests')); // B-71
     } else if (rid !== rids.last + 1) {
       this.log.debug({ rid, expected: rids.last + 1 }, 'request arrived out of order; buffering');
-      rids.buffer(rid, { request, pending: this.pending(rid, exchange, request) }); // B-83
+      rids.buffer(rid, { request, pending: this.pending(request, exchange) }); // B-83
     } else {
-      this.process(request, this.pending(rid, exchange, request));
+      this.process(request, this.pending(request, exchange));
       for (let next = rids.takeNext(); next && this.state !== 'ended'; next = rids.takeNext()) this.process(next.request, next.pending);
     }
   }
 
-  private pending(rid: Rid, exchange: BoshExchange, request: BoshRequest | undefined): PendingRequest {
-    const empty = request === undefined || (request.payload.length === 0 && !request.restart);
-    return { rid, exchange, arrivedAt: this.clock.now(), empty };
+  private pending(request: BoshRequest, exchange: BoshExchange): PendingRequest {
+    return { rid: request.rid, exchange, arrivedAt: this.clock.now(), empty: request.payload.length === 0 && !request.restart };
   }
 
   /** A rid at or below the last processed one (§14.3). */
@@ -229,7 +229,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
       // D24: the client lost this request (a reload) and repeats it: its payloads were forwarded
       // when it first arrived; it is held again, in rid order.
       this.log.debug({ rid }, 'rid of a dropped request repeated; holding it again');
-      this.hold(this.pending(rid, exchange, undefined));
+      this.hold({ rid, exchange, arrivedAt: this.clock.now(), empty: true });
       this.flush();
       return;
     }
@@ -239,11 +239,11 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   /** Handles one request in rid order (B-46). */
   private process(request: BoshRequest, pending: PendingRequest): void {
     this.rids.advance(request.rid);
-    if (!this.keys.accept(request.key, request.newkey)) {
+    if (!this.keysAccepted(request)) {
       this.refuse(pending.exchange, new BoshError('item-not-found', 'key sequence mismatch')); // B-97
       return;
     }
-    if (this.settings.acks) this.acknowledge(request.ack ?? this.responses.highest); // B-58
+    if (this.settings.acks) this.responses.acknowledge(request.ack ?? this.responses.highest); // B-58: trims the cache
     if (this.violatesPolling(request, pending) && this.flooding()) {
       this.refuse(pending.exchange, new BoshError('policy-violation', 'polling too frequently'));
       return;
@@ -278,6 +278,15 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     }
     this.checkReport(request);
     this.flush();
+  }
+
+  /** §15 (B-94..B-98): the key sequence, from the first request that carries a key. */
+  private keysAccepted(request: BoshRequest): boolean {
+    if (!this.keys) {
+      if (request.key === undefined && request.newkey === undefined) return true;
+      this.keys = new KeySequence();
+    }
+    return this.keys.accept(request.key, request.newkey);
   }
 
   /** Holds a processed request until there is something to answer (B-48), in rid order. */
@@ -339,13 +348,11 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
    */
   private flooding(): boolean {
     const now = this.clock.now();
-    if (this.violations === 0 || now - this.violationsSince > this.settings.pollingWindowMs) {
-      this.violations = 0;
-      this.violationsSince = now;
-    }
-    this.violations += 1;
-    this.log.debug({ violations: this.violations }, 'empty request breaks the polling rules');
-    return this.violations > this.settings.pollingViolations;
+    let violations = this.violations;
+    if (!violations || now - violations.since > this.settings.pollingWindowMs) violations = this.violations = { count: 0, since: now };
+    violations.count += 1;
+    this.log.debug({ violations: violations.count }, 'empty request breaks the polling rules');
+    return violations.count > this.settings.pollingViolations;
   }
 
   /** §9.2 (B-59, B-60): the client's ack shows a response it has not received for a while. */
@@ -438,9 +445,10 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
    */
   private answer(pending: PendingRequest, payloads: string[], covers = true): void {
     const attrs: Record<string, string> = {};
-    if (!this.creationAnswered) {
-      this.creationAnswered = true;
-      Object.assign(attrs, this.settings.creationAttrs);
+    const creationAttrs = this.settings.creationAttrs;
+    if (creationAttrs) {
+      // The creation response (B-25..B-35); the session lets go of its attributes once sent.
+      Object.assign(attrs, creationAttrs);
       this.settings.creationAttrs = undefined;
       if (this.info) {
         // B-35, X-09, X-12: the upstream stream's identity, when known.
@@ -464,11 +472,6 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     const keep = this.settings.acks ? Math.max(this.settings.requests, 16) : this.settings.requests;
     this.responses.store(pending.rid, body, this.clock.now(), payloads.length > 0, keep);
     pending.exchange.reply(this.reply(body));
-  }
-
-  /** B-58: responses up to `ack` have arrived and need not be kept. */
-  private acknowledge(ack: Rid): void {
-    this.responses.acknowledge(ack);
   }
 
   private reply(body: string): BoshReply {
@@ -617,5 +620,3 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     this.owner.sessionEnded(this, error && terminalReply(error, this.settings, queued), error?.condition);
   }
 }
-
-const EMPTY_BODY = renderBody({});
