@@ -370,7 +370,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     this.log.info({ pauseMs }, 'session paused');
     while (this.held.length > 1) this.answer(this.held.shift()!, this.takeQueue());
     this.held.shift();
-    this.answer(pending, [], false);
+    this.answer(pending, undefined); // B-66: no payloads in the pause response itself
     this.currentInactivityMs = pauseMs;
   }
 
@@ -440,10 +440,12 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   }
 
   /**
-   * Sends one response and keeps it for retransmission (B-86, B-87). `covers`: the response
-   * took the whole queue, so on a shared link it carries `shared:seq` (D14b).
+   * Sends one response and keeps it for retransmission (B-86, B-87). `queued`: what it took from
+   * the queue (all of it), so on a shared link it carries `shared:seq` (D14b); undefined: it took
+   * nothing (a pause's own response).
    */
-  private answer(pending: PendingRequest, payloads: string[], covers = true): void {
+  private answer(pending: PendingRequest, queued: string[] | undefined): void {
+    const payloads = queued ?? [];
     const attrs: Record<string, string> = {};
     const creationAttrs = this.settings.creationAttrs;
     if (creationAttrs) {
@@ -459,7 +461,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     } else if (this.settings.acks && this.rids.last !== pending.rid) {
       attrs.ack = String(this.rids.last); // B-55, B-57
     }
-    if (covers && this.coveredSeq !== undefined) {
+    if (queued && this.coveredSeq !== undefined) {
       attrs['xmlns:shared'] = NS_SHARED;
       attrs['shared:seq'] = String(this.coveredSeq);
     }
