@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnectionManager } from '../../src/cm.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import { createMemoryLogger } from '../../src/log.js';
 import { prosodyAvailable, startProsody, type ProsodyInstance } from '../support/prosody.js';
 import { connectStanza, connectStrophe, disconnectAll, type StropheClient, type TestClient } from '../support/xmpp-clients.js';
 import { cancellablePost, HTTPBIND_NS, postBody, RawBoshClient, XBOSH_NS } from '../support/bosh-http.js';
@@ -16,6 +17,8 @@ const skip = prosodyAvailable() ? false : 'prosody is not installed';
 const T = { timeout: 60_000 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const memory = createMemoryLogger('debug');
+const drops = () => memory.lines.filter((l) => l.includes('client went away from a held request')).length;
 
 describe('CM in front of Prosody: resuming after a page reload (D24)', { skip, timeout: 300_000 }, () => {
   let prosody: ProsodyInstance;
@@ -28,10 +31,9 @@ describe('CM in front of Prosody: resuming after a page reload (D24)', { skip, t
     const config: CmConfig = {
       ...DEFAULT_CONFIG,
       http: { ...DEFAULT_CONFIG.http, port: 0 },
-      logLevel: 'silent',
       domains: { [prosody.domain]: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'required', caFile: prosody.caFile, insecure: false } },
     };
-    cm = createConnectionManager(config);
+    cm = createConnectionManager(config, { logger: memory.logger });
     ({ url } = await cm.start());
     bob = await connectStanza({ boshUrl: url, jid: `bob@${prosody.domain}`, password: 'bob-pw' });
   });
@@ -50,8 +52,11 @@ describe('CM in front of Prosody: resuming after a page reload (D24)', { skip, t
     client.rid += 1;
     const held = cancellablePost(url, `<body rid='${client.rid}' sid='${client.sid}' ${XBOSH_NS} ${HTTPBIND_NS}/>`);
     await sleep(300);
+    const before = drops();
     held.close();
-    await sleep(100);
+    // The reloaded page comes back after the CM saw the connection close (as a real reload takes).
+    for (let i = 0; i < 500 && drops() === before; i++) await sleep(10);
+    assert.equal(drops(), before + 1, 'the CM saw the connection close');
     return { client, jid, droppedRid: client.rid };
   }
 
