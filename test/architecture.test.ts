@@ -23,7 +23,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The upstream XMPP stream knows nothing of BOSH.
   xmpp: ['xml', 'protocol', 'clock', 'log'],
   // The BOSH protocol and sessions: declares its ports, never imports shared/, xmpp/ or http/.
-  bosh: ['xml', 'protocol', 'clock', 'log', 'config', 'metrics'],
+  bosh: ['xml', 'protocol', 'clock', 'log'],
   // Links implement bosh/'s ports over xmpp/ streams.
   shared: ['bosh', 'xmpp', 'xml', 'protocol', 'clock', 'log', 'metrics'],
   // The only place that touches node:http; hands exchanges to bosh/.

@@ -1,9 +1,8 @@
 import { BodyParseError, parseBody } from '../xml/body-parser.js';
 import type { Element } from '../xml/element.js';
-import { NS_SHARED } from '../protocol/namespaces.js';
+import { NS_SHARED, NS_XBOSH } from '../protocol/namespaces.js';
 import { BoshError } from './conditions.js';
 
-export const NS_XBOSH = 'urn:xmpp:xbosh';
 
 /** XEP-0124 §14.1 (B-82): rids are positive integers up to 2^53 - 1. */
 export type Rid = number;

@@ -1,10 +1,8 @@
 import { escapeAttr } from '../xml/element.js';
-import { NS_HTTPBIND } from '../xml/body-parser.js';
+import { NS_HTTPBIND, NS_SHARED, NS_STREAMS } from '../protocol/namespaces.js';
 import { LEGACY_HTTP_STATUS, type BoshError } from './conditions.js';
 import type { BoshReply } from './exchange.js';
-import { NS_SHARED } from '../protocol/namespaces.js';
 
-export const NS_STREAM = 'http://etherx.jabber.org/streams';
 export const DEFAULT_CONTENT_TYPE = 'text/xml; charset=utf-8';
 
 /**
@@ -16,7 +14,7 @@ export function renderBody(attrs: Record<string, string>, payloads: readonly str
   let out = "<body xmlns='" + NS_HTTPBIND + "'";
   for (const name in attrs) out += ' ' + name + "='" + escapeAttr(attrs[name]!) + "'";
   if (payloads.length === 0) return out + '/>';
-  if (payloads.some((p) => p.startsWith('<stream:'))) out += " xmlns:stream='" + NS_STREAM + "'";
+  if (payloads.some((p) => p.startsWith('<stream:'))) out += " xmlns:stream='" + NS_STREAMS + "'";
   return out + '>' + payloads.join('') + '</body>';
 }
 

@@ -1,19 +1,61 @@
 import { randomBytes } from 'node:crypto';
 import { childLog, type Logger } from '../log.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import type { CmConfig } from '../config.js';
 import { BoshError } from './conditions.js';
 import type { BoshExchange, BoshReply, BoshRequestHandler } from './exchange.js';
 import type { LinkProvider } from './ports.js';
-import { compareVersions, formatVersion, NS_XBOSH, parseRequest, type BoshRequest, type Version } from './request.js';
+import { NS_XBOSH } from '../protocol/namespaces.js';
+import { compareVersions, formatVersion, parseRequest, type BoshRequest, type Version } from './request.js';
 import { DEFAULT_CONTENT_TYPE, SESSIONLESS, terminalReply, type ReplyForm } from './response.js';
 import { BoshSession, type SessionOwner } from './session.js';
 import { RateLimiter } from './rate-limiter.js';
 import { ownString } from '../xml/strings.js';
-import { Metrics } from '../metrics.js';
 
-/** The session rules an operator sets (config `bosh.*`, documented there), in seconds as on the wire. */
-export type BoshLimits = CmConfig['bosh'];
+/**
+ * The session rules an operator sets, in seconds as on the wire. Declared here, where they are
+ * enforced; the configuration (`bosh.*` in src/config.ts, documented there) supplies them.
+ */
+export interface BoshLimits {
+  /** Upper bound for the negotiated `wait` (B-26). */
+  maxWaitS: number;
+  /** Upper bound for the negotiated `hold` (B-34). */
+  maxHold: number;
+  /** Advertised `inactivity` (B-61). */
+  inactivityS: number;
+  /** Advertised `polling` (B-74). */
+  pollingS: number;
+  /** D24: polling-rule violations tolerated within `pollingWindowS` (0: the literal rule). */
+  pollingViolations: number;
+  pollingWindowS: number;
+  /** Advertised `maxpause` (B-65). */
+  maxPauseS: number;
+  /** Most concurrent sessions. */
+  maxSessions: number;
+  /** Most bytes queued for a session with no request to answer (D15). */
+  maxQueueBytes: number;
+  /** D3: creations per client address per minute (0: unlimited), and the burst allowed. */
+  creationsPerMinute: number;
+  creationBurst: number;
+  /** Deepest nesting accepted in a request body (issue 11). */
+  maxDepth: number;
+}
+
+/** What the session manager counts; cm.ts hands it the Prometheus metrics (src/metrics.ts). */
+export interface SessionMetrics {
+  requests: { inc(): void };
+  rateLimited: { inc(): void };
+  sessions: { set(value: number): void };
+  sessionsCreated: { inc(): void };
+  sessionsEnded: { inc(labels: { condition: string }): void };
+}
+
+const NOT_COUNTED: SessionMetrics = {
+  requests: { inc() {} },
+  rateLimited: { inc() {} },
+  sessions: { set() {} },
+  sessionsCreated: { inc() {} },
+  sessionsEnded: { inc() {} },
+};
 
 /** D21: the highest BOSH version this CM speaks. */
 export const CM_VERSION: Version = { major: 1, minor: 11 };
@@ -37,7 +79,7 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
     private readonly links: LinkProvider,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly metrics: Metrics = new Metrics(),
+    private readonly metrics: SessionMetrics = NOT_COUNTED,
   ) {
     this.creations = new RateLimiter(limits.creationsPerMinute, limits.creationBurst, clock);
   }

@@ -1,7 +1,7 @@
 import { SaxesParser } from 'saxes';
 import { DEFAULT_MAX_DEPTH, Element } from './element.js';
 
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
+import { NS_HTTPBIND } from '../protocol/namespaces.js';
 
 /** A BOSH `<body/>` document: its attributes, the prefixes it declares, and its payloads. */
 export interface ParsedBody {

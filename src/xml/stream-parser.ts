@@ -5,7 +5,7 @@ import { ownString } from './strings.js';
 /** Thrown from a handler to stop saxes once `</stream:stream>` has closed the stream. */
 const STREAM_END = Symbol('stream end');
 
-export const NS_STREAMS = 'http://etherx.jabber.org/streams';
+import { NS_STREAMS } from '../protocol/namespaces.js';
 
 /** RFC 6120 §4.9.3 conditions a parser failure maps to. */
 export type StreamParseCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation';

@@ -4,14 +4,14 @@ import * as tls from 'node:tls';
 import type { Logger } from '../log.js';
 import { Deadline, type TimerHandle } from '../clock.js';
 import { DEFAULT_MAX_DEPTH, Element, escapeAttr, startTag } from '../xml/element.js';
-import { NS_STREAMS, XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
+import { NS_CLIENT, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS } from '../protocol/namespaces.js';
+import { XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
 import { resolveTargets, type UpstreamTarget } from './srv.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
 import { Utf8Stream } from './utf8.js';
 import { NS_BIND, NS_PING, NS_SESSION, NS_STANZAS } from '../protocol/namespaces.js';
 
-export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
-export const NS_STREAM_ERRORS = 'urn:ietf:params:xml:ns:xmpp-streams';
+
 export const DEFAULT_PING_INTERVAL_MS = 60_000;
 export const DEFAULT_PING_TIMEOUT_MS = 30_000;
 /**
@@ -204,7 +204,7 @@ class UpstreamStream implements Upstream {
 
   private writeHeader(): void {
     const o = this.options;
-    const attrs: Record<string, string> = { xmlns: 'jabber:client', 'xmlns:stream': NS_STREAMS, to: o.domain, version: o.version ?? '1.0' };
+    const attrs: Record<string, string> = { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAMS, to: o.domain, version: o.version ?? '1.0' };
     if (o.lang !== undefined) attrs['xml:lang'] = o.lang;
     if (o.from !== undefined) attrs.from = o.from;
     this.socket!.write("<?xml version='1.0'?>" + startTag('stream:stream', attrs));

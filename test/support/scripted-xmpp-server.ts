@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TlsPolicy } from '../../src/xmpp/types.js';
 import { Element, escapeAttr as attr, escapeText, startTag } from '../../src/xml/element.js';
-import { NS_STREAMS, XmppStreamParser, type StreamChunk } from '../../src/xml/stream-parser.js';
+import { XmppStreamParser, type StreamChunk } from '../../src/xml/stream-parser.js';
 import { createTestCertificate, type TestCertificate } from './certs.js';
-import { NS_BIND, NS_SASL, NS_SESSION, NS_TLS } from '../../src/protocol/namespaces.js';
+import { NS_BIND, NS_SASL, NS_SESSION, NS_STREAMS, NS_TLS } from '../../src/protocol/namespaces.js';
 
 export { NS_BIND, NS_SASL, NS_SESSION, NS_TLS };
 export const NS_PING = 'urn:xmpp:ping';
