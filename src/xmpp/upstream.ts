@@ -4,12 +4,11 @@ import * as tls from 'node:tls';
 import type { Logger } from '../log.js';
 import { Deadline, type TimerHandle } from '../clock.js';
 import { DEFAULT_MAX_DEPTH, Element, escapeAttr, startTag } from '../xml/element.js';
-import { NS_CLIENT, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS } from '../protocol/namespaces.js';
 import { XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
 import { resolveTargets, type UpstreamTarget } from './srv.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
 import { Utf8Stream } from './utf8.js';
-import { NS_BIND, NS_PING, NS_SESSION, NS_STANZAS } from '../protocol/namespaces.js';
+import { NS_BIND, NS_CLIENT, NS_PING, NS_SESSION, NS_STANZAS, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS } from '../protocol/namespaces.js';
 
 
 export const DEFAULT_PING_INTERVAL_MS = 60_000;
