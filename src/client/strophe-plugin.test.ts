@@ -198,3 +198,95 @@ test('Strophe plugin: ProtoXEP key exchange: a creator finds the published key, 
   assert.equal(B.statuses.filter((s) => s === Strophe.Status.CONNECTED).length, 1, 'CONNECTED once, for the link it stays on');
   assert.equal(cm.links.size, 1, "B's own link is gone");
 });
+
+/** A creator A on a link where romeo is online and has written; returns the key. */
+async function linkWithHistory(cm: FakeCm) {
+  const A = connectionWithLog();
+  A.conn.sharedBosh.connect('juliet@example.com/a', 'r0m30', (s) => A.statuses.push(s));
+  await until(() => A.statuses.includes(Strophe.Status.CONNECTED), 'A connected');
+  const key = A.conn.sharedBosh.key!;
+  const link = cm.linkOf(key)!;
+  cm.inbound(link, xml('presence', { from: 'romeo@example.net/x', id: 'romeo-online' }, xml('show', {}, 'chat')));
+  cm.inbound(link, xml('message', { from: 'romeo@example.net/x', id: 'earlier', type: 'chat' }, xml('body', {}, 'before you came')));
+  return { A, key, link };
+}
+
+type Seen = { id: string | null; name: string; kind: string }[];
+function record(conn: ReturnType<typeof connectionWithLog>['conn'], seen: Seen, name: string) {
+  conn.addHandler((el) => {
+    seen.push({ id: el.getAttribute('id'), name: el.nodeName, kind: stanzaKind(el) });
+    return true;
+  }, null, name);
+}
+
+test('D14 D14b: Strophe plugin: the snapshot and replay of an attach reach handlers the application registers after CONNECTED, before its initial presence', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  t.after(() => mock.timers.reset());
+  const cm = setup();
+  const { key, link } = await linkWithHistory(cm);
+
+  // Like Converse.js: on CONNECTED it first reads its caches (await), then registers its
+  // handlers, sends an IQ and waits for the answer, and only then sends its initial presence.
+  const B = connectionWithLog();
+  const late: Seen = [];
+  const early: Seen = [];
+  let iqAnswered = false;
+  let presenceSent = false;
+  B.conn.sharedBosh.connect('juliet@example.com', '', (s) => {
+    B.statuses.push(s);
+    if (s !== Strophe.Status.CONNECTED) return;
+    record(B.conn, early, 'presence'); // inside the callback: gets everything once
+    void (async () => {
+      await settle(3);
+      await new Promise<void>((r) => setTimeout(r, 200));
+      record(B.conn, late, 'presence');
+      record(B.conn, late, 'message');
+      B.conn.sendIQ(Strophe.xmlHtmlNode("<iq xmlns='jabber:client' type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>").documentElement, () => {
+        iqAnswered = true;
+        // A live message while the snapshot is still held comes after it.
+        cm.inbound(link, xml('message', { from: 'romeo@example.net/x', id: 'live-after', type: 'chat' }, xml('body', {}, 'now')));
+        setTimeout(() => {
+          B.conn.send(Strophe.xmlHtmlNode("<presence xmlns='jabber:client'/>").documentElement);
+          presenceSent = true;
+        }, 300);
+      });
+    })();
+  }, { key, since: 0 });
+  await until(() => iqAnswered, 'the IQ result, not held behind the snapshot');
+  assert.equal(late.length, 0, 'nothing delivered before the initial presence');
+  await until(() => late.some((s) => s.id === 'live-after'), 'snapshot, replay and the live message at B');
+  assert.ok(presenceSent);
+  assert.deepEqual(late.filter((s) => s.id !== null && !s.id.startsWith('roster')).map((s) => [s.id, s.kind]), [
+    ['romeo-online', 'replay'],
+    ['earlier', 'replay'],
+    ['live-after', 'live'],
+  ]);
+  assert.deepEqual(early.map((s) => s.id), ['romeo-online'], 'a handler added in the callback sees the snapshot once');
+});
+
+test('D14: Strophe plugin: an application that sends no initial presence gets the snapshot after snapshotHoldMs; a creator holds nothing', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  t.after(() => mock.timers.reset());
+  const cm = setup();
+  const { A, key, link } = await linkWithHistory(cm);
+  const aSeen: Seen = [];
+  record(A.conn, aSeen, 'message');
+  const sentAt = Date.now();
+  cm.inbound(link, xml('message', { from: 'romeo@example.net/x', id: 'to-a', type: 'chat' }, xml('body', {}, 'hi')));
+  await until(() => aSeen.some((s) => s.id === 'to-a'), 'live message at the creator');
+  assert.ok(Date.now() - sentAt < 1000, 'the creator holds nothing back');
+
+  const B = connectionWithLog();
+  const seen: Seen = [];
+  let connectedAt = 0;
+  B.conn.sharedBosh.configure({ snapshotHoldMs: 1000 });
+  B.conn.sharedBosh.connect('juliet@example.com', '', (s) => {
+    B.statuses.push(s);
+    if (s !== Strophe.Status.CONNECTED) return;
+    connectedAt = Date.now();
+    setTimeout(() => record(B.conn, seen, 'presence'), 100);
+  }, { key, since: 0 });
+  await until(() => seen.some((s) => s.id === 'romeo-online'), 'the presence snapshot at B');
+  assert.ok(Date.now() - connectedAt >= 1000, `delivered after the hold (${Date.now() - connectedAt} ms)`);
+  assert.deepEqual(seen.map((s) => s.kind), ['replay']);
+});

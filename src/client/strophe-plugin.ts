@@ -12,9 +12,18 @@
  * - `Connection._connect_cb` handles the creation response. `Bosh._connect` reads it from the
  *   connection when it sends, so an own property on the connection replaces it: for
  *   `shared:result='attached'` the wrapper takes the BOSH settings (`Bosh._connect_cb`), sets
- *   `jid` to `shared:jid`, marks the connection authenticated, reports `Status.CONNECTED` and
- *   then hands the snapshot/replay stanzas of that body to the handlers (`_dataRecv`). SASL,
- *   restart and bind are skipped: the stream is already negotiated (D7).
+ *   `jid` to `shared:jid`, marks the connection authenticated and reports `Status.CONNECTED`.
+ *   SASL, restart and bind are skipped: the stream is already negotiated (D7).
+ * - `Connection._dataRecv(req)` hands a response's stanzas to the handlers. After an attach the
+ *   wrapper holds the snapshot and replay stanzas of the attach response (D14, D14b), and every
+ *   stanza after them except IQ results and errors, until the application's handlers exist: when
+ *   the application sends its initial presence (an application registers its handlers before
+ *   that, as contacts' presence answers it), or `snapshotHoldMs` after CONNECTED, whichever comes
+ *   first. Delivering them during the CONNECTED callback loses them for applications that register
+ *   their handlers later (Converse.js does so after reading its caches). Held bodies go through
+ *   `_dataRecv` in order, so nothing overtakes the snapshot.
+ * - `Connection._queueData(el)` takes every outbound stanza (send, sendIQ, sendPresence); the
+ *   wrapper sees the initial presence there.
  * - `Connection.iqFallbackHandler` answers unhandled IQ get/set with service-unavailable. It is
  *   kept away from echoes and replays: another tab's request is not ours to answer.
  *
@@ -40,6 +49,8 @@ export interface DomElementLike {
   getAttributeNS?(ns: string | null, localName: string): string | null;
   childNodes: ArrayLike<DomElementLike>;
   removeChild(child: DomElementLike): unknown;
+  appendChild?(child: DomElementLike): unknown;
+  cloneNode?(deep: boolean): DomElementLike;
   attributes?: ArrayLike<{ name: string; value: string }>;
   nodeValue: string | null;
 }
@@ -65,6 +76,8 @@ export interface StropheConnectionLike {
   do_bind: boolean;
   _connect_cb(req: unknown, callback?: unknown, raw?: string): void;
   _dataRecv(req: unknown, raw?: string): void;
+  _queueData(el: DomElementLike): void;
+  disconnecting: boolean;
   _changeConnectStatus(status: number, condition?: string | null, elem?: unknown): void;
   iqFallbackHandler: { isMatch(el: DomElementLike): boolean };
   connect(jid: string, pass: string, callback?: StropheConnectCallback, wait?: number, hold?: number, route?: string): void;
@@ -103,6 +116,21 @@ export function stanzaKind(el: DomElementLike): StanzaKind {
   return isReplay(el) ? 'replay' : isEcho(el) ? 'echo' : 'live';
 }
 
+function isIqResponse(el: DomElementLike): boolean {
+  const type = el.getAttribute('type');
+  return el.nodeName === 'iq' && (type === 'result' || type === 'error');
+}
+
+/** An available presence without `to` (RFC 6121 §4.2: the initial presence, or a later broadcast). */
+function isInitialPresence(el: DomElementLike): boolean {
+  return el.nodeName === 'presence' && el.getAttribute('to') === null && el.getAttribute('type') === null;
+}
+
+/** A response body the plugin hands to Strophe's `_dataRecv` itself (its `_reqToData` unwraps it). */
+class HeldBody {
+  constructor(readonly body: DomElementLike) {}
+}
+
 // --- options and state ---
 
 export interface SharedBoshPluginOptions {
@@ -121,6 +149,12 @@ export interface SharedBoshPluginOptions {
   autoKey?: boolean;
   /** Server key exchange after a creator's login (ProtoXEP §3). @default 'none' */
   keyExchange?: Exclude<KeyExchange, ServerKeyStore> | ServerKeyStore;
+  /**
+   * After an attach, the snapshot and replay (and what follows them) wait for the application's
+   * initial presence, at most this long after CONNECTED; 0: they follow right after the CONNECTED
+   * callback. @default 3000
+   */
+  snapshotHoldMs?: number;
   generateKey?: () => string;
   setTimeout?: (callback: () => void, ms: number) => unknown;
   DOMParser?: new () => { parseFromString(text: string, type: 'text/xml'): { documentElement: unknown } };
@@ -165,6 +199,9 @@ export class SharedBosh {
   private closingAll = false;
   private sentKey = false;
   private storageName: string | undefined;
+  /** Inbound bodies held after an attach (see `_dataRecv` above); undefined: not holding. */
+  private held: DomElementLike[] | undefined;
+  private holdGeneration = 0;
 
   /** This connection's options (a copy of the plugin's; change them with configure()). */
   readonly options: SharedBoshPluginOptions;
@@ -217,6 +254,7 @@ export class SharedBosh {
       this.sharedError = undefined;
       this.sentKey = false;
       this.seq = 0;
+      this.stopHolding();
       if (this.key === undefined && this.options.autoKey) {
         // An application that calls connection.connect() itself still shares (docs/client.md).
         this.key = this.options.keyShare?.get() ?? this.freshKey();
@@ -242,6 +280,7 @@ export class SharedBosh {
 
     const reqToData = bosh._reqToData.bind(bosh);
     bosh._reqToData = (req) => {
+      if (req instanceof HeldBody) return req.body;
       const body = reqToData(req);
       if (body) this.inspect(body);
       return body;
@@ -256,10 +295,30 @@ export class SharedBosh {
         body = undefined; // the original reports the parse error
       }
       if (body && body.getAttribute('type') !== 'terminate' && this.result === 'attached') {
-        this.completeAttach(bosh, req, body, raw);
+        this.completeAttach(bosh, body);
         return;
       }
       connectCb(req, callback, raw);
+    };
+
+    const dataRecv = conn._dataRecv.bind(conn);
+    this.deliver = (body) => dataRecv(new HeldBody(body));
+    conn._dataRecv = (req, raw) => {
+      if (this.held === undefined || req instanceof HeldBody) return dataRecv(req, raw);
+      const body = bosh._reqToData(req);
+      if (!body) return dataRecv(req, raw);
+      if (body.getAttribute('type') === 'terminate' || conn.disconnecting) {
+        this.release();
+        return dataRecv(new HeldBody(body));
+      }
+      this.holdBack(body);
+      dataRecv(new HeldBody(body)); // what is left: IQ results and errors, or an empty body
+    };
+
+    const queueData = conn._queueData.bind(conn);
+    conn._queueData = (el) => {
+      queueData(el);
+      if (this.held !== undefined && isInitialPresence(el)) this.releaseLater(0);
     };
 
     // Never answer another tab's IQ request (or a replayed one) with service-unavailable.
@@ -295,15 +354,52 @@ export class SharedBosh {
   }
 
   /** D7: an attach response is a connected, bound stream; skip SASL, restart and bind. */
-  private completeAttach(bosh: StropheBosh, req: unknown, body: DomElementLike, raw: string | undefined): void {
+  private completeAttach(bosh: StropheBosh, body: DomElementLike): void {
     const conn = this.connection;
     conn.connected = true;
     bosh._connect_cb(body); // sid, wait, hold, requests, inactivity
     conn.jid = this.jid ?? conn.jid;
     conn.authenticated = true;
     conn.do_bind = false;
+    this.held = [];
+    this.holdBack(body);
+    const holdMs = this.options.snapshotHoldMs ?? 3000;
     conn._changeConnectStatus(this.Strophe.Status.CONNECTED, null);
-    conn._dataRecv(req, raw); // the snapshot and replay, to the handlers just added
+    this.releaseLater(holdMs);
+  }
+
+  /** Set by install(): hands a body to Strophe's own `_dataRecv`. */
+  private deliver: (body: DomElementLike) => void = () => undefined;
+
+  /** Moves the stanzas of `body` to be held, except IQ results and errors (no one waits on them). */
+  private holdBack(body: DomElementLike): void {
+    const later = Array.from(body.childNodes).filter((c) => c.nodeType === 1 && !isIqResponse(c));
+    if (later.length === 0) return;
+    if (!body.cloneNode || !body.appendChild) throw new Error('shared-bosh: the DOM lacks cloneNode/appendChild');
+    const copy = body.cloneNode(false);
+    for (const child of later) copy.appendChild!(child); // moves it out of `body`
+    this.held!.push(copy);
+  }
+
+  private releaseLater(ms: number): void {
+    const generation = this.holdGeneration;
+    const setTimer = this.options.setTimeout ?? ((cb: () => void, delay: number) => setTimeout(cb, delay));
+    setTimer(() => {
+      if (generation === this.holdGeneration) this.release();
+    }, ms);
+  }
+
+  /** Hands the held bodies to the handlers, in order; later bodies go straight through again. */
+  private release(): void {
+    const held = this.stopHolding();
+    for (const body of held) this.deliver(body);
+  }
+
+  private stopHolding(): DomElementLike[] {
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.holdGeneration++;
+    return held;
   }
 
   /** Strophe calls this on every status change of the connection. */
