@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { $iq } from 'strophe.js';
+import { DOMParser, XMLSerializer, type Element as XmlElement } from '@xmldom/xmldom';
 import type { BrowserContext, Page } from 'playwright-core';
 import { createConnectionManager, type ConnectionManager } from '../../../src/cm.js';
 import { createLogger } from '../../../src/log.js';
@@ -104,9 +105,30 @@ export function saslAuths(requests: string[]): number {
   return requests.filter((b) => /<auth[\s>]/.test(b)).length;
 }
 
-/** Responses with a stanza error or a terminal condition a client should never get here. */
-export function badResponses(responses: string[]): string[] {
-  return responses.filter((b) => /service-unavailable|policy-violation|item-not-found|type=["']terminate["']/.test(b));
+/**
+ * What a client should never get here: a terminal body (`type='terminate'`, e.g. policy-violation)
+ * or an IQ error `service-unavailable` that does not come from `peer` (a peer's client may refuse
+ * a query it does not handle; the server or the CM refusing means the session was lost).
+ */
+export function badResponses(responses: string[], peer = 'bob@'): string[] {
+  const bad: string[] = [];
+  for (const text of responses) {
+    let body: XmlElement;
+    try {
+      body = new DOMParser().parseFromString(text, 'text/xml').documentElement as XmlElement;
+    } catch {
+      bad.push(`unparsable: ${text.slice(0, 200)}`);
+      continue;
+    }
+    if (body.getAttribute('type') === 'terminate') bad.push(text);
+    for (const iq of Array.from(body.getElementsByTagName('iq'))) {
+      const from = iq.getAttribute('from') ?? '';
+      if (iq.getAttribute('type') === 'error' && iq.getElementsByTagName('service-unavailable').length > 0 && !from.startsWith(peer)) {
+        bad.push(new XMLSerializer().serializeToString(iq));
+      }
+    }
+  }
+  return bad;
 }
 
 /**
