@@ -138,6 +138,12 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     await untilMessage(w, back, 'them');
   };
 
+  /** The body of the last message of `sender` in the chat with bob. */
+  const lastBody = async (w: WatchedPage, sender: 'me' | 'them') => {
+    const ms = await w.page.evaluate((c) => (window as unknown as { probe: { messages(c: string): Promise<[string, string | null][]> } }).probe.messages(c), BOB);
+    return ms.filter(([s]) => s === sender).at(-1)?.[1] ?? '';
+  };
+
   const assertNoProblems = (ws: WatchedPage[]) =>
     assert.deepEqual(ws.flatMap((w) => w.problems.map((p) => `${w.label}: ${p}`)), [], 'no page errors and no console errors');
 
@@ -227,6 +233,21 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     for (const w of [t1, t2]) {
       assert.equal(await w.page.evaluate((c) => (window as unknown as { probe: { contactStatus(c: string): string } }).probe.contactStatus(c), BOB), 'online', `${w.label}: bob online`);
     }
+    assertNoProblems([t1, t2]);
+
+    // The attached tab reloads: Converse restores that tab's own sid; the other tab is untouched.
+    const created = await cm.sessionsCreated();
+    const requestsBefore = t2.requests.length;
+    await t2.page.reload({ timeout: 30_000 });
+    await untilOnline(t2);
+    const r2 = await probeState(t2);
+    assert.equal(r2.restored, true, 'the reloaded tab restored its session');
+    assert.equal(r2.sid, s2.sid);
+    assert.equal(saslAuths(t2.requests.slice(requestsBefore)), 0);
+    assert.equal(await cm.sessionsCreated(), created);
+    await chatBothWays(t2, 'tab 2 after its reload');
+    await untilMessage(t1, `${(await lastBody(t2, 'me'))}`, 'me');
+    assert.deepEqual(badResponses([...t1.responses, ...t2.responses]), []);
     assertNoProblems([t1, t2]);
   });
 });
