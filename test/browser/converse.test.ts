@@ -12,35 +12,30 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { prosodyAvailable, startProsody, type ProsodyInstance } from '../support/prosody.js';
-import { eventually, type StropheClient } from '../support/xmpp-clients.js';
-import { chromiumAvailable, CHROMIUM_PATH, launchChromium } from './support/chromium.js';
-import type { StaticServer } from './support/static-server.js';
+import type { BrowserContext } from 'playwright-core';
+import { eventually } from '../support/xmpp-clients.js';
+import { browserTestsSkip } from './support/chromium.js';
 import {
+  ALICE,
+  BOB,
   badResponses,
   befriend,
   saslAuths,
-  serveClientPages,
+  sleep,
+  startClientSuite,
   startCm,
   stayLocal,
+  unique,
   waitForBody,
   waitInPage,
   watchedPage,
+  type ClientSuite,
   type TestCm,
   type WatchedPage,
 } from './support/clients.js';
 
-const skip = !chromiumAvailable()
-  ? `Chromium is not installed (${CHROMIUM_PATH}; Debian package 'chromium', .ci/run installs it)`
-  : !prosodyAvailable()
-    ? 'prosody is not installed'
-    : false;
+const skip = browserTestsSkip();
 
-const ALICE = 'alice@localhost';
-const BOB = 'bob@localhost';
-const unique = (): string => Math.random().toString(36).slice(2, 10);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = JSON.stringify;
 
 interface ProbeState {
@@ -53,35 +48,21 @@ interface ProbeState {
 }
 
 describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
-  let prosody: ProsodyInstance;
-  let pages: StaticServer;
-  let browser: Browser;
-  let bob: StropheClient;
+  let suite: ClientSuite;
   let running: { context?: BrowserContext; cm?: TestCm; watched: WatchedPage[] } = { watched: [] };
 
   before(async () => {
-    prosody = await startProsody();
-    pages = await serveClientPages();
-    browser = await launchChromium();
-    bob = await befriend(prosody, { jid: ALICE, password: 'alice-pw' }, { jid: `${BOB}/bob-node`, password: 'bob-pw' });
+    suite = await startClientSuite((p) => befriend(p, { jid: ALICE, password: 'alice-pw' }, { jid: `${BOB}/bob-node`, password: 'bob-pw' }));
   });
 
-  after(async () => {
-    try {
-      await browser?.close().catch(() => undefined);
-      await bob?.disconnect(3000).catch(() => undefined);
-      await pages?.close();
-    } finally {
-      await prosody?.stop();
-    }
-  });
+  after(() => suite?.stop());
 
   afterEach(async () => {
     const { context, cm } = running;
     running = { watched: [] };
     await context?.close().catch(() => undefined);
     await cm?.cm.stop();
-    await eventually(async () => assert.deepEqual(await prosody.onlineResources(ALICE), []), {
+    await eventually(async () => assert.deepEqual(await suite.prosody.onlineResources(ALICE), []), {
       timeoutMs: 10_000,
       intervalMs: 200,
       label: 'alice offline after the test',
@@ -89,8 +70,8 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
   });
 
   const setup = async () => {
-    const cm = await startCm(prosody);
-    const context = await browser.newContext();
+    const cm = await startCm(suite.prosody);
+    const context = await suite.browser.newContext();
     context.setDefaultTimeout(20_000);
     await stayLocal(context);
     running = { context, cm, watched: [] };
@@ -101,7 +82,7 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
   const openConverse = async (context: BrowserContext, cm: TestCm, label: string, shared = false) => {
     const w = await watchedPage(context, cm.boshUrl, label);
     running.watched.push(w);
-    const url = new URL('/pages/converse.html', pages.origin);
+    const url = new URL('/pages/converse.html', suite.pages.origin);
     url.searchParams.set('jid', ALICE);
     url.searchParams.set('password', 'alice-pw');
     url.searchParams.set('bosh', cm.boshUrl);
@@ -128,13 +109,13 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
   /** A message each way: Converse -> bob, bob -> alice (to the JID Converse is bound to). */
   const chatBothWays = async (w: WatchedPage, what: string) => {
     const out = `${what}: from converse ${unique()}`;
-    const mark = bob.mark();
+    const mark = suite.bob.mark();
     await w.page.evaluate(({ to, body }) => (window as unknown as { probe: { send(to: string, b: string): Promise<void> } }).probe.send(to, body), { to: BOB, body: out });
-    const got = await waitForBody(bob, out, mark, `${w.label}: '${out}' at bob`);
+    const got = await waitForBody(suite.bob, out, mark, `${w.label}: '${out}' at bob`);
     const { jid } = await probeState(w);
     assert.equal(got.from, jid, 'bob sees it from the JID Converse is bound to');
     const back = `${what}: to converse ${unique()}`;
-    bob.sendMessage(jid, back);
+    suite.bob.sendMessage(jid, back);
     await untilMessage(w, back, 'them');
   };
 
@@ -154,13 +135,13 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     assert.match(first.jid, /^alice@localhost\/.+/);
     assert.equal(saslAuths(w.requests), 1, 'one SASL login');
     await chatBothWays(w, 'before the reloads');
-    const resources = await prosody.onlineResources(ALICE);
+    const resources = await suite.prosody.onlineResources(ALICE);
     assert.equal(resources.length, 1);
 
     for (const delayMs of [150, 700]) {
       // Traffic, then the reload while Converse's next request is held at the CM.
       const text = `just before the reload ${unique()}`;
-      bob.sendMessage(first.jid, text);
+      suite.bob.sendMessage(first.jid, text);
       await untilMessage(w, text, 'them');
       await sleep(delayMs);
       const created = await cm.sessionsCreated();
@@ -176,7 +157,7 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
       assert.equal(st.sid, first.sid, 'the same BOSH session');
       assert.equal(st.jid, first.jid, 'the same full JID');
       assert.equal(await cm.sessionsCreated(), created, 'no session created at the CM');
-      assert.deepEqual(await prosody.onlineResources(ALICE), resources, 'Prosody still has the one resource');
+      assert.deepEqual(await suite.prosody.onlineResources(ALICE), resources, 'Prosody still has the one resource');
       await chatBothWays(w, `after the reload at ${delayMs} ms`);
       t.diagnostic(`reload ${delayMs} ms after traffic: restored sid ${st.sid}, ${w.requests.length - requestsBefore} requests since`);
     }
@@ -197,7 +178,7 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     assert.equal(await cm.sessionsCreated(), created, 'no session created meanwhile');
     assert.equal(saslAuths(w.requests), 1, 'no second login');
     await chatBothWays(w, 'after 70 s idle');
-    assert.equal(await prosody.onlineResources(ALICE).then((r) => r.length), 1);
+    assert.equal(await suite.prosody.onlineResources(ALICE).then((r) => r.length), 1);
     assert.deepEqual(badResponses(w.responses), []);
     assertNoProblems([w]);
   });
@@ -214,18 +195,18 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     assert.notEqual(s2.sid, s1.sid);
     assert.equal(saslAuths(t2.requests), 0, 'the second tab did not log in');
     assert.deepEqual(cm.cm.stats(), { sessions: 2, links: 1 });
-    assert.equal((await prosody.onlineResources(ALICE)).length, 1);
+    assert.equal((await suite.prosody.onlineResources(ALICE)).length, 1);
 
     for (const [from, other] of [[t1, t2], [t2, t1]] as const) {
       const out = `from ${from.label} ${unique()}`;
-      const mark = bob.mark();
+      const mark = suite.bob.mark();
       await from.page.evaluate(({ to, body }) => (window as unknown as { probe: { send(to: string, b: string): Promise<void> } }).probe.send(to, body), { to: BOB, body: out });
-      const got = await waitForBody(bob, out, mark, `'${out}' at bob`);
+      const got = await waitForBody(suite.bob, out, mark, `'${out}' at bob`);
       assert.equal(got.from, s1.jid);
       await untilMessage(other, out, 'me'); // the echo shows as alice's own message in the other tab
     }
     const back = `to both tabs ${unique()}`;
-    bob.sendMessage(s1.jid, back);
+    suite.bob.sendMessage(s1.jid, back);
     await untilMessage(t1, back, 'them');
     await untilMessage(t2, back, 'them');
     // Let the tabs process the echoes of each other's chat states and receipts.

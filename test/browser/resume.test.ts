@@ -12,23 +12,29 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EventEmitter } from 'node:events';
 import { createClient, type Agent } from 'stanza';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { prosodyAvailable, startProsody, type ProsodyInstance } from '../support/prosody.js';
-import { connectStrophe, eventually, type StropheClient } from '../support/xmpp-clients.js';
-import { chromiumAvailable, CHROMIUM_PATH, launchChromium } from './support/chromium.js';
-import type { StaticServer } from './support/static-server.js';
-import { badResponses, saslAuths, serveClientPages, startCm, stayLocal, waitForBody, waitInPage, watchedPage, type TestCm, type WatchedPage } from './support/clients.js';
+import type { BrowserContext } from 'playwright-core';
+import { connectStrophe, eventually } from '../support/xmpp-clients.js';
+import { browserTestsSkip } from './support/chromium.js';
+import {
+  ALICE,
+  BOB,
+  badResponses,
+  saslAuths,
+  sleep,
+  startClientSuite,
+  startCm,
+  stayLocal,
+  unique,
+  waitForBody,
+  waitInPage,
+  watchedPage,
+  type ClientSuite,
+  type TestCm,
+  type WatchedPage,
+} from './support/clients.js';
 
-const skip = !chromiumAvailable()
-  ? `Chromium is not installed (${CHROMIUM_PATH}; Debian package 'chromium', .ci/run installs it)`
-  : !prosodyAvailable()
-    ? 'prosody is not installed'
-    : false;
+const skip = browserTestsSkip();
 
-const ALICE = 'alice@localhost';
-const BOB = 'bob@localhost';
-const unique = (): string => Math.random().toString(36).slice(2, 10);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = JSON.stringify;
 
 interface StrophePage {
@@ -46,32 +52,18 @@ interface StrophePage {
 type WithPage = { page: StrophePage };
 
 describe('clients resuming a saved sid/rid after their page went away', { skip, timeout: 240_000 }, () => {
-  let prosody: ProsodyInstance;
-  let pages: StaticServer;
-  let browser: Browser;
-  let bob: StropheClient;
+  let suite: ClientSuite;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   before(async () => {
-    prosody = await startProsody();
-    pages = await serveClientPages();
-    browser = await launchChromium();
-    bob = await connectStrophe({ boshUrl: prosody.boshUrl, jid: `${BOB}/bob-node`, password: 'bob-pw', mechanism: 'SCRAM-SHA-1' });
+    suite = await startClientSuite((p) => connectStrophe({ boshUrl: p.boshUrl, jid: `${BOB}/bob-node`, password: 'bob-pw', mechanism: 'SCRAM-SHA-1' }));
   });
 
-  after(async () => {
-    try {
-      await browser?.close().catch(() => undefined);
-      await bob?.disconnect(3000).catch(() => undefined);
-      await pages?.close();
-    } finally {
-      await prosody?.stop();
-    }
-  });
+  after(() => suite?.stop());
 
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-    await eventually(async () => assert.deepEqual(await prosody.onlineResources(ALICE), []), {
+    await eventually(async () => assert.deepEqual(await suite.prosody.onlineResources(ALICE), []), {
       timeoutMs: 10_000,
       intervalMs: 200,
       label: 'alice offline after the test',
@@ -79,9 +71,9 @@ describe('clients resuming a saved sid/rid after their page went away', { skip, 
   });
 
   const setup = async () => {
-    const cm = await startCm(prosody);
+    const cm = await startCm(suite.prosody);
     cleanups.push(() => cm.cm.stop());
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     context.setDefaultTimeout(20_000);
     await stayLocal(context);
     cleanups.push(() => context.close());
@@ -93,7 +85,7 @@ describe('clients resuming a saved sid/rid after their page went away', { skip, 
   /** A Strophe.js 5 page (pages/strophe.html) logged in as alice through the CM. */
   const stropheLoggedIn = async (context: BrowserContext, cm: TestCm, label: string) => {
     const w = await watchedPage(context, cm.boshUrl, label);
-    await w.page.goto(`${pages.origin}/pages/strophe.html?bosh=${encodeURIComponent(cm.boshUrl)}`);
+    await w.page.goto(`${suite.pages.origin}/pages/strophe.html?bosh=${encodeURIComponent(cm.boshUrl)}`);
     await waitInPage(w, 'page loaded', 'typeof window.page?.connect === "function"');
     await w.page.evaluate(({ jid, pw }) => (window as unknown as WithPage).page.connect(jid, pw), { jid: ALICE, pw: 'alice-pw' });
     await waitInPage(w, 'connected', 'window.page.status === "connected"', { describe: describeStrophe });
@@ -109,21 +101,35 @@ describe('clients resuming a saved sid/rid after their page went away', { skip, 
   /** bob -> the page's JID, then the page -> bob (his full JID: he sends no presence). */
   const stropheChat = async (w: WatchedPage, jid: string, what: string) => {
     const inbound = `${what}: to strophe ${unique()}`;
-    bob.sendMessage(jid, inbound);
+    suite.bob.sendMessage(jid, inbound);
     await waitInPage(w, `message '${inbound}'`, `window.page.received.some((m) => m.body === ${q(inbound)})`, { describe: describeStrophe });
     const outbound = `${what}: from strophe ${unique()}`;
-    const mark = bob.mark();
-    await w.page.evaluate(({ to, text }) => (window as unknown as WithPage).page.send(to, text), { to: bob.jid, text: outbound });
-    const got = await waitForBody(bob, outbound, mark, `'${outbound}' at bob`);
+    const mark = suite.bob.mark();
+    await w.page.evaluate(({ to, text }) => (window as unknown as WithPage).page.send(to, text), { to: suite.bob.jid, text: outbound });
+    const got = await waitForBody(suite.bob, outbound, mark, `'${outbound}' at bob`);
     assert.equal(got.from, jid);
   };
 
   /** Traffic, then the session's page goes away while its next request waits at the CM. */
   const trafficThen = async (w: WatchedPage, jid: string, delayMs: number) => {
     const text = `just before ${unique()}`;
-    bob.sendMessage(jid, text);
+    suite.bob.sendMessage(jid, text);
     await waitInPage(w, `message '${text}'`, `window.page.received.some((m) => m.body === ${q(text)})`, { describe: describeStrophe });
     await sleep(delayMs);
+  };
+
+  /**
+   * A tab logs in, chats, and soon after traffic saves its sid/rid (Strophe's pause()) and is
+   * closed: its waiting request is cut.
+   */
+  const sessionOfClosedTab = async (context: BrowserContext, cm: TestCm) => {
+    const w = await stropheLoggedIn(context, cm, 'strophe tab 1');
+    const { jid } = await pageState(w);
+    await stropheChat(w, jid, 'tab 1');
+    await trafficThen(w, jid, 300);
+    const saved = await w.page.evaluate(() => (window as unknown as WithPage).page.save());
+    await w.page.close();
+    return { jid, saved };
   };
 
   test('D24: Strophe.js 5 restore() after a real page reload (keepalive) resumes its sid; messages flow both ways afterwards', { timeout: 90_000 }, async () => {
@@ -151,15 +157,10 @@ describe('clients resuming a saved sid/rid after their page went away', { skip, 
 
   test('D24: Strophe.js 5 attach(jid, sid, rid) in a new tab with the sid/rid of a closed tab; messages flow both ways afterwards', { timeout: 90_000 }, async () => {
     const { cm, context } = await setup();
-    const w1 = await stropheLoggedIn(context, cm, 'strophe tab 1');
-    const { jid } = await pageState(w1);
-    await stropheChat(w1, jid, 'tab 1');
-    await trafficThen(w1, jid, 300);
-    const saved = await w1.page.evaluate(() => (window as unknown as WithPage).page.save());
-    await w1.page.close(); // its waiting request is cut
+    const { jid, saved } = await sessionOfClosedTab(context, cm);
     const created = await cm.sessionsCreated();
     const w2 = await watchedPage(context, cm.boshUrl, 'strophe tab 2');
-    await w2.page.goto(`${pages.origin}/pages/strophe.html?bosh=${encodeURIComponent(cm.boshUrl)}`);
+    await w2.page.goto(`${suite.pages.origin}/pages/strophe.html?bosh=${encodeURIComponent(cm.boshUrl)}`);
     await waitInPage(w2, 'page loaded', 'typeof window.page?.attach === "function"');
     await w2.page.evaluate((s) => (window as unknown as WithPage).page.attach(s.jid, s.sid, s.rid), saved);
     await waitInPage(w2, 'attached', 'window.page.status === "attached"', { describe: describeStrophe });
@@ -172,12 +173,7 @@ describe('clients resuming a saved sid/rid after their page went away', { skip, 
 
   test('D24: StanzaJS continues the sid/rid of a closed tab; messages flow both ways afterwards', { timeout: 90_000 }, async () => {
     const { cm, context } = await setup();
-    const w1 = await stropheLoggedIn(context, cm, 'strophe tab');
-    const { jid } = await pageState(w1);
-    await stropheChat(w1, jid, 'tab');
-    await trafficThen(w1, jid, 300);
-    const saved = await w1.page.evaluate(() => (window as unknown as WithPage).page.save());
-    await w1.page.close();
+    const { jid, saved } = await sessionOfClosedTab(context, cm);
     const created = await cm.sessionsCreated();
 
     const { agent, inbound, responses } = resumeStanza(cm.boshUrl, saved);
@@ -188,12 +184,12 @@ describe('clients resuming a saved sid/rid after their page went away', { skip, 
     await eventually(() => assert.ok(agent.sessionStarted, 'session started'), { timeoutMs: 10_000, label: 'StanzaJS resumed' });
     assert.equal(agent.jid, saved.jid);
     const text = `to stanza ${unique()}`;
-    bob.sendMessage(jid, text);
+    suite.bob.sendMessage(jid, text);
     await eventually(() => assert.ok(inbound.includes(text), `StanzaJS got '${text}'; got ${q(inbound.slice(-3))}`), { timeoutMs: 15_000, intervalMs: 100 });
     const back = `from stanza ${unique()}`;
-    const mark = bob.mark();
-    agent.sendMessage({ to: bob.jid, type: 'chat', body: back });
-    const got = await waitForBody(bob, back, mark, `'${back}' at bob`);
+    const mark = suite.bob.mark();
+    agent.sendMessage({ to: suite.bob.jid, type: 'chat', body: back });
+    const got = await waitForBody(suite.bob, back, mark, `'${back}' at bob`);
     assert.equal(got.from, jid);
     assert.equal(await cm.sessionsCreated(), created, 'no session created at the CM');
     assert.deepEqual(badResponses(responses), []);

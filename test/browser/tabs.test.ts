@@ -15,12 +15,11 @@ import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, CDPSession } from 'playwright-core';
 import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
 import { createLogger } from '../../src/log.js';
-import { prosodyAvailable, startProsody, type ProsodyInstance } from '../support/prosody.js';
+import { startProsody, type ProsodyInstance } from '../support/prosody.js';
 import { connectStrophe, eventually, type StropheClient } from '../support/xmpp-clients.js';
 import { demoCmConfig, serveDemoPages, throwawayTls, type DemoPageServer } from '../../demo/server.js';
 import {
-  chromiumAvailable,
-  CHROMIUM_PATH,
+  browserTestsSkip,
   launchChromium,
   leave,
   messagesWithBody,
@@ -32,11 +31,7 @@ import {
   type Tab,
 } from './support/chromium.js';
 
-const skip = !chromiumAvailable()
-  ? `Chromium is not installed (${CHROMIUM_PATH}; Debian package 'chromium', .ci/run installs it)`
-  : !prosodyAvailable()
-    ? 'prosody is not installed'
-    : false;
+const skip = browserTestsSkip();
 
 const ALICE = 'alice@localhost';
 const BOB = 'bob@localhost';

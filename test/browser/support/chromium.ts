@@ -5,11 +5,19 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { prosodyAvailable } from '../../support/prosody.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export function chromiumAvailable(): boolean {
   return existsSync(CHROMIUM_PATH);
+}
+
+/** Why the browser tests cannot run on this machine (their `skip` option), or false. */
+export function browserTestsSkip(): string | false {
+  if (!chromiumAvailable()) return `Chromium is not installed (${CHROMIUM_PATH}; Debian package 'chromium', .ci/run installs it)`;
+  if (!prosodyAvailable()) return 'prosody is not installed';
+  return false;
 }
 
 export function launchChromium(): Promise<Browser> {

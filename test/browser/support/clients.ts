@@ -7,13 +7,56 @@
 import assert from 'node:assert/strict';
 import { $iq } from 'strophe.js';
 import { DOMParser, XMLSerializer, type Element as XmlElement } from '@xmldom/xmldom';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createConnectionManager, type ConnectionManager } from '../../../src/cm.js';
 import { createLogger } from '../../../src/log.js';
 import { demoCmConfig } from '../../../demo/server.js';
-import type { ProsodyInstance } from '../../support/prosody.js';
+import { startProsody, type ProsodyInstance } from '../../support/prosody.js';
 import { connectStrophe, eventually, type StropheClient, type TestClient } from '../../support/xmpp-clients.js';
 import { serveStatic, type StaticServer } from './static-server.js';
+import { launchChromium } from './chromium.js';
+
+export const ALICE = 'alice@localhost';
+export const BOB = 'bob@localhost';
+export const unique = (): string => Math.random().toString(36).slice(2, 10);
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** What a test file starts once: Prosody, the page server, Chromium, and bob (see `bob` below). */
+export interface ClientSuite {
+  prosody: ProsodyInstance;
+  pages: StaticServer;
+  browser: Browser;
+  bob: StropheClient;
+  /** Ends all of it (Prosody by its PID), whatever was started. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a suite; `bob(prosody)` logs bob in from Node. On a failure part-way, what was started
+ * is stopped again before the error is rethrown.
+ */
+export async function startClientSuite(bob: (prosody: ProsodyInstance) => Promise<StropheClient>): Promise<ClientSuite> {
+  const parts: Partial<ClientSuite> = {};
+  const stop = async () => {
+    try {
+      await parts.browser?.close().catch(() => undefined);
+      await parts.bob?.disconnect(3000).catch(() => undefined);
+      await parts.pages?.close();
+    } finally {
+      await parts.prosody?.stop();
+    }
+  };
+  try {
+    parts.prosody = await startProsody();
+    parts.pages = await serveClientPages();
+    parts.browser = await launchChromium();
+    parts.bob = await bob(parts.prosody);
+    return { ...(parts as Omit<ClientSuite, 'stop'>), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
 
 /** The pages and the clients they load: Converse.js's dist/ and Strophe.js's ESM build as published, the compiled plugin. */
 export function serveClientPages(): Promise<StaticServer> {
