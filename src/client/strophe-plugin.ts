@@ -49,8 +49,8 @@ export interface DomElementLike {
   getAttributeNS?(ns: string | null, localName: string): string | null;
   childNodes: ArrayLike<DomElementLike>;
   removeChild(child: DomElementLike): unknown;
-  appendChild?(child: DomElementLike): unknown;
-  cloneNode?(deep: boolean): DomElementLike;
+  appendChild(child: DomElementLike): unknown;
+  cloneNode(deep: boolean): DomElementLike;
   attributes?: ArrayLike<{ name: string; value: string }>;
   nodeValue: string | null;
 }
@@ -124,6 +124,18 @@ function isIqResponse(el: DomElementLike): boolean {
 /** An available presence without `to` (RFC 6121 §4.2: the initial presence, or a later broadcast). */
 function isInitialPresence(el: DomElementLike): boolean {
   return el.nodeName === 'presence' && el.getAttribute('to') === null && el.getAttribute('type') === null;
+}
+
+/**
+ * Moves the stanzas of `body` into a copy of it appended to `held`, except IQ results and errors
+ * (the application may be waiting on them; nothing it waits for is held).
+ */
+function holdBack(body: DomElementLike, held: DomElementLike[]): void {
+  const later = Array.from(body.childNodes).filter((c) => c.nodeType === 1 && !isIqResponse(c));
+  if (later.length === 0) return;
+  const copy = body.cloneNode(false);
+  for (const child of later) copy.appendChild(child); // moves it out of `body`
+  held.push(copy);
 }
 
 /** A response body the plugin hands to Strophe's `_dataRecv` itself (its `_reqToData` unwraps it). */
@@ -311,7 +323,7 @@ export class SharedBosh {
         this.release();
         return dataRecv(new HeldBody(body));
       }
-      this.holdBack(body);
+      holdBack(body, this.held);
       dataRecv(new HeldBody(body)); // what is left: IQ results and errors, or an empty body
     };
 
@@ -362,7 +374,7 @@ export class SharedBosh {
     conn.authenticated = true;
     conn.do_bind = false;
     this.held = [];
-    this.holdBack(body);
+    holdBack(body, this.held);
     const holdMs = this.options.snapshotHoldMs ?? 3000;
     conn._changeConnectStatus(this.Strophe.Status.CONNECTED, null);
     this.releaseLater(holdMs);
@@ -370,16 +382,6 @@ export class SharedBosh {
 
   /** Set by install(): hands a body to Strophe's own `_dataRecv`. */
   private deliver: (body: DomElementLike) => void = () => undefined;
-
-  /** Moves the stanzas of `body` to be held, except IQ results and errors (no one waits on them). */
-  private holdBack(body: DomElementLike): void {
-    const later = Array.from(body.childNodes).filter((c) => c.nodeType === 1 && !isIqResponse(c));
-    if (later.length === 0) return;
-    if (!body.cloneNode || !body.appendChild) throw new Error('shared-bosh: the DOM lacks cloneNode/appendChild');
-    const copy = body.cloneNode(false);
-    for (const child of later) copy.appendChild!(child); // moves it out of `body`
-    this.held!.push(copy);
-  }
 
   private releaseLater(ms: number): void {
     const generation = this.holdGeneration;
