@@ -86,7 +86,12 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     url.searchParams.set('jid', ALICE);
     url.searchParams.set('password', 'alice-pw');
     url.searchParams.set('bosh', cm.boshUrl);
-    if (shared) url.searchParams.set('shared', '1');
+    if (shared) {
+      url.searchParams.set('shared', '1');
+      // A hold longer than the waits below: the snapshot reaches Converse because Converse's
+      // initial presence releases it, not because the hold ran out.
+      url.searchParams.set('hold', '60000');
+    }
     await w.page.goto(url.href, { timeout: 30_000 });
     await untilOnline(w);
     return w;

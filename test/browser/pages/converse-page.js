@@ -14,6 +14,8 @@ if (params.get('shared') === '1') {
   installSharedBosh(converse.env.Strophe, {
     autoKey: true,
     keyShare: new BrowserKeyShare({ scope: `${jid} ${bosh}` }),
+    // The tests set a long hold: the snapshot must then come with Converse's initial presence.
+    ...(params.has('hold') ? { snapshotHoldMs: Number(params.get('hold')) } : {}),
   });
 }
 
