@@ -229,13 +229,11 @@ test('D14 D14b: Strophe plugin: the snapshot and replay of an attach reach handl
   // handlers, sends an IQ and waits for the answer, and only then sends its initial presence.
   const B = connectionWithLog();
   const late: Seen = [];
-  const early: Seen = [];
   let iqAnswered = false;
   let presenceSent = false;
   B.conn.sharedBosh.connect('juliet@example.com', '', (s) => {
     B.statuses.push(s);
     if (s !== Strophe.Status.CONNECTED) return;
-    record(B.conn, early, 'presence'); // inside the callback: gets everything once
     void (async () => {
       await settle(3);
       await new Promise<void>((r) => setTimeout(r, 200));
@@ -261,7 +259,30 @@ test('D14 D14b: Strophe plugin: the snapshot and replay of an attach reach handl
     ['earlier', 'replay'],
     ['live-after', 'live'],
   ]);
-  assert.deepEqual(early.map((s) => s.id), ['romeo-online'], 'a handler added in the callback sees the snapshot once');
+});
+
+test('D14: Strophe plugin: a handler registered inside the CONNECTED callback receives the snapshot at once, without waiting for presence', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  t.after(() => mock.timers.reset());
+  const cm = setup();
+  const { key } = await linkWithHistory(cm);
+  const B = connectionWithLog();
+  const seen: Seen = [];
+  let connectedAt = 0;
+  B.conn.sharedBosh.configure({ snapshotHoldMs: 60_000 });
+  B.conn.sharedBosh.connect('juliet@example.com', '', (s) => {
+    B.statuses.push(s);
+    if (s !== Strophe.Status.CONNECTED) return;
+    connectedAt = Date.now();
+    record(B.conn, seen, 'presence');
+    record(B.conn, seen, 'message');
+  }, { key, since: 0 });
+  await until(() => seen.length >= 2, 'snapshot and replay at B');
+  assert.ok(Date.now() - connectedAt < 1000, `right after the callback (${Date.now() - connectedAt} ms), not after the hold`);
+  assert.deepEqual(seen.map((s) => [s.id, s.kind]), [['romeo-online', 'replay'], ['earlier', 'replay']]);
+  let rounds = 0;
+  await until(() => ++rounds > 20, 'time for duplicates');
+  assert.equal(seen.length, 2, 'once each');
 });
 
 test('D14: Strophe plugin: an application that sends no initial presence gets the snapshot after snapshotHoldMs; a creator holds nothing', async (t) => {

@@ -16,8 +16,9 @@
  *   SASL, restart and bind are skipped: the stream is already negotiated (D7).
  * - `Connection._dataRecv(req)` hands a response's stanzas to the handlers. After an attach the
  *   wrapper holds the snapshot and replay stanzas of the attach response (D14, D14b), and every
- *   stanza after them except IQ results and errors, until the application's handlers exist: when
- *   the application sends its initial presence (an application registers its handlers before
+ *   stanza after them except IQ results and errors, until the application's handlers exist:
+ *   right after the CONNECTED callback when the callback added handlers (`addHandlers` grew);
+ *   otherwise when the application sends its initial presence (it registers its handlers before
  *   that, as contacts' presence answers it), or `snapshotHoldMs` after CONNECTED, whichever comes
  *   first. Delivering them during the CONNECTED callback loses them for applications that register
  *   their handlers later (Converse.js does so after reading its caches). Held bodies go through
@@ -77,6 +78,8 @@ export interface StropheConnectionLike {
   _connect_cb(req: unknown, callback?: unknown, raw?: string): void;
   _dataRecv(req: unknown, raw?: string): void;
   _queueData(el: DomElementLike): void;
+  /** Handlers added since the last response (Strophe moves them into its list in `_dataRecv`). */
+  addHandlers: unknown[];
   disconnecting: boolean;
   _changeConnectStatus(status: number, condition?: string | null, elem?: unknown): void;
   iqFallbackHandler: { isMatch(el: DomElementLike): boolean };
@@ -162,9 +165,9 @@ export interface SharedBoshPluginOptions {
   /** Server key exchange after a creator's login (ProtoXEP §3). @default 'none' */
   keyExchange?: Exclude<KeyExchange, ServerKeyStore> | ServerKeyStore;
   /**
-   * After an attach, the snapshot and replay (and what follows them) wait for the application's
-   * initial presence, at most this long after CONNECTED; 0: they follow right after the CONNECTED
-   * callback. @default 3000
+   * After an attach whose CONNECTED callback added no handler, the snapshot and replay (and what
+   * follows them) wait for the application's initial presence, at most this long after
+   * CONNECTED; 0: they follow right after the callback. @default 3000
    */
   snapshotHoldMs?: number;
   generateKey?: () => string;
@@ -375,9 +378,11 @@ export class SharedBosh {
     conn.do_bind = false;
     this.held = [];
     holdBack(body, this.held);
-    const holdMs = this.options.snapshotHoldMs ?? 3000;
+    const handlersBefore = conn.addHandlers.length;
     conn._changeConnectStatus(this.Strophe.Status.CONNECTED, null);
-    this.releaseLater(holdMs);
+    // Handlers added in the callback: the application is ready once it returns.
+    const ready = conn.addHandlers.length > handlersBefore;
+    this.releaseLater(ready ? 0 : (this.options.snapshotHoldMs ?? 3000));
   }
 
   /** Set by install(): hands a body to Strophe's own `_dataRecv`. */
