@@ -49,7 +49,7 @@ interface ProbeState {
 
 describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
   let suite: ClientSuite;
-  let running: { context?: BrowserContext; cm?: TestCm; watched: WatchedPage[] } = { watched: [] };
+  let running: { context?: BrowserContext; cm?: TestCm } = {};
 
   before(async () => {
     suite = await startClientSuite((p) => befriend(p, { jid: ALICE, password: 'alice-pw' }, { jid: `${BOB}/bob-node`, password: 'bob-pw' }));
@@ -59,7 +59,7 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
 
   afterEach(async () => {
     const { context, cm } = running;
-    running = { watched: [] };
+    running = {};
     await context?.close().catch(() => undefined);
     await cm?.cm.stop();
     await eventually(async () => assert.deepEqual(await suite.prosody.onlineResources(ALICE), []), {
@@ -74,14 +74,13 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     const context = await suite.browser.newContext();
     context.setDefaultTimeout(20_000);
     await stayLocal(context);
-    running = { context, cm, watched: [] };
+    running = { context, cm };
     return { cm, context };
   };
 
   /** Opens Converse (logging in as alice, or attaching with `shared`); resolves once bob shows online. */
   const openConverse = async (context: BrowserContext, cm: TestCm, label: string, shared = false) => {
     const w = await watchedPage(context, cm.boshUrl, label);
-    running.watched.push(w);
     const url = new URL('/pages/converse.html', suite.pages.origin);
     url.searchParams.set('jid', ALICE);
     url.searchParams.set('password', 'alice-pw');
