@@ -36,3 +36,9 @@ export function abortRequest(req: HttpRequest): void {
   if (req instanceof Http2ServerRequest) req.stream.close(h2.NGHTTP2_NO_ERROR);
   else req.socket.destroy();
 }
+
+/** A request header as one string (repeated headers joined with ', '). */
+export function header(req: HttpRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}

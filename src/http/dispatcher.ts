@@ -1,0 +1,173 @@
+import type { BoshRequestHandler } from '../bosh/exchange.js';
+import { BoshError } from '../bosh/conditions.js';
+import { DEFAULT_CONTENT_TYPE, SESSIONLESS, terminalReply } from '../bosh/response.js';
+import type { CmConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { readBody, discardRest } from './body-reader.js';
+import { requestCoding } from './compression.js';
+import { corsForPreflight, corsForRequest } from './cors.js';
+import { header, type HttpRequest, type HttpResponse } from './messages.js';
+import { isSecure, remoteAddressOf } from './peer.js';
+import { PostExchange } from './post-exchange.js';
+import type { ReplyWriter } from './reply-writer.js';
+
+/** The metrics page the server may serve (Prometheus text format). */
+export interface MetricsPage {
+  contentType: string;
+  render(): Promise<string>;
+}
+
+const ALLOW = 'GET, HEAD, POST, OPTIONS';
+const BAD_REQUEST_BODY = terminalReply(new BoshError('bad-request'), SESSIONLESS).body;
+const INTERNAL_ERROR_BODY = terminalReply(new BoshError('internal-server-error'), SESSIONLESS).body;
+const PAGE = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>shared-bosh</title></head>
+<body><p>This is a BOSH endpoint (XEP-0124, XEP-0206) of shared-bosh, an XMPP connection manager.</p>
+<p>Point your XMPP client's BOSH URL here; it answers HTTP POST requests.</p></body></html>
+`;
+
+/**
+ * Routes each request by path and method: every POST to `http.path` becomes one BoshExchange
+ * for `handler` (after CORS and the body is read); everything else is answered here.
+ */
+export class Dispatcher {
+  /** POSTs not yet closed, with their exchange: for close(), and so that its watcher hears of a client gone (D24). */
+  readonly inFlight = new Map<HttpResponse, PostExchange>();
+  private readonly paths: Set<string>;
+  /** A response's 'close' listener (one function for all: `this` is the response). */
+  private readonly untrack: (this: HttpResponse) => void;
+
+  constructor(
+    private readonly config: CmConfig,
+    private readonly handler: BoshRequestHandler,
+    private readonly replies: ReplyWriter,
+    private readonly log: Logger,
+    private readonly metrics: MetricsPage | undefined,
+    private readonly discardBytes: number,
+  ) {
+    this.paths = endpointPaths(config.http.path);
+    const inFlight = this.inFlight;
+    this.untrack = function (this: HttpResponse): void {
+      const exchange = inFlight.get(this);
+      inFlight.delete(this);
+      exchange?.connectionClosed();
+    };
+  }
+
+  /** node's 'request' listener: never throws. */
+  readonly onRequest = (req: HttpRequest, res: HttpResponse): void => {
+    try {
+      this.route(req, res);
+    } catch (err) {
+      this.log.error({ err }, 'request handling failed; closing the connection');
+      res.destroy();
+    }
+  };
+
+  private route(req: HttpRequest, res: HttpResponse): void {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query < 0 ? url : url.slice(0, query);
+    const metricsPath = this.config.http.metricsPath;
+    if (this.metrics && metricsPath && pathname === metricsPath && (req.method === 'GET' || req.method === 'HEAD')) {
+      return this.onMetrics(req, res, this.metrics);
+    }
+    if (!this.paths.has(pathname)) return this.replies.sendText(req, res, 404, 'Not Found\n');
+    switch (req.method) {
+      case 'POST':
+        this.onPost(req, res).catch((err: unknown) => {
+          this.log.error({ err }, 'POST handling failed; closing the connection');
+          res.destroy();
+        });
+        return;
+      case 'GET':
+      case 'HEAD':
+        return this.replies.send(res, 200, { 'Content-Type': 'text/html; charset=utf-8' }, Buffer.from(PAGE));
+      case 'OPTIONS':
+        return this.onOptions(req, res);
+      default:
+        return this.replies.sendText(req, res, 405, 'Method Not Allowed\n', { Allow: ALLOW });
+    }
+  }
+
+  private onMetrics(req: HttpRequest, res: HttpResponse, page: MetricsPage): void {
+    page.render().then(
+      (text) => this.replies.send(res, 200, { 'Content-Type': page.contentType }, Buffer.from(text)),
+      () => this.replies.sendText(req, res, 500, 'metrics unavailable\n'),
+    );
+  }
+
+  private onOptions(req: HttpRequest, res: HttpResponse): void {
+    const origin = header(req, 'origin');
+    const cors = corsForPreflight(
+      {
+        origin,
+        requestHeaders: header(req, 'access-control-request-headers'),
+        requestPrivateNetwork: header(req, 'access-control-request-private-network'),
+      },
+      this.config.cors,
+    );
+    if (!cors.allowed) {
+      this.log.info({ origin, remoteAddress: remoteAddressOf(req, this.config.http.trustProxy) }, 'CORS preflight from a foreign Origin refused (403)');
+      return this.replies.sendText(req, res, 403, 'Origin not allowed\n');
+    }
+    this.replies.send(res, 204, { Allow: ALLOW, ...cors.headers }, undefined);
+  }
+
+  private async onPost(req: HttpRequest, res: HttpResponse): Promise<void> {
+    const { http } = this.config;
+    const origin = header(req, 'origin');
+    const remoteAddress = remoteAddressOf(req, http.trustProxy);
+    const cors = corsForRequest(origin, this.config.cors);
+    if (!cors.allowed) {
+      // A foreign page must not reach the BOSH layer: no session, no rate-limit tokens spent.
+      this.log.info({ origin, remoteAddress }, 'POST from a foreign Origin refused (403); not passed to the BOSH layer');
+      return this.replies.sendText(req, res, 403, 'Origin not allowed\n');
+    }
+    const secure = isSecure(req, http.trustProxy);
+    const exchange = new PostExchange(this.replies, req, res, remoteAddress, origin, secure, header(req, 'accept-encoding'), cors.headers);
+    this.inFlight.set(res, exchange);
+    res.on('close', this.untrack);
+
+    // B-07: the request's Content-Type is ignored; only Content-Encoding matters (B-38).
+    const coding = requestCoding(header(req, 'content-encoding'));
+    if (coding === 'unsupported') {
+      this.log.info(exchange.logFields({ contentEncoding: header(req, 'content-encoding') }), 'request body in an unsupported Content-Encoding; answered bad-request');
+      exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
+      discardRest(req, this.discardBytes);
+      return;
+    }
+
+    const result = await readBody(req, coding, { maxBytes: http.maxBodyBytes, discardBytes: this.discardBytes });
+    switch (result.kind) {
+      case 'aborted':
+        this.log.debug(exchange.logFields({}), 'client went away before its request body was complete');
+        return;
+      case 'corrupt':
+        this.log.info(exchange.logFields({ coding, error: result.error.message }), 'request body could not be decoded; answered bad-request');
+        exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
+        return;
+      case 'oversized':
+        this.log.warn(exchange.logFields({ maxBodyBytes: http.maxBodyBytes, coding }), 'request body over http.maxBodyBytes; passed on as oversized');
+        exchange.body = result.head.toString('utf8');
+        exchange.oversized = true;
+        break;
+      case 'complete':
+        exchange.body = result.body.toString('utf8');
+        break;
+    }
+
+    try {
+      this.handler.handle(exchange);
+    } catch (err) {
+      this.log.error(exchange.logFields({ err }), 'BOSH handler threw; answered internal-server-error');
+      if (!exchange.replied) exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: INTERNAL_ERROR_BODY });
+    }
+  }
+}
+
+/** The configured path, and the same with or without a trailing slash (clients differ). */
+function endpointPaths(path: string): Set<string> {
+  const bare = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return new Set([bare, bare === '/' ? '/' : `${bare}/`]);
+}
