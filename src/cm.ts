@@ -74,9 +74,7 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     log: logger,
   });
   const sessions = new SessionManager(config.bosh, links, clock, logger, metrics);
-  const http = createHttpServer(config, sessions, logger, {
-    metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
-  });
+  const http = createHttpServer(config, sessions, logger, { metrics, upstreamLinks: () => links.size, clock });
 
   return {
     start: () => http.listen(),

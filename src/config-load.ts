@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import {
-  configSchema, DEFAULT_CONFIG, DOMAIN_DEFAULTS, innerSchema, options,
+  addressList, configSchema, DEFAULT_CONFIG, DOMAIN_DEFAULTS, innerSchema, options,
   type CmConfig, type DomainConfig, type HttpTlsConfig, type OptionKind, type OptionSpec,
 } from './config.js';
 
@@ -315,6 +315,17 @@ function normalize(config: CmConfig, sources: Sources, issues: string[]): void {
   config.domains = domains;
 
   if (config.http.tls !== null) checkHttpTls(config.http.tls, src, issues);
+  const { headersTimeoutS, requestTimeoutS } = config.http;
+  if (headersTimeoutS > 0 && requestTimeoutS > 0 && headersTimeoutS > requestTimeoutS) {
+    issues.push(`http.headersTimeoutS: must not exceed http.requestTimeoutS (${requestTimeoutS}), got ${headersTimeoutS}${src('http.headersTimeoutS')}`);
+  }
+  config.metrics.allow.forEach((entry, i) => {
+    try {
+      addressList([entry]);
+    } catch (err) {
+      issues.push(`metrics.allow.${i}: ${(err as Error).message}${src('metrics.allow')}`);
+    }
+  });
 
   config.cors.origins = normalizeOrigins(config.cors.origins, 'cors.origins', src, issues);
   if (config.shared.attachOrigins !== null) {

@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -14,6 +15,8 @@ export type OptionKind = 'int' | 'string' | 'file' | 'bool' | 'list' | 'enum';
 /** The docs' sections, in the order docs/configuration.md shows them. */
 export const SECTIONS = {
   http: 'HTTP endpoint',
+  limits: 'Connection limits and timeouts',
+  metrics: 'Metrics page',
   cors: 'CORS (browsers on other origins)',
   domains: 'Served XMPP domains',
   bosh: 'BOSH sessions',
@@ -159,7 +162,7 @@ export const configSchema = group({
       .default('/metrics').meta(meta({
         env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', section: 'http',
         description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off.",
-        details: "Path of the Prometheus metrics page on the same listener (GET). It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations, upstream stanzas dropped and stream errors sent; never a key, JID or payload. `''` (in the config file) turns it off.",
+        details: "Path of the Prometheus metrics page (GET), on the BOSH listener or on its own (`metrics.port`), for the addresses of `metrics.allow` only. It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations, upstream stanzas dropped and stream errors sent, HTTP refusals by reason; never a key, JID or payload. `''` (in the config file) turns it off. See [Metrics page](#metrics-page).",
       })),
     tls: httpTlsSchema.nullable().default(null).meta(meta({
       section: 'http', defaultText: 'null',
@@ -170,6 +173,46 @@ export const configSchema = group({
       env: 'SHARED_BOSH_HTTP2', kind: 'bool', value: 'BOOL', section: 'http',
       description: "With http.tls: HTTP/2 (ALPN h2) and HTTP/1.1 on the same port, so a browser's tabs share one connection; false: HTTPS over HTTP/1.1 only.",
       details: 'With `http.tls`: HTTP/2 (ALPN `h2`) and HTTP/1.1 on the same port. `false` serves HTTPS over HTTP/1.1 only. Without `http.tls` it has no effect (plain HTTP is always HTTP/1.1).',
+    })),
+    maxConnections: intIn(0).default(0).meta(meta({
+      env: 'SHARED_BOSH_MAX_CONNECTIONS', kind: 'int', value: 'N', section: 'limits',
+      description: 'Most open client connections (an HTTP/2 connection counts once); 0: only the descriptor budget (http.maxOpenFiles - http.reservedFiles - upstream links) bounds them. Further connections are closed at once.',
+      details: 'Most open client connections. A TCP connection counts once, whatever it carries (an HTTP/2 connection with many streams, a TLS handshake in progress). `0`: only the descriptor budget below bounds them. A connection beyond the limit is closed at once.',
+    })),
+    maxOpenFiles: intIn(0).default(0).meta(meta({
+      env: 'SHARED_BOSH_MAX_OPEN_FILES', kind: 'int', value: 'N', section: 'limits',
+      description: "The process's file descriptor limit; 0: the soft RLIMIT_NOFILE read from /proc/self/limits, or 1024 where that cannot be read.",
+      details: "The process's file descriptor limit. `0` reads the soft `RLIMIT_NOFILE` from `/proc/self/limits` (Linux; node raises it to the hard limit when it starts). Where that file cannot be read, `1024` is assumed: set the real value on such systems.",
+    })),
+    reservedFiles: intIn(0).default(128).meta(meta({
+      env: 'SHARED_BOSH_RESERVED_FILES', kind: 'int', value: 'N', section: 'limits',
+      description: 'Descriptors never used for client connections, so the CM can still open upstream streams and answer near the limit.',
+      details: 'Descriptors never used for client connections: listeners, log output, DNS, upstream connections being opened. Client connections are refused once `http.maxOpenFiles - http.reservedFiles - (open upstream links)` are open, so the CM still opens upstream streams and answers its existing clients at the limit.',
+    })),
+    maxConnectionsPerAddress: intIn(0).default(128).meta(meta({
+      env: 'SHARED_BOSH_MAX_CONNECTIONS_PER_ADDRESS', kind: 'int', value: 'N', section: 'limits',
+      description: 'Most open connections from one client address; 0 = unlimited. Not applied with http.trustProxy (every connection comes from the proxy).',
+      details: 'Most open connections from one client address. `0` means unlimited. A browser opens about 6 connections per host over HTTP/1.1 and one over HTTP/2, so 128 serves an office of 20 browsers behind one NAT address over HTTP/1.1 (many more over HTTP/2). Not applied with `http.trustProxy`, where every connection comes from the proxy: limit connections in the proxy.',
+    })),
+    maxRequestsPerAddress: intIn(0).default(512).meta(meta({
+      env: 'SHARED_BOSH_MAX_REQUESTS_PER_ADDRESS', kind: 'int', value: 'N', section: 'limits',
+      description: 'Most requests in progress (held ones included) from one client address; more get 429. 0 = unlimited.',
+      details: 'Most requests in progress from one client address, held BOSH requests included (a tab holds up to `hold + 1` = 2). Further requests get **429** with `Retry-After: 1`. `0` means unlimited. With `http.trustProxy` the address is the forwarded one.',
+    })),
+    headersTimeoutS: intIn(0, 3600).default(10).meta(meta({
+      env: 'SHARED_BOSH_HEADERS_TIMEOUT_S', kind: 'int', value: 'SECONDS', section: 'limits',
+      description: "A request's headers (and a new connection's first request, TLS handshake included) must arrive within this time, else 408; 0 = no limit.",
+      details: "A request's headers must arrive within this many seconds of its first byte. A new connection must finish its TLS handshake and send its first request in this time too. Late requests get **408** and the connection closes. At most `http.requestTimeoutS`. `0`: no limit.",
+    })),
+    requestTimeoutS: intIn(0, 3600).default(30).meta(meta({
+      env: 'SHARED_BOSH_REQUEST_TIMEOUT_S', kind: 'int', value: 'SECONDS', section: 'limits',
+      description: 'A request, headers and body, must arrive completely within this time, else 408 and the connection (HTTP/2: the stream) closes; a held request waiting for its answer is not affected. 0 = no limit.',
+      details: 'A whole request, headers and body, must arrive within this many seconds. Otherwise it gets **408** and its connection closes (HTTP/2: only its stream is reset). The timer stops when the body is complete: a held request waiting up to `wait` seconds for its answer is never cut. `0`: no limit.',
+    })),
+    idleTimeoutS: intIn(0, 86_400).default(30).meta(meta({
+      env: 'SHARED_BOSH_IDLE_TIMEOUT_S', kind: 'int', value: 'SECONDS', section: 'limits',
+      description: 'A connection or HTTP/2 session with no request in progress closes after this long without traffic; 0 = never.',
+      details: "A connection or HTTP/2 session with no request in progress closes after this many seconds without traffic. A connection with a held request is not idle. Plain HTTP/1.1 keep-alive connections also close after node's 5 s keep-alive timeout. `0`: never.",
     })),
   }).prefault({}),
   cors: group({
@@ -304,6 +347,22 @@ export const configSchema = group({
       details: 'Seconds a ping, or a login step the CM wrote before binding, may go without any data back (1 .. 3600). Then the stream counts as lost and its sessions end with `remote-connection-failed`.',
     })),
   }).prefault({}),
+  metrics: group({
+    allow: list().default(['127.0.0.1', '::1']).meta(meta({
+      env: 'SHARED_BOSH_METRICS_ALLOW', kind: 'list', value: 'ADDR', section: 'metrics',
+      description: 'Client addresses (exact, or CIDR like 10.0.0.0/8) allowed to read the metrics page; others get 403. With http.trustProxy the forwarded address counts.',
+      details: 'Client addresses allowed to read the metrics page: exact IPv4/IPv6 addresses or CIDR blocks (`10.0.0.0/8`, `fd00::/8`). Others get **403**. With `http.trustProxy` the forwarded address counts, so a reverse proxy on loopback does not open the page to everyone. `0.0.0.0/0` and `::/0` allow every address.',
+    })),
+    port: intIn(0, 65535).nullable().default(null).meta(meta({
+      env: 'SHARED_BOSH_METRICS_PORT', kind: 'int', value: 'PORT', section: 'metrics', defaultText: 'null',
+      description: 'Serve the metrics page on its own plain-HTTP listener at metrics.host:metrics.port (0: any free port) instead of on the BOSH listener.',
+      details: 'Serve the metrics page on its own plain-HTTP listener at `metrics.host:metrics.port` (`0` picks a free port, and the startup lines show which). The BOSH listener then no longer serves it. `null`: the page is served on the BOSH listener, at `http.metricsPath`.',
+    })),
+    host: text().default('127.0.0.1').meta(meta({
+      env: 'SHARED_BOSH_METRICS_HOST', kind: 'string', value: 'ADDR', section: 'metrics',
+      description: 'Address of the separate metrics listener (with metrics.port).',
+    })),
+  }).prefault({}),
   logLevel: oneOf(LOG_LEVELS).default('info').meta(meta({
     env: 'SHARED_BOSH_LOG_LEVEL', flag: 'log-level', kind: 'enum', value: 'LEVEL', section: 'upstream',
     description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON lines on stdout.',
@@ -347,4 +406,25 @@ export function options(): OptionSpec[] {
   };
   walk(configSchema, []);
   return out;
+}
+
+/**
+ * An allowlist of client addresses: exact IPv4/IPv6 addresses and CIDR blocks (`10.0.0.0/8`,
+ * `fd00::/8`). Throws an Error naming the first entry that is neither.
+ */
+export function addressList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const bits = prefix === undefined ? undefined : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+    const max = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (bits !== undefined && !(bits <= max))) {
+      throw new Error(`${JSON.stringify(entry)} is not an IP address or CIDR block`);
+    }
+    const type = family === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, bits, type);
+  }
+  return list;
 }

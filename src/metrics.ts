@@ -56,5 +56,11 @@ export class Metrics {
     labelNames: ['condition'] as const,
     registers: [this.registry],
   });
+  readonly httpRefused = new Counter({
+    name: 'sbosh_http_refused_total',
+    help: 'Client connections and requests refused by the HTTP limits, by reason (connections, connections-per-address, requests-per-address, timeout)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({ name: 'sbosh_creations_rate_limited_total', help: 'Session creations refused by the per-address rate limit', registers: [this.registry] });
 }

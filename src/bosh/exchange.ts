@@ -7,6 +7,11 @@ export interface BoshExchange {
   body: string;
   /** True when the body exceeded `http.maxBodyBytes`; `body` then holds only its first bytes. */
   oversized: boolean;
+  /**
+   * Why the body is malformed before any XML is read (not valid UTF-8): it is refused with
+   * bad-request (B-119); `body` then holds it decoded with U+FFFD, enough to find the `sid`.
+   */
+  malformed?: string | undefined;
   /** The peer's IP address (for per-address limits and logs). */
   remoteAddress: string;
   /** The `Origin` request header, if any (already allowed by CORS). */

@@ -94,6 +94,10 @@ export class SessionManager implements BoshRequestHandler, SessionOwner {
       this.refuseUnreadable(exchange, new BoshError('policy-violation', 'request body too large'));
       return;
     }
+    if (exchange.malformed !== undefined) {
+      this.refuseUnreadable(exchange, new BoshError('bad-request', exchange.malformed));
+      return;
+    }
     let request: BoshRequest;
     try {
       request = parseRequest(exchange.body, this.limits.maxDepth);

@@ -1,20 +1,33 @@
+import { isUtf8 } from 'node:buffer';
 import type { BoshRequestHandler } from '../bosh/exchange.js';
 import { BoshError } from '../bosh/conditions.js';
 import { DEFAULT_CONTENT_TYPE, SESSIONLESS, terminalReply } from '../bosh/response.js';
+import type { Clock } from '../clock.js';
 import type { CmConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { readBody, discardRest } from './body-reader.js';
 import { requestCoding } from './compression.js';
 import { corsForPreflight, corsForRequest } from './cors.js';
-import { header, type HttpRequest, type HttpResponse } from './messages.js';
+import type { Connections } from './connections.js';
+import { header, isHttp2, pathOf, type HttpRequest, type HttpResponse } from './messages.js';
+import type { MetricsEndpoint } from './metrics-endpoint.js';
 import { isSecure, remoteAddressOf } from './peer.js';
 import { PostExchange } from './post-exchange.js';
+import type { Refusals } from './refusals.js';
 import type { ReplyWriter } from './reply-writer.js';
+import { armStreamTimeout } from './timeouts.js';
 
-/** The metrics page the server may serve (Prometheus text format). */
-export interface MetricsPage {
-  contentType: string;
-  render(): Promise<string>;
+/** What the dispatcher works with besides the configuration. */
+export interface DispatcherParts {
+  handler: BoshRequestHandler;
+  replies: ReplyWriter;
+  connections: Connections;
+  refusals: Refusals;
+  /** The metrics page on this listener, if it is served here. */
+  metrics: MetricsEndpoint | undefined;
+  log: Logger;
+  clock: Clock;
+  discardBytes: number;
 }
 
 const ALLOW = 'GET, HEAD, POST, OPTIONS';
@@ -34,18 +47,18 @@ export class Dispatcher {
   /** POSTs not yet closed, with their exchange: for close(), and so that its watcher hears of a client gone (D24). */
   readonly inFlight = new Map<HttpResponse, PostExchange>();
   private readonly paths: Set<string>;
+  private readonly replies: ReplyWriter;
+  private readonly log: Logger;
   /** A response's 'close' listener (one function for all: `this` is the response). */
   private readonly untrack: (this: HttpResponse) => void;
 
   constructor(
     private readonly config: CmConfig,
-    private readonly handler: BoshRequestHandler,
-    private readonly replies: ReplyWriter,
-    private readonly log: Logger,
-    private readonly metrics: MetricsPage | undefined,
-    private readonly discardBytes: number,
+    private readonly parts: DispatcherParts,
   ) {
     this.paths = endpointPaths(config.http.path);
+    this.replies = parts.replies;
+    this.log = parts.log;
     const inFlight = this.inFlight;
     this.untrack = function (this: HttpResponse): void {
       const exchange = inFlight.get(this);
@@ -57,25 +70,30 @@ export class Dispatcher {
   /** node's 'request' listener: never throws. */
   readonly onRequest = (req: HttpRequest, res: HttpResponse): void => {
     try {
-      this.route(req, res);
+      const address = remoteAddressOf(req, this.config.http.trustProxy);
+      if (!this.parts.connections.admitRequest(req, res, address)) {
+        return this.replies.sendText(req, res, 429, 'Too Many Requests\n', { 'Retry-After': '1' });
+      }
+      const timeoutMs = this.config.http.requestTimeoutS * 1000;
+      if (timeoutMs > 0 && isHttp2(res)) {
+        const refusals = this.parts.refusals;
+        armStreamTimeout(res.req, res, timeoutMs, this.parts.clock, this.replies, () => refusals.refuse('timeout', address));
+      }
+      this.route(req, res, address);
     } catch (err) {
       this.log.error({ err }, 'request handling failed; closing the connection');
       res.destroy();
     }
   };
 
-  private route(req: HttpRequest, res: HttpResponse): void {
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const pathname = query < 0 ? url : url.slice(0, query);
-    const metricsPath = this.config.http.metricsPath;
-    if (this.metrics && metricsPath && pathname === metricsPath && (req.method === 'GET' || req.method === 'HEAD')) {
-      return this.onMetrics(req, res, this.metrics);
-    }
+  private route(req: HttpRequest, res: HttpResponse, address: string): void {
+    const pathname = pathOf(req);
+    const metrics = this.parts.metrics;
+    if (metrics && pathname === metrics.path) return metrics.handle(req, res);
     if (!this.paths.has(pathname)) return this.replies.sendText(req, res, 404, 'Not Found\n');
     switch (req.method) {
       case 'POST':
-        this.onPost(req, res).catch((err: unknown) => {
+        this.onPost(req, res, address).catch((err: unknown) => {
           this.log.error({ err }, 'POST handling failed; closing the connection');
           res.destroy();
         });
@@ -84,20 +102,13 @@ export class Dispatcher {
       case 'HEAD':
         return this.replies.send(res, 200, { 'Content-Type': 'text/html; charset=utf-8' }, Buffer.from(PAGE));
       case 'OPTIONS':
-        return this.onOptions(req, res);
+        return this.onOptions(req, res, address);
       default:
         return this.replies.sendText(req, res, 405, 'Method Not Allowed\n', { Allow: ALLOW });
     }
   }
 
-  private onMetrics(req: HttpRequest, res: HttpResponse, page: MetricsPage): void {
-    page.render().then(
-      (text) => this.replies.send(res, 200, { 'Content-Type': page.contentType }, Buffer.from(text)),
-      () => this.replies.sendText(req, res, 500, 'metrics unavailable\n'),
-    );
-  }
-
-  private onOptions(req: HttpRequest, res: HttpResponse): void {
+  private onOptions(req: HttpRequest, res: HttpResponse, remoteAddress: string): void {
     const origin = header(req, 'origin');
     const cors = corsForPreflight(
       {
@@ -108,16 +119,16 @@ export class Dispatcher {
       this.config.cors,
     );
     if (!cors.allowed) {
-      this.log.info({ origin, remoteAddress: remoteAddressOf(req, this.config.http.trustProxy) }, 'CORS preflight from a foreign Origin refused (403)');
+      this.log.info({ origin, remoteAddress }, 'CORS preflight from a foreign Origin refused (403)');
       return this.replies.sendText(req, res, 403, 'Origin not allowed\n');
     }
     this.replies.send(res, 204, { Allow: ALLOW, ...cors.headers }, undefined);
   }
 
-  private async onPost(req: HttpRequest, res: HttpResponse): Promise<void> {
+  private async onPost(req: HttpRequest, res: HttpResponse, remoteAddress: string): Promise<void> {
     const { http } = this.config;
+    const { discardBytes } = this.parts;
     const origin = header(req, 'origin');
-    const remoteAddress = remoteAddressOf(req, http.trustProxy);
     const cors = corsForRequest(origin, this.config.cors);
     if (!cors.allowed) {
       // A foreign page must not reach the BOSH layer: no session, no rate-limit tokens spent.
@@ -134,11 +145,11 @@ export class Dispatcher {
     if (coding === 'unsupported') {
       this.log.info(exchange.logFields({ contentEncoding: header(req, 'content-encoding') }), 'request body in an unsupported Content-Encoding; answered bad-request');
       exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
-      discardRest(req, this.discardBytes);
+      discardRest(req, discardBytes);
       return;
     }
 
-    const result = await readBody(req, coding, { maxBytes: http.maxBodyBytes, discardBytes: this.discardBytes });
+    const result = await readBody(req, coding, { maxBytes: http.maxBodyBytes, discardBytes });
     switch (result.kind) {
       case 'aborted':
         this.log.debug(exchange.logFields({}), 'client went away before its request body was complete');
@@ -154,11 +165,18 @@ export class Dispatcher {
         break;
       case 'complete':
         exchange.body = result.body.toString('utf8');
+        // B-119: text that is not UTF-8 is malformed, not to be forwarded with U+FFFD in it.
+        if (!isUtf8(result.body)) {
+          this.log.info(exchange.logFields({}), 'request body is not valid UTF-8; refused as bad-request');
+          exchange.malformed = 'request body is not valid UTF-8';
+        }
         break;
     }
 
+    // Answered meanwhile (http.requestTimeoutS over HTTP/2): what arrived is not the whole body.
+    if (res.headersSent) return;
     try {
-      this.handler.handle(exchange);
+      this.parts.handler.handle(exchange);
     } catch (err) {
       this.log.error(exchange.logFields({ err }), 'BOSH handler threw; answered internal-server-error');
       if (!exchange.replied) exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: INTERNAL_ERROR_BODY });

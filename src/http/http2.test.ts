@@ -392,3 +392,40 @@ test('close() also closes HTTPS/1.1 keep-alive connections of the HTTP/2 server'
   await s.close();
   assert.ok(Date.now() - t0 < 1000, `close took ${Date.now() - t0} ms`);
 });
+
+test('http.requestTimeoutS HTTP/2: a trickled stream gets 408 and is reset; the session goes on', async (t) => {
+  const s = await start(t, echo, { requestTimeoutS: 1, headersTimeoutS: 1 });
+  const session = await connectH2(t, s.url, s.ca);
+  const stream = session.request({ ':method': 'POST', ':path': new URL(s.url).pathname });
+  stream.on('error', () => undefined);
+  stream.resume();
+  const trickle = setInterval(() => stream.write('x'), 200);
+  t.after(() => clearInterval(trickle));
+  const t0 = Date.now();
+  const reset = new Promise<void>((resolve) => stream.once('aborted', () => resolve()));
+  const status = await new Promise<unknown>((resolve) => stream.once('response', (h) => resolve(h[':status'])));
+  await reset;
+  clearInterval(trickle);
+  assert.equal(status, 408);
+  assert.ok(Date.now() - t0 < 4000, `answered after ${Date.now() - t0} ms`);
+  assert.equal(s.exchanges.length, 0, 'the BOSH layer never saw it');
+  assert.equal((await h2request(session, s.url, { body: BODY })).status, 200, 'the session is still usable');
+});
+
+test('HTTP/2: a held request is not cut by http.requestTimeoutS or http.idleTimeoutS; an idle session is closed', async (t) => {
+  let held: BoshExchange | undefined;
+  const s = await start(t, (e) => {
+    if (e.body === 'hold') held = e;
+    else return echo(e);
+    return undefined;
+  }, { requestTimeoutS: 1, headersTimeoutS: 1, idleTimeoutS: 1 });
+  const session = await connectH2(t, s.url, s.ca);
+  const answer = h2request(session, s.url, { body: 'hold' });
+  await until(() => held !== undefined, 'the held request');
+  await new Promise((r) => setTimeout(r, 2500));
+  held!.reply({ status: 200, contentType: XML, body: '<body>late</body>' });
+  assert.equal((await answer).body.toString(), '<body>late</body>');
+  const t0 = Date.now();
+  await new Promise<void>((resolve) => session.once('close', () => resolve()));
+  assert.ok(Date.now() - t0 < 4000, `the idle session closed after ${Date.now() - t0} ms`);
+});

@@ -42,3 +42,10 @@ export function header(req: HttpRequest, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }
+
+/** The request's path, without its query string. */
+export function pathOf(req: HttpRequest): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}

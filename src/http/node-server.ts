@@ -27,7 +27,9 @@ export function createNodeServer(
 ): { server: Server; scheme: Scheme; protocols: string[] } {
   const tls = config.http.tls;
   if (tls === null) return { server: createServer(onRequest), scheme: 'http', protocols: ['http/1.1'] };
-  const secure = readTlsFiles(tls);
+  // A TLS handshake is part of the first request's headers (`http.headersTimeoutS`); node's default is 120 s.
+  const handshake = config.http.headersTimeoutS > 0 ? { handshakeTimeout: config.http.headersTimeoutS * 1000 } : {};
+  const secure = { ...readTlsFiles(tls), ...handshake };
   if (!config.http.http2) {
     return { server: createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'] }, onRequest), scheme: 'https', protocols: ['http/1.1'] };
   }

@@ -15,6 +15,7 @@ export interface ReplySender {
 export class PostExchange implements BoshExchange {
   body = '';
   oversized = false;
+  malformed: string | undefined = undefined;
   replied = false;
   gone = false;
   watcher: ExchangeWatcher | undefined = undefined;
