@@ -10,8 +10,8 @@ import type { UpstreamCounters } from './xmpp/types.js';
 import { Metrics } from './metrics.js';
 
 export interface ConnectionManager {
-  /** Listens on `http.host:http.port`; resolves with the bound address and the BOSH URL. */
-  start(): Promise<{ url: string; host: string; port: number }>;
+  /** Listens on `http.host:http.port` (and `metrics.port`); resolves with the bound address and the URLs. */
+  start(): Promise<{ url: string; host: string; port: number; metricsUrl?: string }>;
   /** D20: ends every session with `system-shutdown`, closes every upstream stream, stops HTTP. */
   stop(): Promise<void>;
   /** Live sessions and upstream links, for tests and monitoring. */

@@ -54,7 +54,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   }
 
   const cm = createConnectionManager(config, { logger });
-  let address: { url: string; host: string; port: number };
+  let address: { url: string; host: string; port: number; metricsUrl?: string };
   try {
     address = await cm.start();
   } catch (err) {
@@ -65,7 +65,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const upstreams = Object.entries(config.domains).map(([name, domain]) => describeDomain(name, domain));
   process.stderr.write(
     `${NAME} ${version()} listening on ${address.url}${configFile ? ` (config ${configFile})` : ''}\n` +
-      upstreams.map((line) => `  ${line}\n`).join(''),
+      upstreams.map((line) => `  ${line}\n`).join('') +
+      (address.metricsUrl ? `  metrics on ${address.metricsUrl}\n` : ''),
   );
   logger.info({ url: address.url, configFile, upstreams, version: version() }, 'started');
   // The first lines go out now rather than with the next buffer (log.ts, LOG_FLUSH_MS).

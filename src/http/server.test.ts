@@ -206,6 +206,15 @@ test('B-38: an unsupported Content-Encoding or undecodable data is answered bad-
   assert.equal(s.exchanges.length, 0);
 });
 
+test('B-119: a body that is not valid UTF-8 reaches the handler marked malformed; valid UTF-8 does not', async (t) => {
+  const s = await start(t);
+  await raw(s.url, { body: Buffer.concat([Buffer.from("<body rid='1'>"), Buffer.from([0xc3, 0x28]), Buffer.from('</body>')]) });
+  await raw(s.url, { body: "<body rid='2'>ü € 😀</body>" });
+  await raw(s.url, { body: gzipSync(Buffer.from([0x3c, 0xff, 0x3e])), headers: { 'Content-Encoding': 'gzip' } });
+  assert.deepEqual(s.exchanges.map((e) => e.malformed), ['request body is not valid UTF-8', undefined, 'request body is not valid UTF-8']);
+  assert.equal(s.exchanges[1]!.body, "<body rid='2'>ü € 😀</body>");
+});
+
 test('B-115 B-116: the status of the reply is passed through (legacy 400/403/404)', async (t) => {
   for (const status of [200, 400, 403, 404]) {
     const s = await start(t, () => ({ status, contentType: XML, body: '<body/>' }));

@@ -193,6 +193,22 @@ test('B-119: a malformed body ends its own session only; the others go on', asyn
   await b.send('', "type='terminate'");
 });
 
+test('B-119: a body that is not valid UTF-8 gets bad-request, ends its own session and forwards nothing', async () => {
+  const a = new RawBoshClient(url);
+  await a.create();
+  await a.login('hana', 'pw', 'h1');
+  const sessions = cm.stats().sessions;
+  const head = Buffer.from(`<body rid='${++a.rid}' sid='${a.sid}' ${HTTPBIND_NS}><message to='x@localhost' id='latin1' xmlns='jabber:client'><body>caf`);
+  const bytes = Buffer.concat([head, Buffer.from([0xe9]), Buffer.from('</body></message></body>')]);
+  const answer = await rawPost(url, bytes, { 'content-type': 'text/xml; charset=utf-8' });
+  assert.equal(answer.status, 200);
+  assert.match(answer.bytes.toString(), /type='terminate'/);
+  assert.match(answer.bytes.toString(), /condition='bad-request'/);
+  assert.equal(cm.stats().sessions, sessions - 1, 'the session it names has ended');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(server.received.some((r) => r.element.attrs.id === 'latin1'), false, 'nothing forwarded with U+FFFD in it');
+});
+
 test('S-11: no password, SASL payload or key reaches the log', () => {
   const all = memory.lines.join('\n');
   assert.ok(memory.lines.length > 20);
