@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { createTestCertificate } from '../../test/support/certs.js';
+import { until } from '../../test/support/until.js';
 import type { BoshExchange, BoshReply } from '../bosh/exchange.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../config.js';
 import { createMemoryLogger } from '../log.js';
@@ -142,14 +143,6 @@ function https1(url: string, ca: string, body: string, alpn?: string[]): Promise
     req.end(body);
   });
 }
-
-const until = async (condition: () => boolean, what: string): Promise<void> => {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('HTTP/2: listen() reports an https:// URL; a POST over ALPN h2 is answered with Content-Length and no connection-specific headers', async (t) => {
   const s = await start(t);

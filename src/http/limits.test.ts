@@ -2,6 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { until } from '../../test/support/until.js';
 import type { BoshExchange } from '../bosh/exchange.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../config.js';
 import { createMemoryLogger } from '../log.js';
@@ -88,14 +89,6 @@ async function refused(metrics: Metrics, reason: string): Promise<number> {
   const value = (await metrics.httpRefused.get()).values.find((v) => v.labels.reason === reason);
   return value?.value ?? 0;
 }
-
-const until = async (condition: () => boolean, what: string): Promise<void> => {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('http.maxConnectionsPerAddress: of 6 connections from an address limited to 5, one is closed; another address is still served', async (t) => {
   const s = await start(t, { maxConnectionsPerAddress: 5 });
