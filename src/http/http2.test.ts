@@ -413,9 +413,12 @@ test('HTTP/2: a held request is not cut by http.requestTimeoutS or http.idleTime
     return undefined;
   }, { requestTimeoutS: 1, headersTimeoutS: 1, idleTimeoutS: 1 });
   const session = await connectH2(t, s.url, s.ca);
+  let goaway = false;
+  session.on('goaway', () => (goaway = true));
   const answer = h2request(session, s.url, { body: 'hold' });
   await until(() => held !== undefined, 'the held request');
   await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(goaway, false, 'a session with a held request is not idle');
   held!.reply({ status: 200, contentType: XML, body: '<body>late</body>' });
   assert.equal((await answer).body.toString(), '<body>late</body>');
   const t0 = Date.now();
