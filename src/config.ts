@@ -162,7 +162,7 @@ export const configSchema = group({
       .default('/metrics').meta(meta({
         env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', section: 'http',
         description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off.",
-        details: "Path of the Prometheus metrics page (GET), on the BOSH listener or on its own (`metrics.port`), for the addresses of `metrics.allow` only. It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations, upstream stanzas dropped and stream errors sent, HTTP refusals by reason; never a key, JID or payload. `''` (in the config file) turns it off. See [Metrics page](#metrics-page).",
+        details: "Path of the Prometheus metrics page (GET), on the BOSH listener or on its own (`metrics.port`), for the addresses of `metrics.allow` only. It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations, upstream stanzas dropped and stream errors sent, open HTTP connections and HTTP refusals by reason; never a key, JID or payload. `''` (in the config file) turns it off. See [Metrics page](#metrics-page).",
       })),
     tls: httpTlsSchema.nullable().default(null).meta(meta({
       section: 'http', defaultText: 'null',

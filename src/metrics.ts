@@ -56,6 +56,14 @@ export class Metrics {
     labelNames: ['condition'] as const,
     registers: [this.registry],
   });
+  /** Set by the HTTP server: its open client connections, read when the metrics are collected. */
+  openConnections: () => number = () => 0;
+  readonly httpConnections: Gauge = new Gauge({
+    name: 'sbosh_http_connections',
+    help: 'Open client connections (an HTTP/2 connection counts once), to compare with the connection limits',
+    registers: [this.registry],
+    collect: (): void => this.httpConnections.set(this.openConnections()),
+  });
   readonly httpRefused = new Counter({
     name: 'sbosh_http_refused_total',
     help: 'Client connections and requests refused by the HTTP limits, by reason (connections, connections-per-address, requests-per-address, timeout)',

@@ -43,6 +43,7 @@ test('metrics.allow: the page on the BOSH listener is served to loopback by defa
   const page = await get(s.metricsOnBosh, '127.0.0.1', { Origin: APP });
   assert.equal(page.status, 200);
   assert.match(page.text, /^sbosh_sessions 7$/m);
+  assert.match(page.text, /^sbosh_http_connections 1$/m, 'this connection');
   assert.deepEqual(Object.keys(page.headers).filter((h) => h.startsWith('access-control-')), []);
   const preflight = await new Promise<number>((resolve) => {
     const req = httpRequest(s.metricsOnBosh, { method: 'OPTIONS', agent: false, headers: { Origin: APP, 'Access-Control-Request-Method': 'GET' } }, (res) => {

@@ -78,6 +78,7 @@ export function createHttpServer(
     perAddress: http.trustProxy ? 0 : http.maxConnectionsPerAddress,
     requestsPerAddress: http.maxRequestsPerAddress,
   }, refusals);
+  if (options.metrics) options.metrics.openConnections = () => connections.size;
   const dispatcher = new Dispatcher(config, {
     handler,
     replies,
