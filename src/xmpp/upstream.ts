@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { Deadline, type TimerHandle } from '../clock.js';
 import { DEFAULT_MAX_DEPTH, Element, escapeAttr, startTag } from '../xml/element.js';
 import { XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
+import { describeTlsError } from './diagnosis.js';
 import { resolveTargets, type UpstreamTarget } from './srv.js';
 import type { StreamInfo, Upstream, UpstreamEnd, UpstreamOptions, UpstreamSink } from './types.js';
 import { Utf8Stream } from './utf8.js';
@@ -47,6 +48,8 @@ class UpstreamStream implements Upstream {
   private awaitingProceed = false;
   private info: StreamInfo | undefined;
   private streamPrefix = 'stream';
+  /** `host:port` of the connected target, for error messages. */
+  private server: string | undefined;
   /** send() calls made before the stream was open. */
   private queue: string[] = [];
   private connectTimer: TimerHandle | undefined;
@@ -156,6 +159,7 @@ class UpstreamStream implements Upstream {
         if (this.state !== 'connecting') return;
         this.log.debug({ target: hostPort(target) }, 'TCP connected; opening the stream');
         this.attach(socket);
+        this.server = hostPort(target);
         this.setState('negotiating');
         this.writeHeader();
         return;
@@ -393,8 +397,9 @@ class UpstreamStream implements Upstream {
 
   private readonly onSocketError = (err: Error): void => {
     if (this.state === 'ended') return;
-    const tlsHint = this.awaitingProceed || (this.socket instanceof tls.TLSSocket && !this.secured) ? 'TLS: ' : '';
-    this.guarded('socket error', () => this.lose(new Error(`${tlsHint}${err.message}`)));
+    const duringTls = this.awaitingProceed || (this.socket instanceof tls.TLSSocket && !this.secured);
+    const error = duringTls ? new Error(describeTlsError(err, { domain: this.options.domain, server: this.server })) : new Error(err.message);
+    this.guarded('socket error', () => this.lose(error));
   };
 
   private readonly onSocketClose = (): void => {
