@@ -8,6 +8,7 @@ import { LinkRegistry, type ServedDomain } from './shared/link-registry.js';
 import { openUpstream } from './xmpp/upstream.js';
 import type { UpstreamCounters } from './xmpp/types.js';
 import { Metrics } from './metrics.js';
+import { UpstreamMonitor, type DomainCheck } from './check.js';
 
 export interface ConnectionManager {
   /** Listens on `http.host:http.port` (and `metrics.port`); resolves with the bound address and the URLs. */
@@ -18,6 +19,14 @@ export interface ConnectionManager {
   stats(): { sessions: number; links: number };
   /** Counters and gauges (Prometheus registry in `metrics.registry`). */
   readonly metrics: Metrics;
+  /**
+   * Checks every served domain's XMPP server now (src/check.ts) and then every
+   * `upstream.checkIntervalS`; the readiness probe reports the last results. Resolves with the
+   * first. The `shared-bosh` command calls it after start(); without it, readiness is listening only.
+   */
+  monitorUpstreams(): Promise<readonly DomainCheck[]>;
+  /** What `http.readyPath` reports (besides shutting down). */
+  readiness(): { ready: boolean; lines: string[] };
 }
 
 export interface ConnectionManagerDeps {
@@ -74,11 +83,14 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     log: logger,
   });
   const sessions = new SessionManager(config.bosh, links, clock, logger, metrics);
+  let monitor: UpstreamMonitor | undefined;
+  const readiness = () => monitor?.readiness() ?? { ready: true, lines: ['upstream servers not monitored'] };
   const http = createHttpServer(config, sessions, logger, { metrics, upstreamLinks: () => links.size, clock });
 
   return {
     start: () => http.listen(),
     async stop() {
+      monitor?.stop();
       sessions.beginShutdown();
       await links.shutdown();
       await http.close();
@@ -86,6 +98,12 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     },
     stats: () => ({ sessions: sessions.size, links: links.size }),
     metrics,
+    monitorUpstreams() {
+      monitor?.stop();
+      monitor = new UpstreamMonitor(config, { logger: logger.child({ component: 'check' }), clock });
+      return monitor.start();
+    },
+    readiness,
   };
 }
 

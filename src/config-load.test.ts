@@ -87,6 +87,8 @@ test('every key can be set by its environment variable', () => {
     ['SHARED_BOSH_COMPRESS_MIN_BYTES', '0', 0],
     ['SHARED_BOSH_TRUST_PROXY', 'yes', true],
     ['SHARED_BOSH_METRICS_PATH', '/stats', '/stats'],
+    ['SHARED_BOSH_HEALTH_PATH', '/live', '/live'],
+    ['SHARED_BOSH_READY_PATH', '/ready', '/ready'],
     ['SHARED_BOSH_TLS_CERT_FILE', tlsCert, tlsCert, { SHARED_BOSH_TLS_KEY_FILE: tlsKey }],
     ['SHARED_BOSH_TLS_KEY_FILE', tlsKey, tlsKey, { SHARED_BOSH_TLS_CERT_FILE: tlsCert }],
     ['SHARED_BOSH_TLS_CA_FILE', tlsCa, tlsCa, { SHARED_BOSH_TLS_CERT_FILE: tlsCert, SHARED_BOSH_TLS_KEY_FILE: tlsKey }],
@@ -122,6 +124,7 @@ test('every key can be set by its environment variable', () => {
     ['SHARED_BOSH_SHARED_REPLAY_EVENTS', '10', 10],
     ['SHARED_BOSH_SHARED_REPLAY_S', '10', 10],
     ['SHARED_BOSH_CONNECT_TIMEOUT_MS', '500', 500],
+    ['SHARED_BOSH_CHECK_INTERVAL_S', '0', 0],
     ['SHARED_BOSH_MAX_STANZA_BYTES', '65536', 65536],
     ['SHARED_BOSH_UPSTREAM_MAX_DEPTH', '100', 100],
     ['SHARED_BOSH_UPSTREAM_PING_INTERVAL_S', '0', 0],
@@ -242,7 +245,7 @@ test('every bad value names the key, the value and where it came from', () => {
 
 test('every bad config-file value names the key and the file', () => {
   const table: Array<[string, RegExp]> = [
-    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy, metricsPath, tls, http2, maxConnections, maxOpenFiles, reservedFiles, maxConnectionsPerAddress, maxRequestsPerAddress, headersTimeoutS, requestTimeoutS, idleTimeoutS \(in .*\.yaml\)$/],
+    ['http:\n  prot: 5280\n', /^http\.prot: unknown setting; known keys of http: host, port, path, maxBodyBytes, compressMinBytes, trustProxy, metricsPath, healthPath, readyPath, tls, http2, maxConnections, maxOpenFiles, reservedFiles, maxConnectionsPerAddress, maxRequestsPerAddress, headersTimeoutS, requestTimeoutS, idleTimeoutS \(in .*\.yaml\)$/],
     ['colour: blue\n', /^colour: unknown setting; known keys: http, cors, domains, .* \(in .*\.yaml\)$/],
     ['http: 5\n', /^http: must be a mapping, got 5 \(in .*\.yaml\)$/],
     ['http:\n  port: "5280"\n', /^http\.port: must be an integer 0\.\.65535, got "5280" \(in .*\.yaml\)$/],
@@ -254,7 +257,9 @@ test('every bad config-file value names the key and the file', () => {
     ['domains:\n  a.example: { caFile: nope.pem }\n', /^domains\.a\.example\.caFile: cannot read ".*\/nope\.pem" \(ENOENT\) \(in .*\.yaml\)$/],
     ['cors:\n  origins: https://a.example\n', /^cors\.origins: must be a list, got "https:\/\/a\.example" \(in .*\.yaml\)$/],
     ['bosh:\n  maxHold: 1000\n', /^bosh\.maxHold: must be an integer 0\.\.100, got 1000 \(in .*\.yaml\)$/],
-    ['http:\n  port: 1\n  port: 2\n', /^config file .*\.yaml: Map keys must be unique at line 3, column 3:$/],
+    ['http:\n  port: 1\n  port: 2\n', /^config file .*\.yaml, line 3, column 3: Map keys must be unique\n  2 \|   port: 1\n  3 \|   port: 2\n    \|   \^$/],
+    ['http:\n  port: 5280\n   host: x\nbosh: {}\n', /^config file .*\.yaml, line 2, column 9: Nested mappings are not allowed in compact mappings\n  1 \| http:\n  2 \|   port: 5280\n    \|         \^\n  3 \|    host: x$/],
+    ['http:\n  metricsPath: /x\n  healthPath: /x\n', /^http\.healthPath: "\/x" is already the path of http\.metricsPath \(in .*\.yaml\)$/],
     ['just a string\n', /^config file .*\.yaml: must be a mapping of settings, got "just a string"$/],
     ['- a\n- b\n', /^config file .*\.yaml: must be a mapping of settings, got a list$/],
   ];

@@ -3,7 +3,7 @@ import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
 import {
   addressList, configSchema, DEFAULT_CONFIG, DOMAIN_DEFAULTS, innerSchema, options,
@@ -132,6 +132,27 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
 
+/**
+ * A YAML syntax error as `config file F, line L, column C: <what>` and the lines around it with a
+ * caret under the column (the parser's own message says where in words only).
+ */
+function yamlError(path: string, source: string, err: unknown): string {
+  const message = (err as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const pos = err instanceof YAMLError ? err.linePos?.[0] : undefined;
+  if (pos === undefined) return `config file ${path}: ${message}`;
+  const lines = source.split(/\r?\n/);
+  const first = Math.max(1, pos.line - 1);
+  const last = Math.min(lines.length, pos.line + 1);
+  const width = String(last).length;
+  const snippet: string[] = [];
+  for (let n = first; n <= last; n++) {
+    if (n === last && n > pos.line && lines[n - 1] === '') break;
+    snippet.push(`  ${String(n).padStart(width)} | ${lines[n - 1]}`);
+    if (n === pos.line) snippet.push(`  ${' '.repeat(width)} | ${' '.repeat(pos.col - 1)}^`);
+  }
+  return [`config file ${path}, line ${pos.line}, column ${pos.col}: ${message}`, ...snippet].join('\n');
+}
+
 function readConfigFile(path: string, via: string): Plain {
   let source: string;
   try {
@@ -143,8 +164,7 @@ function readConfigFile(path: string, via: string): Plain {
   try {
     parsed = parseYaml(source);
   } catch (err) {
-    const message = (err as Error).message.split('\n')[0];
-    throw new ConfigError([`config file ${path}: ${message}`]);
+    throw new ConfigError([yamlError(path, source, err)]);
   }
   if (parsed === null || parsed === undefined) return {};
   if (!isPlain(parsed)) throw new ConfigError([`config file ${path}: must be a mapping of settings, got ${describe(parsed)}`]);
@@ -327,6 +347,15 @@ function normalize(config: CmConfig, sources: Sources, issues: string[]): void {
     }
   });
 
+  const pathOwner = new Map<string, string>();
+  for (const field of ['path', 'metricsPath', 'healthPath', 'readyPath'] as const) {
+    const path = config.http[field];
+    if (path === '') continue;
+    const owner = pathOwner.get(path);
+    if (owner !== undefined) issues.push(`http.${field}: ${JSON.stringify(path)} is already the path of ${owner}${src(`http.${field}`)}`);
+    else pathOwner.set(path, `http.${field}`);
+  }
+
   config.cors.origins = normalizeOrigins(config.cors.origins, 'cors.origins', src, issues);
   if (config.shared.attachOrigins !== null) {
     config.shared.attachOrigins = normalizeOrigins(config.shared.attachOrigins, 'shared.attachOrigins', src, issues);
@@ -463,6 +492,8 @@ export function helpText(): string {
   const out: string[] = [];
   out.push(
     'Usage: shared-bosh [options]',
+    '       shared-bosh check [options]   check each served domain\'s XMPP server (resolve, connect,',
+    '                                     STARTTLS, certificate): one line each, exit 1 if one failed',
     '',
     'A BOSH (XEP-0124/XEP-0206) connection manager with Shared BOSH. It listens for BOSH on',
     'http://<host>:<port><path> (https:// with --tls-cert-file and --tls-key-file, then HTTP/2 and',

@@ -67,6 +67,9 @@ const bool = () => z.boolean({ error: 'must be true or false' });
 const list = () => z.array(z.string({ error: 'must be a string' }), { error: 'must be a list' });
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
 const urlPath = () => text().regex(/^\/[^\s?#]*$/, { error: "must start with '/' and have no spaces, '?' or '#'" });
+/** A path served on the listener besides the BOSH endpoint; '' = not served. */
+const optionalPath = () =>
+  z.string({ error: 'must be a string' }).regex(/^(\/[^\s?#]*)?$/, { error: "must be '' or start with '/' and have no spaces, '?' or '#'" });
 /** A file every `http.tls` needs: its absence is reported as such rather than as a type error. */
 const pemFile = (what: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `must name the PEM file of ${what} when http.tls is used` : 'must be a string') })
@@ -158,12 +161,22 @@ export const configSchema = group({
       description: 'Behind a reverse proxy: client address from the last X-Forwarded-For entry, TLS from X-Forwarded-Proto. Only when every request comes through the proxy.',
       details: 'Use this behind a reverse proxy. The client address comes from the last `X-Forwarded-For` entry, and `X-Forwarded-Proto: https` marks a request as secure. Enable it only when every request comes through the proxy. Otherwise clients can pick their own address and dodge the per-address limits.',
     })),
-    metricsPath: z.string({ error: 'must be a string' }).regex(/^(\/[^\s?#]*)?$/, { error: "must be '' or start with '/' and have no spaces, '?' or '#'" })
+    metricsPath: optionalPath()
       .default('/metrics').meta(meta({
         env: 'SHARED_BOSH_METRICS_PATH', kind: 'string', value: 'PATH', section: 'http',
         description: "Path of the Prometheus metrics page (counters only: no keys, JIDs or payloads); '' turns it off.",
         details: "Path of the Prometheus metrics page (GET), on the BOSH listener or on its own (`metrics.port`), for the addresses of `metrics.allow` only. It holds counters and gauges only: sessions, links, members per link, attaches, refusals by `shared:error`, echoes, suppressed duplicates, rate-limited creations, upstream stanzas dropped and stream errors sent, open HTTP connections and HTTP refusals by reason; never a key, JID or payload. `''` (in the config file) turns it off. See [Metrics page](#metrics-page).",
       })),
+    healthPath: optionalPath().default('/healthz').meta(meta({
+      env: 'SHARED_BOSH_HEALTH_PATH', kind: 'string', value: 'PATH', section: 'http',
+      description: "Liveness probe: 200 while the process serves HTTP (no CORS headers); '' turns it off.",
+      details: "Liveness probe on the same listener (GET/HEAD): `200 ok` while the process serves HTTP. Plain text, `Cache-Control: no-store`, no CORS headers. `''` (in the config file) turns it off. See [operations.md](operations.md#health-and-readiness).",
+    })),
+    readyPath: optionalPath().default('/readyz').meta(meta({
+      env: 'SHARED_BOSH_READY_PATH', kind: 'string', value: 'PATH', section: 'http',
+      description: "Readiness probe: 200 when listening, not stopping, and every served domain's XMPP server passed the last upstream check; else 503 with the reason. '' turns it off.",
+      details: "Readiness probe (GET/HEAD): `200 ready` when the CM listens, is not shutting down, and every served domain's XMPP server passed the last upstream check (`upstream.checkIntervalS`); else `503 not ready`. The body has one line per domain. `''` turns it off.",
+    })),
     tls: httpTlsSchema.nullable().default(null).meta(meta({
       section: 'http', defaultText: 'null',
       description: 'HTTPS for clients: PEM files of the certificate (chain) and its private key. null = plain HTTP.',
@@ -345,6 +358,11 @@ export const configSchema = group({
       env: 'SHARED_BOSH_UPSTREAM_PING_TIMEOUT_S', kind: 'int', value: 'SECONDS', section: 'upstream',
       description: 'A ping, or a login step written to the server, unanswered for this long ends its sessions with remote-connection-failed.',
       details: 'Seconds a ping, or a login step the CM wrote before binding, may go without any data back (1 .. 3600). Then the stream counts as lost and its sessions end with `remote-connection-failed`.',
+    })),
+    checkIntervalS: intIn(0, 86_400).default(60).meta(meta({
+      env: 'SHARED_BOSH_CHECK_INTERVAL_S', kind: 'int', value: 'SECONDS', section: 'upstream',
+      description: "How often every served domain's XMPP server is checked (resolve, connect, STARTTLS, certificate) for the readiness probe, after the check at start; 0: only at start.",
+      details: "The `shared-bosh` command checks every served domain's server (resolve, connect, STARTTLS, certificate, first features) at start and then this often, in seconds, for `http.readyPath` (0 .. 86400; `0`: only at start). `shared-bosh check` runs the same check once.",
     })),
   }).prefault({}),
   metrics: group({

@@ -60,3 +60,28 @@ test('D20: it says where it listens and connects, serves the endpoint, and stops
   assert.equal(await exited, 0);
   assert.match(stderr, /SIGTERM: stopping/);
 });
+
+test('a port in use: one clear line naming the flag, exit 1, and no stack trace in the log', async () => {
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (blocker.address() as { port: number }).port;
+    const result = run(['--port', String(port), '--host', '127.0.0.1']);
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr, `shared-bosh: cannot listen on 127.0.0.1:${port}: the port is in use (another shared-bosh still running?); choose another with --port PORT (http.port, SHARED_BOSH_PORT)\n`);
+    const log = JSON.parse(result.stdout.trim()) as Record<string, unknown>;
+    assert.equal(log.code, 'EADDRINUSE');
+    assert.equal(log.err, undefined);
+    assert.doesNotMatch(result.stdout, /\bat .*\.js:\d+/, 'no stack frames');
+  } finally {
+    blocker.close();
+  }
+});
+
+test('shared-bosh check: one line per served domain with the fix, exit 1 when one fails; the bad flags exit 2 as for the CM', () => {
+  const result = run(['check', '--domain', 'example.com', '--upstream-host', '127.0.0.1', '--upstream-port', '1', '--tls', 'off']);
+  assert.equal(result.status, 1);
+  assert.equal(result.stdout, 'domain example.com: FAILED: could not connect to example.com: connect ECONNREFUSED 127.0.0.1:1: is the XMPP server running there? set --upstream-host/--upstream-port (domains.example.com.host/port)\n');
+  assert.equal(run(['check', '--port', 'x']).status, 2);
+});

@@ -4,11 +4,19 @@
  * start the connection manager, say what it listens on and where it connects, and stop it
  * cleanly on SIGTERM/SIGINT (D20: every session ends with system-shutdown).
  *
- * Exit codes: 0 after a clean stop, --help or --version; 1 when it cannot start or on a second
- * signal; 2 for a bad flag, variable, config file or value.
+ * After start it checks every served domain's XMPP server once (src/check.ts) and prints a line
+ * for each, then keeps checking for the readiness probe. `shared-bosh check [options]` runs only
+ * that check and exits.
+ *
+ * Exit codes: 0 after a clean stop, --help or --version, or when every check passed; 1 when it
+ * cannot start, on a second signal, or when a check failed; 2 for a bad flag, variable, config
+ * file or value.
  */
 import { readFileSync } from 'node:fs';
+import { checkUpstreams } from './check.js';
+import { systemClock } from './clock.js';
 import { createConnectionManager } from './cm.js';
+import type { CmConfig } from './config.js';
 import { ConfigError, describeDomain, helpText, loadConfig, parseFlags, type LoadedConfig } from './config-load.js';
 import { createLogger } from './log.js';
 
@@ -28,7 +36,32 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+/** The `listen` failure in words, with the setting that fixes it (no stack trace). */
+function listenFailure(err: unknown, config: CmConfig): string {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  const where = `cannot listen on ${config.http.host}:${config.http.port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `${where}: the port is in use (another shared-bosh still running?); choose another with --port PORT (http.port, SHARED_BOSH_PORT)`;
+    case 'EACCES':
+      return `${where}: permission denied; ports below 1024 need CAP_NET_BIND_SERVICE: use a port >= 1024 (--port PORT) behind a reverse proxy`;
+    case 'EADDRNOTAVAIL':
+      return `${where}: no such address on this machine; choose one with --host ADDR (http.host, SHARED_BOSH_HOST)`;
+    default:
+      return (err as Error).message;
+  }
+}
+
+/** `shared-bosh check`: one line per served domain on stdout; exit 0 when all passed, else 1. */
+async function check(config: CmConfig): Promise<void> {
+  const results = await checkUpstreams(config, { logger: createLogger('silent'), clock: systemClock });
+  for (const result of results) process.stdout.write(`${result.line}\n`);
+  process.exitCode = results.every((r) => r.ok) ? 0 : 1;
+}
+
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const command = argv[0] === 'check' ? 'check' : 'run';
+  if (command === 'check') argv = argv.slice(1);
   let loaded: LoadedConfig;
   try {
     const flags = parseFlags(argv);
@@ -47,6 +80,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   }
 
   const { config, configFile, warnings } = loaded;
+  if (command === 'check') {
+    for (const warning of warnings) process.stderr.write(`${NAME}: warning: ${warning}\n`);
+    return check(config);
+  }
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) {
     process.stderr.write(`${NAME}: warning: ${warning}\n`);
@@ -58,8 +95,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   try {
     address = await cm.start();
   } catch (err) {
-    logger.fatal({ err }, 'could not start');
-    fail((err as Error).message, 1);
+    const message = listenFailure(err, config);
+    logger.fatal({ host: config.http.host, port: config.http.port, code: (err as { cause?: { code?: unknown } }).cause?.code }, `could not start: ${message}`);
+    logger.flush();
+    fail(message, 1);
   }
 
   const upstreams = Object.entries(config.domains).map(([name, domain]) => describeDomain(name, domain));
@@ -71,6 +110,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   logger.info({ url: address.url, configFile, upstreams, version: version() }, 'started');
   // The first lines go out now rather than with the next buffer (log.ts, LOG_FLUSH_MS).
   logger.flush();
+  // A wrong upstream shows now rather than at the first login; the CM serves either way.
+  void cm.monitorUpstreams().then((results) => {
+    if (stopping) return;
+    process.stderr.write(results.map((r) => `  check: ${r.line}\n`).join(''));
+    logger.flush();
+  });
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -34,8 +34,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: [],
   'config-load': ['config', 'log'],
   'config-docs': ['config', 'config-load'],
-  cm: ['bosh', 'shared', 'xmpp', 'http', 'config', 'clock', 'log', 'metrics', 'protocol', 'xml'],
-  main: ['cm', 'config-load', 'config', 'log'],
+  // The upstream check (shared-bosh check, the check at start, readiness).
+  check: ['xmpp', 'xml', 'protocol', 'config', 'clock', 'log'],
+  cm: ['bosh', 'shared', 'xmpp', 'http', 'config', 'clock', 'log', 'metrics', 'protocol', 'xml', 'check'],
+  main: ['cm', 'config-load', 'config', 'log', 'check', 'clock'],
   index: ['cm', 'config', 'bosh', 'protocol', 'log'],
 };
 
