@@ -366,11 +366,19 @@ test('docs/configuration.md names every config key, environment variable and fla
   }
 });
 
-test('shared-bosh.example.yaml loads; apart from its example domains it holds the defaults', () => {
+test('shared-bosh.example.yaml copied unchanged holds exactly the defaults (only localhost); its commented-out domains load when uncommented', () => {
   const example = fileURLToPath(new URL('../../shared-bosh.example.yaml', import.meta.url));
   const { config, warnings } = loadConfig(['--config', example], {});
-  assert.deepEqual({ ...config, domains: DEFAULT_CONFIG.domains }, DEFAULT_CONFIG);
-  assert.deepEqual(Object.keys(config.domains), ['localhost', 'example.com', 'internal.example']);
-  assert.deepEqual(config.domains['example.com'], { host: 'xmpp.example.com', port: 5222, tls: 'required', insecure: false });
+  assert.deepEqual(config, DEFAULT_CONFIG);
   assert.deepEqual(warnings, []);
+
+  const text = readFileSync(example, 'utf8');
+  const start = text.indexOf('\ndomains:\n');
+  const end = text.indexOf('\n\n', start);
+  const domains = text.slice(start, end).replace(/^ {2}# ((?:[a-z.]+:$)|(?: {2}(?!caFile)\w+: .*))/gm, '  $1');
+  const uncommented = text.slice(0, start) + domains + text.slice(end);
+  const { config: edited } = loadConfig(['--config', yamlFile(uncommented)], {});
+  assert.deepEqual(Object.keys(edited.domains), ['localhost', 'example.com', 'internal.example']);
+  assert.deepEqual(edited.domains['example.com'], { host: 'xmpp.example.com', port: 5222, tls: 'required', insecure: false });
+  assert.deepEqual(edited.domains['internal.example'], { host: '127.0.0.1', port: 15222, tls: 'off', insecure: false });
 });
