@@ -84,12 +84,15 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
   });
   const sessions = new SessionManager(config.bosh, links, clock, logger, metrics);
   let monitor: UpstreamMonitor | undefined;
-  const readiness = () => monitor?.readiness() ?? { ready: true, lines: ['upstream servers not monitored'] };
+  let stopping = false;
+  const readiness = () =>
+    stopping ? { ready: false, lines: ['shutting down'] } : monitor?.readiness() ?? { ready: true, lines: ['upstream servers not monitored'] };
   const http = createHttpServer(config, sessions, logger, { metrics, upstreamLinks: () => links.size, clock });
 
   return {
     start: () => http.listen(),
     async stop() {
+      stopping = true;
       monitor?.stop();
       sessions.beginShutdown();
       await links.shutdown();
@@ -100,7 +103,7 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
     metrics,
     monitorUpstreams() {
       monitor?.stop();
-      monitor = new UpstreamMonitor(config, { logger: logger.child({ component: 'check' }), clock });
+      monitor = new UpstreamMonitor(config, { logger: logger.child({ probe: 'upstream-check' }), clock });
       return monitor.start();
     },
     readiness,
