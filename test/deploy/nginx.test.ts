@@ -7,15 +7,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect as h2connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { parseBody, type ParsedBody } from '../../src/xml/body-parser.js';
-import { HTTPBIND_NS, XBOSH_NS } from '../support/bosh-http.js';
 import { createTestCertificate } from '../support/certs.js';
+import { H2BoshClient } from '../support/h2-bosh.js';
 import { getFreePort, tcpAccepts } from '../support/prosody.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
 
@@ -41,13 +40,6 @@ function render(example: string, cmPort: number, port: number, certFile: string,
     text = text.replace(pattern, replacement);
   }
   return text;
-}
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  body: ParsedBody;
 }
 
 describe('deploy/nginx.conf in front of the CM', { skip, timeout: 120_000 }, () => {
@@ -124,47 +116,6 @@ describe('deploy/nginx.conf in front of the CM', { skip, timeout: 120_000 }, () 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  function post(session: ClientHttp2Session, body: string, headers: Record<string, string> = {}): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const stream = session.request({ ':method': 'POST', ':path': '/http-bind', 'content-type': 'text/xml; charset=utf-8', ...headers });
-      let responseHeaders: IncomingHttpHeaders = {};
-      let text = '';
-      stream.setEncoding('utf8');
-      stream.on('response', (h) => (responseHeaders = h));
-      stream.on('data', (chunk: string) => (text += chunk));
-      stream.on('end', () => resolve({ status: Number(responseHeaders[':status']), headers: responseHeaders, text, body: parseBody(text) }));
-      stream.on('error', reject);
-      stream.end(body);
-    });
-  }
-
-  class Tab {
-    sid = '';
-    rid = 1_000_000 + Math.floor(Math.random() * 1_000_000);
-    constructor(readonly session: ClientHttp2Session) {}
-    async create(): Promise<Answer> {
-      const answer = await post(this.session, `<body rid='${this.rid}' to='localhost' wait='10' hold='1' ver='1.11' xmpp:version='1.0' ${XBOSH_NS} ${HTTPBIND_NS}/>`);
-      this.sid = answer.body.attrs.sid ?? '';
-      return answer;
-    }
-    body(payload = '', attrs = ''): string {
-      this.rid += 1;
-      return `<body rid='${this.rid}' sid='${this.sid}' ${attrs} ${XBOSH_NS} ${HTTPBIND_NS}>${payload}</body>`;
-    }
-    send(payload = '', attrs = ''): Promise<Answer> {
-      return post(this.session, this.body(payload, attrs));
-    }
-    async login(user: string): Promise<string> {
-      const token = Buffer.from(`\0${user}\0pw`).toString('base64');
-      await this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${token}</auth>`);
-      await this.send('', "xmpp:restart='true' to='localhost'");
-      const bind = await this.send(`<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${user}</resource></bind></iq>`);
-      const jid = bind.body.children[0]?.getChild('bind')?.getChild('jid')?.text();
-      assert.ok(jid, bind.text);
-      return jid;
-    }
-  }
-
   test('the timeouts outlast the longest wait, and answers are not buffered', async () => {
     const example = await readFile('deploy/nginx.conf', 'utf8');
     for (const directive of ['proxy_read_timeout', 'proxy_send_timeout']) {
@@ -180,14 +131,14 @@ describe('deploy/nginx.conf in front of the CM', { skip, timeout: 120_000 }, () 
     try {
       await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
       assert.equal(session.alpnProtocol, 'h2');
-      const alice = new Tab(session);
-      const bob = new Tab(session);
+      const alice = new H2BoshClient(session);
+      const bob = new H2BoshClient(session);
       const created = await alice.create();
       assert.equal(created.status, 200);
       assert.equal(created.body.children[0]?.name, 'stream:features', created.text);
       await bob.create();
-      const aliceJid = await alice.login('alice');
-      const bobJid = await bob.login('bob');
+      const aliceJid = await alice.login('alice', 'a');
+      const bobJid = await bob.login('bob', 'b');
 
       let answered = false;
       const held = bob.send().finally(() => (answered = true));
@@ -208,7 +159,7 @@ describe('deploy/nginx.conf in front of the CM', { skip, timeout: 120_000 }, () 
   test('forwarded headers: a session created through nginx (X-Forwarded-Proto: https) is a TLS session, so a plain request to the CM for it is dropped', async () => {
     const session = h2connect(origin, { ca });
     try {
-      const tab = new Tab(session);
+      const tab = new H2BoshClient(session);
       const created = await tab.create();
       assert.ok(tab.sid, created.text);
 

@@ -1,16 +1,16 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect as h2connect, constants as h2constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect as h2connect, constants as h2constants, type ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { parseBody, type ParsedBody } from '../../src/xml/body-parser.js';
 import { createTestCertificate } from '../support/certs.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
 import { HTTPBIND_NS, XBOSH_NS } from '../support/bosh-http.js';
+import { H2BoshClient } from '../support/h2-bosh.js';
 
 /**
  * The whole CM serving BOSH over HTTP/2 with TLS (http.tls), in front of the scripted XMPP server:
@@ -56,66 +56,6 @@ async function connect(): Promise<ClientHttp2Session> {
     session.once('error', reject);
   });
   return session;
-}
-
-interface H2Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  body: ParsedBody;
-  attrs: Record<string, string>;
-}
-
-/** POSTs one BOSH body on its own stream of `session` and parses the answer. */
-function post(session: ClientHttp2Session, body: string): Promise<H2Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': 'POST', ':path': new URL(url).pathname, 'content-type': 'text/xml; charset=utf-8' });
-    let headers: IncomingHttpHeaders = {};
-    let text = '';
-    stream.setEncoding('utf8');
-    stream.on('response', (h) => (headers = h));
-    stream.on('data', (chunk: string) => (text += chunk));
-    stream.on('end', () => {
-      const parsed = parseBody(text);
-      resolve({ status: Number(headers[':status']), headers, text, body: parsed, attrs: { ...parsed.attrs } });
-    });
-    stream.on('error', reject);
-    stream.end(body);
-  });
-}
-
-/** RawBoshClient's counterpart over a shared HTTP/2 session: the test decides every attribute. */
-class H2BoshClient {
-  sid = '';
-  rid = 1_000_000 + Math.floor(Math.random() * 1_000_000);
-
-  constructor(readonly session: ClientHttp2Session) {}
-
-  async create(attrs = "to='localhost' wait='10' hold='1' ver='1.11' xmpp:version='1.0'"): Promise<H2Answer> {
-    const answer = await post(this.session, `<body rid='${this.rid}' ${attrs} ${XBOSH_NS} ${HTTPBIND_NS}/>`);
-    this.sid = answer.attrs.sid ?? '';
-    return answer;
-  }
-
-  send(payload = '', attrs = ''): Promise<H2Answer> {
-    this.rid += 1;
-    return post(this.session, `<body rid='${this.rid}' sid='${this.sid}' ${attrs} ${XBOSH_NS} ${HTTPBIND_NS}>${payload}</body>`);
-  }
-
-  /** SASL PLAIN, restart and bind; returns the bound JID. */
-  async login(user: string, resource: string): Promise<string> {
-    const token = Buffer.from(`\0${user}\0pw`).toString('base64');
-    const auth = await this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${token}</auth>`);
-    assert.equal(auth.body.children[0]?.name, 'success', auth.text);
-    const restart = await this.send('', "xmpp:restart='true' to='localhost'");
-    assert.equal(restart.body.children[0]?.name, 'stream:features', restart.text);
-    const bind = await this.send(
-      `<iq type='set' id='bind1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`,
-    );
-    const jid = bind.body.children[0]?.getChild('bind')?.getChild('jid')?.text();
-    assert.ok(jid, bind.text);
-    return jid;
-  }
 }
 
 test('HTTP/2 + TLS: the CM listens on https://; creation over ALPN h2 opens the upstream stream and answers with features', async () => {
