@@ -80,7 +80,7 @@ export function describeConnectFailure(message: string, ctx: FailureContext): st
     [/does not offer STARTTLS and TLS is required/, 'enable STARTTLS on the server, or --tls off only on loopback'],
     [/requires STARTTLS but TLS is configured off/, 'use --tls required (domains.<name>.tls)'],
     [/refused STARTTLS/, "check the server's TLS certificate and settings"],
-    [/no XMPP client service/i, 'the domain publishes no XMPP client service (SRV target "."); set --upstream-host if a server exists'],
+    [/no XMPP client service/i, 'its DNS says so; set --upstream-host (domains.<name>.host) if it does have a server'],
   ];
   if (message.startsWith('TLS: ') && message.includes('name checked: ')) return message;
   const fix = rules.find(([pattern]) => pattern.test(message))?.[1];
