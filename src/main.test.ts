@@ -16,6 +16,7 @@ test('--help prints every flag and exits 0; --version prints the version', () =>
   for (const flag of ['--config', '--host', '--port', '--path', '--domain', '--upstream-host', '--upstream-port', '--tls', '--ca-file', '--insecure', '--log-level', '--help', '--version']) {
     assert.ok(help.stdout.includes(flag), flag);
   }
+  assert.match(help.stdout, /^ {7}shared-bosh check \[options\] /m);
   const version = run(['--version']);
   assert.equal(version.status, 0);
   assert.match(version.stdout, /^shared-bosh \d+\.\d+\.\d+\n$/);
