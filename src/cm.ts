@@ -87,7 +87,7 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
   let stopping = false;
   const readiness = () =>
     stopping ? { ready: false, lines: ['shutting down'] } : monitor?.readiness() ?? { ready: true, lines: ['upstream servers not monitored'] };
-  const http = createHttpServer(config, sessions, logger, { metrics, upstreamLinks: () => links.size, clock });
+  const http = createHttpServer(config, sessions, logger, { metrics, readiness, upstreamLinks: () => links.size, clock });
 
   return {
     start: () => http.listen(),

@@ -10,6 +10,7 @@ import { requestCoding } from './compression.js';
 import { corsForPreflight, corsForRequest } from './cors.js';
 import type { Connections } from './connections.js';
 import { header, isHttp2, pathOf, type HttpRequest, type HttpResponse } from './messages.js';
+import type { HealthEndpoint } from './health.js';
 import type { MetricsEndpoint } from './metrics-endpoint.js';
 import { isSecure, remoteAddressOf } from './peer.js';
 import { PostExchange } from './post-exchange.js';
@@ -25,6 +26,8 @@ export interface DispatcherParts {
   refusals: Refusals;
   /** The metrics page on this listener, if it is served here. */
   metrics: MetricsEndpoint | undefined;
+  /** `http.healthPath` and `http.readyPath`. */
+  health: HealthEndpoint;
   log: Logger;
   clock: Clock;
   discardBytes: number;
@@ -90,6 +93,7 @@ export class Dispatcher {
     const pathname = pathOf(req);
     const metrics = this.parts.metrics;
     if (metrics && pathname === metrics.path) return metrics.handle(req, res);
+    if (this.parts.health.handle(pathname, req, res)) return;
     if (!this.paths.has(pathname)) return this.replies.sendText(req, res, 404, 'Not Found\n');
     switch (req.method) {
       case 'POST':

@@ -1,3 +1,8 @@
+import { isIP, type BlockList } from 'node:net';
+import type { HttpRequest, HttpResponse } from './messages.js';
+import { remoteAddressOf } from './peer.js';
+import type { ReplyWriter } from './reply-writer.js';
+
 /**
  * Probes for process supervisors and load balancers on the BOSH listener (docs/operations.md):
  * `http.healthPath` (liveness: the process serves HTTP) and `http.readyPath` (readiness: it listens,
@@ -25,7 +30,7 @@ export interface HealthReply {
   body: string;
 }
 
-const HEADERS = { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' };
+const NO_STORE = { 'Cache-Control': 'no-store' };
 
 /**
  * The answer to a request for `pathname`, or undefined when it is not a probe path. `closing`:
@@ -43,11 +48,36 @@ export function healthReply(
   const isReady = paths.readyPath !== '' && pathname === paths.readyPath;
   if (!isHealth && !isReady) return undefined;
   if (method !== 'GET' && method !== 'HEAD') {
-    return { status: 405, headers: { ...HEADERS, Allow: 'GET, HEAD' }, body: 'Method Not Allowed\n' };
+    return { status: 405, headers: { ...NO_STORE, Allow: 'GET, HEAD' }, body: 'Method Not Allowed\n' };
   }
-  if (isHealth) return { status: 200, headers: HEADERS, body: 'ok\n' };
-  if (closing) return { status: 503, headers: HEADERS, body: 'not ready\nshutting down\n' };
+  if (isHealth) return { status: 200, headers: NO_STORE, body: 'ok\n' };
+  if (closing) return { status: 503, headers: NO_STORE, body: 'not ready\nshutting down\n' };
   const state = readiness?.() ?? { ready: true, lines: [] };
   const body = [state.ready ? 'ready' : 'not ready', ...state.lines].join('\n') + '\n';
-  return { status: state.ready ? 200 : 503, headers: HEADERS, body };
+  return { status: state.ready ? 200 : 503, headers: NO_STORE, body };
+}
+
+/**
+ * Serves the probes. Everyone gets the status and its first line; the per-domain lines (server
+ * addresses, error messages) only go to the addresses of `metrics.allow`, like the metrics page.
+ */
+export class HealthEndpoint {
+  constructor(
+    private readonly paths: HealthPaths,
+    private readonly readiness: (() => Readiness) | undefined,
+    private readonly allow: BlockList,
+    private readonly trustProxy: boolean,
+    private readonly replies: ReplyWriter,
+  ) {}
+
+  /** Answers a probe; false when `pathname` is not a probe path. */
+  handle(pathname: string, req: HttpRequest, res: HttpResponse): boolean {
+    const reply = healthReply(pathname, req.method, this.paths, this.readiness, this.replies.closing);
+    if (reply === undefined) return false;
+    const address = remoteAddressOf(req, this.trustProxy);
+    const family = isIP(address);
+    const details = family !== 0 && this.allow.check(address, family === 6 ? 'ipv6' : 'ipv4');
+    this.replies.sendText(req, res, reply.status, details ? reply.body : reply.body.slice(0, reply.body.indexOf('\n') + 1), reply.headers);
+    return true;
+  }
 }

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import { Connections } from './connections.js';
 import { openFilesLimit } from './descriptor-budget.js';
 import { Dispatcher } from './dispatcher.js';
+import { HealthEndpoint, type Readiness } from './health.js';
 import { MetricsEndpoint, MetricsListener } from './metrics-endpoint.js';
 import { createNodeServer } from './node-server.js';
 import { Refusals } from './refusals.js';
@@ -31,6 +32,8 @@ export interface BoshHttpServer {
 export interface HttpServerOptions {
   /** Serves `http.metricsPath` with its registry, and counts refusals (`sbosh_http_refused_total`). */
   metrics?: Metrics;
+  /** What `http.readyPath` reports besides shutting down (the upstream checks); absent: ready while listening. */
+  readiness?: () => Readiness;
   /** Upstream links open now: each holds a descriptor the client connections cannot have. */
   upstreamLinks?: () => number;
   clock?: Clock;
@@ -85,6 +88,7 @@ export function createHttpServer(
     connections,
     refusals,
     metrics: metricsListener ? undefined : metricsEndpoint,
+    health: new HealthEndpoint(http, options.readiness, addressList(config.metrics.allow), http.trustProxy, replies),
     log,
     clock,
     discardBytes,

@@ -1,11 +1,12 @@
 /**
  * Issue 13: `shared-bosh check` and the check at start against a throwaway Prosody, whose
  * certificate is signed by a CA of its own (test/support/prosody.ts): without --ca-file the check
- * fails with one line that says why and what fixes it; with it, the check passes.
+ * fails with one line that says why and what fixes it; with it, the check passes and the
+ * readiness probe says ready.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { prosodyAvailable, startProsody, type ProsodyInstance } from '../support/prosody.js';
 
@@ -45,5 +46,33 @@ describe('upstream check against Prosody', { skip, timeout: 120_000 }, () => {
     const result = check(['--domain', 'nothere.example', '--upstream-host', '127.0.0.1', '--upstream-port', String(prosody.c2sPort), '--ca-file', prosody.caFile]);
     assert.equal(result.status, 1);
     assert.match(result.stdout, /^domain nothere\.example: FAILED: the server answered with the stream error <host-unknown\/>: that server does not serve nothere\.example; check --upstream-host \(domains\.nothere\.example\.host\)\n$/);
+  });
+
+  test('at start the CM prints the check; /readyz is 503 without the CA and 200 with it, /healthz 200 either way', async () => {
+    for (const [extra, ready] of [[[], false], [['--ca-file', prosody.caFile], true]] as const) {
+      const child = spawn(process.execPath, [MAIN, '--port', '0', '--log-level', 'silent', ...upstream, ...extra], { env: CLEAN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        let stderr = '';
+        const base = await new Promise<string>((resolve, reject) => {
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString();
+            const m = /listening on (\S+?)\/http-bind/.exec(stderr);
+            if (m && stderr.includes('check: domain localhost:')) resolve(m[1]!);
+          });
+          void exited.then((code) => reject(new Error(`exited with ${code}: ${stderr}`)));
+        });
+        assert.match(stderr, ready ? /^ {2}check: domain localhost: OK \(STARTTLS, certificate valid for localhost\)$/m : /^ {2}check: domain localhost: FAILED: TLS: .*pass --ca-file FILE/m);
+        const readyz = await fetch(`${base}/readyz`);
+        const body = await readyz.text();
+        assert.equal(readyz.status, ready ? 200 : 503, body);
+        assert.match(body, ready ? /^ready\ndomain localhost: OK/ : /^not ready\ndomain localhost: FAILED: TLS: /);
+        assert.equal(readyz.headers.get('access-control-allow-origin'), null);
+        assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
   });
 });

@@ -14,7 +14,7 @@ test('readiness: ready once every served domain passed the check, not ready when
   t.after(() => server.close());
   const config: CmConfig = {
     ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, port: 0 },
+    http: { ...DEFAULT_CONFIG.http, port: 0, trustProxy: true },
     domains: {
       [server.domain]: await server.domainConfig('required'),
       'down.example': { host: '127.0.0.1', port: 1, tls: 'off', insecure: false },
@@ -22,7 +22,11 @@ test('readiness: ready once every served domain passed the check, not ready when
     upstream: { ...DEFAULT_CONFIG.upstream, checkIntervalS: 0 },
   };
   const cm = createConnectionManager(config, { logger: createMemoryLogger('silent').logger });
-  await cm.start();
+  const { url } = await cm.start();
+  const probe = async (path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(new URL(path, url), { headers });
+    return { status: res.status, body: await res.text(), cors: res.headers.get('access-control-allow-origin'), cache: res.headers.get('cache-control') };
+  };
   let stopped = false;
   t.after(() => (stopped ? undefined : cm.stop()));
   assert.deepEqual(cm.readiness(), { ready: true, lines: ['upstream servers not monitored'] });
@@ -34,6 +38,14 @@ test('readiness: ready once every served domain passed the check, not ready when
   const down = cm.readiness();
   assert.equal(down.ready, false);
   assert.match(down.lines[1]!, /^domain down\.example: FAILED: could not connect to down\.example: connect ECONNREFUSED 127\.0\.0\.1:1: /);
+
+  // Over HTTP: the status for everyone, the lines only for metrics.allow (loopback by default),
+  // no CORS headers even for a browser's Origin, never cached.
+  const local = await probe('/readyz', { origin: 'https://app.example' });
+  assert.deepEqual(local, { status: 503, body: ['not ready', ...down.lines].join('\n') + '\n', cors: null, cache: 'no-store' });
+  const remote = await probe('/readyz', { 'x-forwarded-for': '203.0.113.9' });
+  assert.deepEqual([remote.status, remote.body], [503, 'not ready\n']);
+  assert.deepEqual([(await probe('/healthz')).status, (await probe('/healthz')).body], [200, 'ok\n']);
 
   await cm.stop();
   stopped = true;
