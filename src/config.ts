@@ -175,7 +175,7 @@ export const configSchema = group({
     readyPath: optionalPath().default('/readyz').meta(meta({
       env: 'SHARED_BOSH_READY_PATH', kind: 'string', value: 'PATH', section: 'http',
       description: "Readiness probe: 200 when listening, not stopping, and every served domain's XMPP server passed the last upstream check; else 503 with the reason. '' turns it off.",
-      details: "Readiness probe (GET/HEAD): `200 ready` when the CM listens, is not shutting down, and every served domain's XMPP server passed the last upstream check (`upstream.checkIntervalS`); else `503 not ready`. The body has one line per domain. `''` turns it off.",
+      details: "Readiness probe (GET/HEAD): `200 ready` when the CM listens, is not shutting down, and every served domain's XMPP server passed the last upstream check (`upstream.checkIntervalS`); else `503 not ready`. For the addresses of `metrics.allow` the body has one line per domain (what passed or failed). `''` turns it off.",
     })),
     tls: httpTlsSchema.nullable().default(null).meta(meta({
       section: 'http', defaultText: 'null',
