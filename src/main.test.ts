@@ -75,6 +75,9 @@ test('a port in use: one clear line naming the flag, exit 1, and no stack trace 
     assert.equal(log.code, 'EADDRINUSE');
     assert.equal(log.err, undefined);
     assert.doesNotMatch(result.stdout, /\bat .*\.js:\d+/, 'no stack frames');
+    const metrics = run(['--port', '0', '--host', '127.0.0.1'], { SHARED_BOSH_METRICS_PORT: String(port) });
+    assert.equal(metrics.status, 1);
+    assert.equal(metrics.stderr, `shared-bosh: cannot listen for metrics on 127.0.0.1:${port}: the port is in use (another shared-bosh still running?); choose another with metrics.port (SHARED_BOSH_METRICS_PORT)\n`);
   } finally {
     blocker.close();
   }

@@ -36,17 +36,22 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-/** The `listen` failure in words, with the setting that fixes it (no stack trace). */
+/** The `listen` failure (BOSH or metrics listener) in words, with the setting that fixes it (no stack trace). */
 function listenFailure(err: unknown, config: CmConfig): string {
   const code = (err as { cause?: { code?: unknown } }).cause?.code;
-  const where = `cannot listen on ${config.http.host}:${config.http.port}`;
+  const metrics = (err as Error).message.startsWith('cannot listen for metrics');
+  const where = metrics
+    ? `cannot listen for metrics on ${config.metrics.host}:${config.metrics.port}`
+    : `cannot listen on ${config.http.host}:${config.http.port}`;
+  const port = metrics ? 'metrics.port (SHARED_BOSH_METRICS_PORT)' : '--port PORT (http.port, SHARED_BOSH_PORT)';
+  const host = metrics ? 'metrics.host (SHARED_BOSH_METRICS_HOST)' : '--host ADDR (http.host, SHARED_BOSH_HOST)';
   switch (code) {
     case 'EADDRINUSE':
-      return `${where}: the port is in use (another shared-bosh still running?); choose another with --port PORT (http.port, SHARED_BOSH_PORT)`;
+      return `${where}: the port is in use (another shared-bosh still running?); choose another with ${port}`;
     case 'EACCES':
-      return `${where}: permission denied; ports below 1024 need CAP_NET_BIND_SERVICE: use a port >= 1024 (--port PORT) behind a reverse proxy`;
+      return `${where}: permission denied; ports below 1024 need CAP_NET_BIND_SERVICE: use a port >= 1024 (${port}) behind a reverse proxy`;
     case 'EADDRNOTAVAIL':
-      return `${where}: no such address on this machine; choose one with --host ADDR (http.host, SHARED_BOSH_HOST)`;
+      return `${where}: no such address on this machine; choose one with ${host}`;
     default:
       return (err as Error).message;
   }
