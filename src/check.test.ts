@@ -88,3 +88,11 @@ test('check: the monitor is not ready before its first check, reports the last o
   clock.tick(120_000);
   assert.equal(stats.opened, before);
 });
+
+test('check: an opener that throws is a failed check, not a crash', async () => {
+  const open: OpenUpstream = () => {
+    throw new Error('boom');
+  };
+  const results = await checkUpstreams(config(0), { logger: createMemoryLogger().logger, clock: new FakeClock(), open });
+  assert.deepEqual(results.map((r) => r.line), ['domain a.example: FAILED: the check itself failed (boom)', 'domain b.example: FAILED: the check itself failed (boom)']);
+});

@@ -53,21 +53,25 @@ export function checkDomain(name: string, domain: DomainConfig, config: Pick<CmC
         if (!opened) resolve(fail(failure(name, end)));
       },
     };
-    upstream = (deps.open ?? openUpstream)(
-      {
-        domain: name,
-        host: domain.host,
-        port: domain.port,
-        tls: domain.tls,
-        ca,
-        insecure: domain.insecure,
-        connectTimeoutMs: config.upstream.connectTimeoutMs,
-        maxStanzaBytes: config.upstream.maxStanzaBytes,
-        logger: deps.logger,
-        clock: deps.clock,
-      },
-      sink,
-    );
+    try {
+      upstream = (deps.open ?? openUpstream)(
+        {
+          domain: name,
+          host: domain.host,
+          port: domain.port,
+          tls: domain.tls,
+          ca,
+          insecure: domain.insecure,
+          connectTimeoutMs: config.upstream.connectTimeoutMs,
+          maxStanzaBytes: config.upstream.maxStanzaBytes,
+          logger: deps.logger,
+          clock: deps.clock,
+        },
+        sink,
+      );
+    } catch (err) {
+      resolve(fail(`the check itself failed (${(err as Error).message})`));
+    }
   });
 }
 
