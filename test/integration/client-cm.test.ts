@@ -1,10 +1,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
-import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import type { ConnectionManager } from '../../src/cm.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { BoshError, MemoryStore, SharedClient, xml, type StanzaEvent, type SharedClientOptions } from '../../src/client/index.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
+import { startScriptedCm } from '../support/scripted-cm.js';
 
 /** The client library against the whole CM over real HTTP, in front of the scripted XMPP server. */
 let server: ScriptedXmppServer;
@@ -14,14 +14,7 @@ const clients: SharedClient[] = [];
 
 before(async () => {
   server = await ScriptedXmppServer.start({ starttls: 'required', users: { alice: 'pw' } });
-  const config: CmConfig = {
-    ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, port: 0 },
-    domains: { [server.domain]: await server.domainConfig('required') },
-    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0 },
-  };
-  cm = createConnectionManager(config, { logger: createMemoryLogger('info').logger });
-  url = (await cm.start()).url;
+  ({ cm, url } = await startScriptedCm(server, { logger: createMemoryLogger('info').logger }));
 });
 
 after(async () => {

@@ -1,10 +1,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
-import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import type { ConnectionManager } from '../../src/cm.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
 import { HTTPBIND_NS, postBody, RawBoshClient, type BoshAnswer } from '../support/bosh-http.js';
+import { startScriptedCm } from '../support/scripted-cm.js';
 
 /**
  * Hostile input and faults (issue 11), through the whole CM over real HTTP in front of a
@@ -17,15 +17,7 @@ const memory = createMemoryLogger('trace');
 
 before(async () => {
   server = await ScriptedXmppServer.start({ starttls: 'required' });
-  const config: CmConfig = {
-    ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, port: 0 },
-    domains: { [server.domain]: await server.domainConfig('required') },
-    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0 },
-    upstream: { ...DEFAULT_CONFIG.upstream, pingIntervalS: 1, pingTimeoutS: 1 },
-  };
-  cm = createConnectionManager(config, { logger: memory.logger });
-  url = (await cm.start()).url;
+  ({ cm, url } = await startScriptedCm(server, { upstream: { pingIntervalS: 1, pingTimeoutS: 1 }, logger: memory.logger }));
 });
 
 after(async () => {

@@ -4,13 +4,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as h2connect, constants as h2constants, type ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
-import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import type { ConnectionManager } from '../../src/cm.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { createTestCertificate } from '../support/certs.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
 import { HTTPBIND_NS, XBOSH_NS } from '../support/bosh-http.js';
 import { H2BoshClient } from '../support/h2-bosh.js';
+import { startScriptedCm } from '../support/scripted-cm.js';
 
 /**
  * The whole CM serving BOSH over HTTP/2 with TLS (http.tls), in front of the scripted XMPP server:
@@ -32,14 +32,7 @@ before(async () => {
   const keyFile = join(certDir, 'key.pem');
   await writeFile(certFile, pem.cert);
   await writeFile(keyFile, pem.key);
-  const config: CmConfig = {
-    ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, port: 0, tls: { certFile, keyFile } },
-    domains: { [server.domain]: await server.domainConfig('required') },
-    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0 },
-  };
-  cm = createConnectionManager(config, { logger: memory.logger });
-  url = (await cm.start()).url;
+  ({ cm, url } = await startScriptedCm(server, { http: { tls: { certFile, keyFile } }, logger: memory.logger }));
 });
 
 after(async () => {

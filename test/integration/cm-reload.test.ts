@@ -1,10 +1,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
-import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import type { ConnectionManager } from '../../src/cm.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
 import { cancellablePost, HTTPBIND_NS, postBody, RawBoshClient, XBOSH_NS, type BoshAnswer } from '../support/bosh-http.js';
+import { startScriptedCm } from '../support/scripted-cm.js';
 
 /**
  * D24 over real HTTP/1.1: what a page reload does to a BOSH session. The browser cancels the held
@@ -17,14 +17,7 @@ const memory = createMemoryLogger('debug');
 
 before(async () => {
   server = await ScriptedXmppServer.start();
-  const config: CmConfig = {
-    ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, port: 0 },
-    domains: { [server.domain]: await server.domainConfig('off') },
-    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0 },
-  };
-  cm = createConnectionManager(config, { logger: memory.logger });
-  url = (await cm.start()).url;
+  ({ cm, url } = await startScriptedCm(server, { tls: 'off', logger: memory.logger }));
 });
 
 after(async () => {

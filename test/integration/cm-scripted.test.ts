@@ -1,11 +1,11 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { createConnectionManager, type ConnectionManager } from '../../src/cm.js';
-import { DEFAULT_CONFIG, type CmConfig } from '../../src/config.js';
+import type { ConnectionManager } from '../../src/cm.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { ScriptedXmppServer } from '../support/scripted-xmpp-server.js';
 import { HTTPBIND_NS, postBody, rawPost, RawBoshClient, XBOSH_NS } from '../support/bosh-http.js';
+import { startScriptedCm } from '../support/scripted-cm.js';
 
 /** The whole CM over real HTTP on port 0, in front of a scripted XMPP server with STARTTLS. */
 let server: ScriptedXmppServer;
@@ -15,14 +15,7 @@ const memory = createMemoryLogger('trace');
 
 before(async () => {
   server = await ScriptedXmppServer.start({ starttls: 'required' });
-  const config: CmConfig = {
-    ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, port: 0, compressMinBytes: 200 },
-    domains: { [server.domain]: await server.domainConfig('required') },
-    bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0 },
-  };
-  cm = createConnectionManager(config, { logger: memory.logger });
-  url = (await cm.start()).url;
+  ({ cm, url } = await startScriptedCm(server, { http: { compressMinBytes: 200 }, logger: memory.logger }));
 });
 
 after(async () => {
