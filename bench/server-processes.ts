@@ -47,7 +47,8 @@ export async function startCm(c2sPort: number, core: number, cpuProf: boolean, l
   }
   const config: CmConfig = {
     ...DEFAULT_CONFIG,
-    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port, tls },
+    // Every client of the bench comes from 127.0.0.1: the per-address limits would refuse it.
+    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port, tls, maxConnectionsPerAddress: 0, maxRequestsPerAddress: 0 },
     domains: { localhost: { host: '127.0.0.1', port: c2sPort, tls: 'off', insecure: false } },
     bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
     logLevel: logLevel as CmConfig['logLevel'],
