@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atLeast, atMost, blockKey, docsBlock, highestRateRow, loadStored, renderStored, RESULTS_DIR } from '../bench/report.js';
@@ -32,8 +32,9 @@ test('bench report: every generated block of docs/performance.md is what the rep
   }
 });
 
-test('bench report: a run stored in an older format is refused, not printed under today\'s labels', () => {
+test('bench report: a run stored in an older format is refused, not printed under today\'s labels', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const old = join(dir, 'old.json');
   writeFileSync(old, JSON.stringify({ machine: {}, params: { mode: 'default' }, runs: [], floors: [], notes: [] }));
   assert.throws(() => loadStored(old), /results format 1.*format 2/);
