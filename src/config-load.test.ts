@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG } from './config.js';
 import { ConfigError, describeDomain, helpText, loadConfig, OPTIONS, DOMAIN_OPTIONS } from './config-load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shared-bosh-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 /** Writes a YAML file and returns its path. */
 function yamlFile(text: string): string {

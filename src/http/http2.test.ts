@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test';
+import { rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect as h2connect, constants as h2, type ClientHttp2Session, type IncomingHttpHeaders as H2Headers } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,7 @@ function tlsFiles(): Promise<TlsFiles> {
   files ??= (async () => {
     const pem = await createTestCertificate(['localhost']);
     const dir = await mkdtemp(join(tmpdir(), 'shared-bosh-h2-'));
-    process.once('exit', () => void rm(dir, { recursive: true, force: true }));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true })); // synchronous: 'exit' runs no async work
     const certFile = join(dir, 'cert.pem');
     const keyFile = join(dir, 'key.pem');
     await writeFile(certFile, pem.cert);
