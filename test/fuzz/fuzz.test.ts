@@ -1,0 +1,16 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { replayHint, runFuzz } from './run.js';
+
+/**
+ * The short fuzz run of `npm test`: a fixed seed (FUZZ_SEED overrides it), at most 15 s of cases
+ * against the CM as a child process with a scripted upstream; see test/fuzz/world.ts for what is
+ * checked after every case and docs/security.md for the long run (`npm run fuzz`).
+ */
+const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
+
+test('S-11 B-119: fuzzing from hostile clients and upstream stanzas keeps the process alive, other sessions working, links apart and every body namespace-well-formed', { timeout: 120_000 }, async () => {
+  const result = await runFuzz({ seed: SEED, numRuns: 400, timeLimitMs: 15_000, shrink: false, ...(process.env.FUZZ_VERBOSE ? { log: (line: string) => console.log(line) } : {}) });
+  if (result.failure) assert.fail(`${result.failure}\n${replayHint(SEED, result.failure)}`);
+  assert.ok(result.cases >= 20, `only ${result.cases} cases ran`);
+});
