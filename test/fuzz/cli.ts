@@ -1,8 +1,10 @@
 /**
- * `npm run fuzz -- [--minutes N] [--seed S] [--path P] [--no-shrink]`: a long fuzz run against
- * the CM process (test/fuzz/world.ts says what each case checks). Without --seed a random seed is
- * chosen and printed first; a failure prints fast-check's report (seed, path, counterexample)
- * and the command that replays it, and exits 1.
+ * `npm run fuzz -- [--minutes N] [--seed S] [--path P] [--no-shrink] [--keep-going] [--verbose]`:
+ * a long fuzz run against the CM process (test/fuzz/world.ts says what each case checks).
+ * Without --seed a random seed is chosen and printed first. A failure prints fast-check's report
+ * (seed, path, counterexample, the broken invariant) and the command that replays it, and exits 1;
+ * with --keep-going the run goes on with the next seed until the time is up and lists every
+ * distinct failure at the end.
  */
 import { parseArgs } from 'node:util';
 import { replayHint, runFuzz } from './run.js';
@@ -13,6 +15,8 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     path: { type: 'string' },
     'no-shrink': { type: 'boolean', default: false },
+    'keep-going': { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -21,19 +25,37 @@ if (!Number.isFinite(minutes) || minutes <= 0) {
   console.error('fuzz: --minutes must be a positive number');
   process.exit(2);
 }
-const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
+let seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 console.log(`fuzz: seed ${seed}, up to ${minutes} min${values.path ? `, replaying path ${values.path}` : ''}`);
 const started = Date.now();
-const result = await runFuzz({
-  seed,
-  numRuns: values.path ? 1 : Number.MAX_SAFE_INTEGER,
-  timeLimitMs: minutes * 60_000,
-  shrink: !values['no-shrink'],
-  ...(values.path ? { path: values.path } : {}),
-});
+const deadline = started + minutes * 60_000;
+const failures = new Map<string, string>();
+let cases = 0;
+for (;;) {
+  const result = await runFuzz({
+    seed,
+    numRuns: values.path ? 1 : Number.MAX_SAFE_INTEGER,
+    timeLimitMs: Math.max(1000, deadline - Date.now()),
+    shrink: !values['no-shrink'],
+    ...(values.path ? { path: values.path } : {}),
+    ...(values.verbose ? { log: (line: string) => console.log(line) } : {}),
+  });
+  cases += result.cases;
+  if (result.failure) {
+    // The broken invariant without the case's particulars: what tells one bug from another.
+    const kind = (/\nError: (?:L\d+[ab]?|healthy)?:? ?([^:\n]*)/.exec(result.failure)?.[1] ?? 'failure').slice(0, 80);
+    const report = `${result.failure}\n${replayHint(seed, result.failure)}`;
+    if (!failures.has(kind)) {
+      failures.set(kind, report);
+      console.log(`fuzz: FAILED (seed ${seed}, after ${cases} cases in total)\n${report}\n`);
+    }
+  }
+  if (!result.failure || !values['keep-going'] || values.path || Date.now() >= deadline) break;
+  seed += 1;
+}
 const took = ((Date.now() - started) / 1000).toFixed(0);
-if (result.failure) {
-  console.log(`fuzz: FAILED after ${result.cases} cases (${took} s, ${result.restarts} CM restarts)\n${result.failure}\n${replayHint(seed, result.failure)}`);
+if (failures.size > 0) {
+  console.log(`fuzz: ${failures.size} distinct failure(s) in ${cases} cases (${took} s):\n${[...failures.keys()].map((k) => `  - ${k}`).join('\n')}`);
   process.exit(1);
 }
-console.log(`fuzz: ${result.cases} cases passed in ${took} s (seed ${seed})`);
+console.log(`fuzz: ${cases} cases passed in ${took} s (seed ${seed})`);
