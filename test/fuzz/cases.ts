@@ -18,7 +18,8 @@ export type Gen =
   | { deep: number; stanza: 'message' | 'iq' | 'presence' | 'bare'; child: string }
   | { forge: { prefix: string; mark: string; uri: string }[]; stanza: 'message' | 'iq' | 'presence'; onChild: boolean }
   | { tree: Tree; stanza: 'message' | 'iq' | 'presence' }
-  | { corpus: 'bodies' | 'stanzas'; index: number; mutations: Mutation[] };
+  | { corpus: 'bodies' | 'stanzas'; index: number; mutations: Mutation[] }
+  | { big: number };
 
 export interface Tree {
   name: string;
@@ -97,6 +98,11 @@ export function render(gen: Gen, ctx: RenderContext, dir: 'i' | 'o'): string {
   const id = `${ctx.tag}-${dir}${ctx.counter()}`;
   const to = dir === 'i' ? ` to='${esc(ctx.jid)}' from='eve@evil.example/x'` : ` to='eve@evil.example/x'`;
   if ('lit' in gen) return fill(gen.lit, ctx);
+  if ('big' in gen) {
+    // A large body: with gzip or deflate coding, a compression bomb (about 1,000 to 1).
+    return fill(`<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><message id='${id}' to='eve@evil.example'><body>`, ctx)
+      + 'x'.repeat(gen.big) + '</body></message></body>';
+  }
   if ('deep' in gen) {
     const inner = '<a>'.repeat(gen.deep) + esc(gen.child) + '</a>'.repeat(gen.deep);
     if (gen.stanza === 'bare') return `<message id='${id}'${to}>${inner}</message>`;

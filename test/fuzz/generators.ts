@@ -164,6 +164,7 @@ const bodyGen: fc.Arbitrary<Gen> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ lit: fc.string({ unit: 'binary', maxLength: 30 }) }) },
+  { weight: 1, arbitrary: fc.record({ big: fc.oneof(fc.integer({ min: 200_000, max: 270_000 }), fc.integer({ min: 1_000_000, max: 4_000_000 })) }) },
 );
 
 /** Raw bodies without a session of the case (creations, attaches with the link's key, foreign sids). */

@@ -190,6 +190,8 @@ export class FuzzWorld {
     await Promise.all(members.map((m) => this.sync(m, tag)));
     this.assertAlive(c);
     await this.roundTrip();
+    await Promise.all(raw);
+    await this.probeEnded(members, written);
     for (const m of members) {
       // A rid game may leave a gap the CM waits for: the member's last requests are then dropped.
       await Promise.race([m.terminate(), new Promise((r) => setTimeout(r, 3000))]);
@@ -209,6 +211,33 @@ export class FuzzWorld {
     this.checkWritten(written, sentIds);
     if (this.serverLeaks.length > 0) throw new CaseFailure(this.serverLeaks.join('\n'));
     this.owners.delete(conn);
+  }
+
+  /**
+   * A session the CM answered with internal-server-error must be gone (XEP-0124: a terminal
+   * condition ends the session): one more request on it must get a terminal answer too.
+   */
+  private async probeEnded(members: SharedMember[], written: Written[]): Promise<void> {
+    for (const m of members) {
+      const failed = written.find((w) => w.who === `${m.name} raw` && /type=['"]terminate['"]/.test(w.text) && /condition=['"]internal-server-error['"]/.test(w.text));
+      if (!failed || m.ended) continue;
+      m.stopPolling(true);
+      const rid = ++m.rid;
+      let answer: string;
+      try {
+        const res = await fetch(this.cm.url, {
+          method: 'POST',
+          body: `<body rid='${rid}' sid='${m.sid}' xmlns='http://jabber.org/protocol/httpbind'/>`,
+          signal: AbortSignal.timeout(2000),
+        });
+        answer = await res.text();
+      } catch {
+        answer = '(held: the session is still there)';
+      }
+      if (!/type=['"]terminate['"]/.test(answer)) {
+        throw new CaseFailure(`${m.name}: internal-server-error was sent but the session goes on: the next request got ${excerpt(answer, 200)}`);
+      }
+    }
   }
 
   private assertAlive(c: FuzzCase): void {
