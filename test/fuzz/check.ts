@@ -75,3 +75,37 @@ export function checkBody(text: string): CheckedBody {
 export function excerpt(text: string, max = 300): string {
   return text.length <= max ? text : `${text.slice(0, max / 2)} ...[${text.length - max} chars]... ${text.slice(-max / 2)}`;
 }
+
+/**
+ * Whether a document is well-formed, and if so whether it is also namespace-well-formed. The
+ * fuzzer sends XML that is well-formed but not namespace-well-formed only when asked to
+ * (`nsIllFormed`): a real XMPP server never sends it (it re-serializes what it routes), and what
+ * the CM should do with such client input is a separate question (docs/security.md).
+ */
+export function classify(doc: string): 'ok' | 'not-well-formed' | 'ns-ill-formed' {
+  const parses = (xmlns: boolean): boolean => {
+    const parser = xmlns ? new SaxesParser({ xmlns: true }) : new SaxesParser();
+    let ok = true;
+    parser.on('error', () => {
+      ok = false;
+    });
+    try {
+      parser.write(doc).close();
+    } catch {
+      ok = false;
+    }
+    return ok;
+  };
+  if (!parses(false)) return 'not-well-formed';
+  return parses(true) ? 'ok' : 'ns-ill-formed';
+}
+
+/** An upstream element in its stream's context (default namespace jabber:client, prefix `stream`). */
+export function inStream(xml: string): string {
+  return `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>${xml}</stream:stream>`;
+}
+
+/** A payload in the `<body/>` a member sends it in. */
+export function inBody(xml: string): string {
+  return `<body xmlns:xmpp='urn:xmpp:xbosh' xmlns='${NS_HTTPBIND}'>${xml}</body>`;
+}

@@ -1,10 +1,11 @@
 /**
- * `npm run fuzz -- [--minutes N] [--seed S] [--path P] [--no-shrink] [--keep-going] [--verbose]`:
+ * `npm run fuzz -- [--minutes N] [--seed S] [--path P] [--no-shrink] [--keep-going] [--verbose] [--ns-ill-formed]`:
  * a long fuzz run against the CM process (test/fuzz/world.ts says what each case checks).
  * Without --seed a random seed is chosen and printed first. A failure prints fast-check's report
  * (seed, path, counterexample, the broken invariant) and the command that replays it, and exits 1;
  * with --keep-going the run goes on with the next seed until the time is up and lists every
- * distinct failure at the end.
+ * distinct failure at the end. --ns-ill-formed also sends well-formed XML that is not
+ * namespace-well-formed (test/fuzz/check.ts classify).
  */
 import { parseArgs } from 'node:util';
 import { replayHint, runFuzz } from './run.js';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     'no-shrink': { type: 'boolean', default: false },
     'keep-going': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    'ns-ill-formed': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -25,6 +27,9 @@ if (!Number.isFinite(minutes) || minutes <= 0) {
   console.error('fuzz: --minutes must be a positive number');
   process.exit(2);
 }
+// Ctrl-C: exit through process.exit, so that the CM child is killed too (test/support/cm-child.ts).
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 let seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 console.log(`fuzz: seed ${seed}, up to ${minutes} min${values.path ? `, replaying path ${values.path}` : ''}`);
 const started = Date.now();
@@ -38,6 +43,7 @@ for (;;) {
     timeLimitMs: Math.max(1000, deadline - Date.now()),
     shrink: !values['no-shrink'],
     ...(values.path ? { path: values.path } : {}),
+    nsIllFormed: values['ns-ill-formed'],
     ...(values.verbose ? { log: (line: string) => console.log(line) } : {}),
   });
   cases += result.cases;

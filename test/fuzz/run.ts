@@ -22,6 +22,8 @@ export interface FuzzRunOptions {
   /** fast-check's replay path of a failure (with the same seed). */
   path?: string;
   log?: (line: string) => void;
+  /** Also send well-formed XML that is not namespace-well-formed. */
+  nsIllFormed?: boolean;
 }
 
 export interface FuzzRunResult {
@@ -36,7 +38,7 @@ export function loadCorpus(): Corpus {
 }
 
 export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {
-  const world = await FuzzWorld.start({ corpus: loadCorpus(), ...(options.log ? { log: options.log } : {}) });
+  const world = await FuzzWorld.start({ corpus: loadCorpus(), nsIllFormed: options.nsIllFormed ?? false, ...(options.log ? { log: options.log } : {}) });
   let cases = 0;
   try {
     const property = fc.asyncProperty(caseArb, async (c) => {

@@ -20,7 +20,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import { startCmChild, type CmChild } from '../support/cm-child.js';
 import { ScriptedXmppServer, type ScriptedConnection } from '../support/scripted-xmpp-server.js';
 import { newKey, SharedMember } from '../support/shared-clients.js';
-import { checkBody, excerpt, MalformedBody } from './check.js';
+import { checkBody, classify, excerpt, inBody, inStream, MalformedBody } from './check.js';
 import { describeCase, render, type Corpus, type FuzzCase, type RenderContext } from './cases.js';
 
 export class CaseFailure extends Error {
@@ -45,6 +45,8 @@ interface Written {
 
 export interface WorldOptions {
   corpus: Corpus;
+  /** Also send XML that is well-formed but not namespace-well-formed (see check.ts classify). @default false */
+  nsIllFormed?: boolean;
   /** Called with one line per case. */
   log?: (line: string) => void;
 }
@@ -162,25 +164,31 @@ export class FuzzWorld {
     };
     for (const action of c.actions) {
       switch (action.do) {
-        case 'inbound':
-          conn.send(render(action.xml, ctx(0, ''), 'i'));
+        case 'inbound': {
+          const xml = render(action.xml, ctx(0, ''), 'i');
+          if (this.allowed(inStream(xml))) conn.send(xml);
           break;
+        }
         case 'send': {
           const m = members[action.member % members.length]!;
-          m.send(sent(render(action.payload, ctx(m.rid, m.sid), 'o')));
+          const xml = render(action.payload, ctx(m.rid, m.sid), 'o');
+          if (this.allowed(inBody(xml))) m.send(sent(xml));
           break;
         }
         case 'post': {
           const m = members[action.member % members.length]!;
           const c = ctx(m.rid + 1, m.sid);
           const body = sent(render(action.body, c, 'o'));
+          if (!this.allowed(body)) break;
           if (c.ridUsed && body.includes(m.sid)) m.rid += 1; // the member's own requests go on after it
           raw.push(this.post(body, action.coding, `${m.name} raw`, tag, written));
           break;
         }
-        case 'create':
-          raw.push(this.post(sent(render(action.body, ctx(1 + Math.floor(Math.random() * 1e9), members[0]!.sid), 'o')), 'identity', `${tag} create`, tag, written));
+        case 'create': {
+          const body = sent(render(action.body, ctx(1 + Math.floor(Math.random() * 1e9), members[0]!.sid), 'o'));
+          if (this.allowed(body)) raw.push(this.post(body, 'identity', `${tag} create`, tag, written));
           break;
+        }
       }
       // Let each action reach the CM before the next one (order matters for what a case means).
       await new Promise((r) => setTimeout(r, 5));
@@ -238,6 +246,11 @@ export class FuzzWorld {
         throw new CaseFailure(`${m.name}: internal-server-error was sent but the session goes on: the next request got ${excerpt(answer, 200)}`);
       }
     }
+  }
+
+  /** Input the case may send: anything but well-formed XML that is not namespace-well-formed, unless asked. */
+  private allowed(doc: string): boolean {
+    return this.options.nsIllFormed === true || classify(doc) !== 'ns-ill-formed';
   }
 
   private assertAlive(c: FuzzCase): void {

@@ -65,9 +65,15 @@ export async function startCmChild(config: CmChildConfig, opts: { startTimeoutMs
   child.stdout!.on('data', (chunk: Buffer) => {
     stdout = (stdout + chunk.toString()).slice(-65_536);
   });
+  // Last resort if the test process exits without stop(): the CM must not outlive it.
+  const onExit = (): void => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => {
       exited = true;
+      process.removeListener('exit', onExit);
       rmSync(dir, { recursive: true, force: true });
       resolve({ code, signal });
     });
