@@ -13,6 +13,8 @@
  * may hold placeholders, filled in at run time: {tag} (this link's tag, see world.ts), {n} (a
  * counter), {jid} (the link's full JID), {sid}, {key}, {rid}, {rid+K}, {rid-K}.
  */
+import { NS_HTTPBIND } from '../../src/protocol/namespaces.js';
+
 export type Gen =
   | { lit: string }
   | { deep: number; stanza: 'message' | 'iq' | 'presence' | 'bare'; child: string }
@@ -100,7 +102,7 @@ export function render(gen: Gen, ctx: RenderContext, dir: 'i' | 'o'): string {
   if ('lit' in gen) return fill(gen.lit, ctx);
   if ('big' in gen) {
     // A large body: with gzip or deflate coding, a compression bomb (about 1,000 to 1).
-    return fill(`<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><message id='${id}' to='eve@evil.example'><body>`, ctx)
+    return fill(`<body rid='{rid}' sid='{sid}' xmlns='${NS_HTTPBIND}'><message id='${id}' to='eve@evil.example'><body>`, ctx)
       + 'x'.repeat(gen.big) + '</body></message></body>';
   }
   if ('deep' in gen) {

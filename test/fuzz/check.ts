@@ -5,9 +5,7 @@
  * Iterative (saxes keeps no recursion), so a deep body cannot overflow the checker itself.
  */
 import { SaxesParser } from 'saxes';
-
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
-export const NS_SHARED = 'urn:xmpp:tmp:shared-bosh:0';
+import { NS_CLIENT, NS_HTTPBIND, NS_SHARED, NS_STREAMS, NS_XBOSH } from '../../src/protocol/namespaces.js';
 
 /** One top-level element of a `<body/>`, as far as the invariants need it. */
 export interface BodyChild {
@@ -83,29 +81,33 @@ export function excerpt(text: string, max = 300): string {
  * the CM should do with such client input is a separate question (docs/security.md).
  */
 export function classify(doc: string): 'ok' | 'not-well-formed' | 'ns-ill-formed' {
-  const parses = (xmlns: boolean): boolean => {
+  const firstError = (xmlns: boolean): string | undefined => {
     const parser = xmlns ? new SaxesParser({ xmlns: true }) : new SaxesParser();
-    let ok = true;
-    parser.on('error', () => {
-      ok = false;
+    let first: string | undefined;
+    parser.on('error', (err) => {
+      first ??= err.message;
     });
     try {
       parser.write(doc).close();
-    } catch {
-      ok = false;
+    } catch (err) {
+      first ??= (err as Error).message;
     }
-    return ok;
+    return first;
   };
-  if (!parses(false)) return 'not-well-formed';
-  return parses(true) ? 'ok' : 'ns-ill-formed';
+  const plain = firstError(false);
+  const namespaced = firstError(true);
+  if (namespaced === undefined) return 'ok';
+  // A namespace error before the first well-formedness error: the part a streaming parser
+  // accepts before it fails is itself not namespace-well-formed.
+  return namespaced === plain ? 'not-well-formed' : 'ns-ill-formed';
 }
 
 /** An upstream element in its stream's context (default namespace jabber:client, prefix `stream`). */
 export function inStream(xml: string): string {
-  return `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>${xml}</stream:stream>`;
+  return `<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAMS}'>${xml}</stream:stream>`;
 }
 
 /** A payload in the `<body/>` a member sends it in. */
 export function inBody(xml: string): string {
-  return `<body xmlns:xmpp='urn:xmpp:xbosh' xmlns='${NS_HTTPBIND}'>${xml}</body>`;
+  return `<body xmlns:xmpp='${NS_XBOSH}' xmlns='${NS_HTTPBIND}'>${xml}</body>`;
 }

@@ -22,6 +22,11 @@ const { values } = parseArgs({
   },
   strict: true,
 });
+/** The invariants world.ts checks, as its failure messages word them: one kind of bug each. */
+const KINDS = [
+  'the CM process died', 'lost its round trip', 'not namespace-well-formed', 'reached a member marked', 'got a stanza of',
+  "'s stanza on", 'internal-server-error was sent', 'did not finish', 'a request failed',
+];
 const minutes = Number(values.minutes);
 if (!Number.isFinite(minutes) || minutes <= 0) {
   console.error('fuzz: --minutes must be a positive number');
@@ -49,7 +54,8 @@ for (;;) {
   cases += result.cases;
   if (result.failure) {
     // The broken invariant without the case's particulars: what tells one bug from another.
-    const kind = (/\nError: (?:L\d+[ab]?|healthy)?:? ?([^:\n]*)/.exec(result.failure)?.[1] ?? 'failure').slice(0, 80);
+    const error = result.failure.slice(result.failure.indexOf('\nError: '));
+    const kind = KINDS.find((k) => error.includes(k)) ?? error.slice(8, 80);
     const report = `${result.failure}\n${replayHint(seed, result.failure)}`;
     if (!failures.has(kind)) {
       failures.set(kind, report);

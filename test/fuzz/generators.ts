@@ -4,7 +4,7 @@
  * DOCTYPEs, characters XML forbids, rid/sid/key games, and the recorded corpus mutated.
  */
 import fc from 'fast-check';
-import { NS_SHARED } from './check.js';
+import { NS_SHARED } from '../../src/protocol/namespaces.js';
 import type { Action, FuzzCase, Gen, Mutation, Tree } from './cases.js';
 
 const XMPP_NAMESPACES = ['jabber:client', 'urn:xmpp:ping', 'jabber:iq:roster', 'urn:ietf:params:xml:ns:xmpp-stanzas', 'http://jabber.org/protocol/httpbind', NS_SHARED, 'urn:xmpp:csi:0', 'urn:x:fuzz'];

@@ -53,12 +53,20 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {
       ...(options.path === undefined ? {} : { path: options.path }),
       plugins: [fc.interruptAfterTimeLimit(options.timeLimitMs)],
     });
-    const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    const error = describeError(details.errorInstance);
     const failure = details.failed ? `${fc.defaultReportMessage(details) ?? ''}\nError: ${error}` : undefined;
     return { cases, restarts: world.restarts, ...(failure === undefined ? {} : { failure }) };
   } finally {
     await world.close();
   }
+}
+
+/** A CaseFailure's message; for anything else also its cause and where it was thrown. */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'CaseFailure') return err.message;
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : '';
+  return `${err.message}${cause}\n${(err.stack ?? '').split('\n').slice(1, 6).join('\n')}`;
 }
 
 /** How to run one failure again. */
