@@ -9,7 +9,7 @@ import { replayHint, runFuzz } from './run.js';
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
 
-test('S-11 B-119: fuzzing from hostile clients and upstream stanzas keeps the process alive, other sessions working, links apart and every body namespace-well-formed', { timeout: 120_000 }, async () => {
+test('B-11 D11 D14: fuzzing with hostile client bodies and XMPP stanzas: the process stays up, other sessions work, no stanza crosses links, every body is a namespace-well-formed <body/>, no forged echo or replay mark', { timeout: 120_000 }, async () => {
   const result = await runFuzz({ seed: SEED, numRuns: 400, timeLimitMs: 15_000, shrink: false, ...(process.env.FUZZ_VERBOSE ? { log: (line: string) => console.log(line) } : {}) });
   if (result.failure) assert.fail(`${result.failure}\n${replayHint(SEED, result.failure)}`);
   assert.ok(result.cases >= 20, `only ${result.cases} cases ran`);
