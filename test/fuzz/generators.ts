@@ -35,6 +35,9 @@ const tree: fc.Arbitrary<Tree> = fc.letrec<{ node: Tree }>((tie) => ({
   }).map((t): Tree => (t.prefix ? { ...t, name: `${t.prefix.p}:${t.name}` } : { ...t, prefix: undefined })),
 })).node;
 
+/** One of these templates (test/fuzz/cases.ts fills in the placeholders). */
+const literals = (...templates: string[]): fc.Arbitrary<Gen> => fc.record({ lit: fc.constantFrom(...templates) });
+
 const stanzaName = fc.constantFrom('message', 'iq', 'presence') as fc.Arbitrary<'message' | 'iq' | 'presence'>;
 
 /** Shared BOSH marks, under the real namespace or another one, one or two of them. */
@@ -97,22 +100,20 @@ const inboundGen: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 4, arbitrary: corpusGen('stanzas') },
   {
     weight: 1,
-    arbitrary: fc.record({
-      lit: fc.constantFrom(
-        "<iq type='result' id='{tag}-i{n}' to='{jid}'/>",
-        "<iq type='get' id='{tag}-i{n}' to='{jid}' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
-        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-        "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
-        '</stream:stream>',
-        "<?xml version='1.0'?>",
-        '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
-        "<message id='{tag}-i{n}' to='{jid}'>&undefined;</message>",
-        "<message id='{tag}-i{n}' to='{jid}'><!-- hi --><?pi?></message>",
-        "<x:message xmlns:x='jabber:client' id='{tag}-i{n}' to='{jid}'/>",
-        "<message xmlns='urn:x:other' id='{tag}-i{n}' to='{jid}'/>",
-        "<presence id='{tag}-i{n}' from='eve@evil.example/{n}' xmlns:shared='urn:x:other' shared:replay='true'/>",
-      ),
-    }),
+    arbitrary: literals(
+      "<iq type='result' id='{tag}-i{n}' to='{jid}'/>",
+      "<iq type='get' id='{tag}-i{n}' to='{jid}' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+      "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+      "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+      '</stream:stream>',
+      "<?xml version='1.0'?>",
+      '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+      "<message id='{tag}-i{n}' to='{jid}'>&undefined;</message>",
+      "<message id='{tag}-i{n}' to='{jid}'><!-- hi --><?pi?></message>",
+      "<x:message xmlns:x='jabber:client' id='{tag}-i{n}' to='{jid}'/>",
+      "<message xmlns='urn:x:other' id='{tag}-i{n}' to='{jid}'/>",
+      "<presence id='{tag}-i{n}' from='eve@evil.example/{n}' xmlns:shared='urn:x:other' shared:replay='true'/>",
+    ),
   },
 );
 
@@ -123,18 +124,16 @@ const payloadGen: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ tree, stanza: stanzaName }) },
   {
     weight: 1,
-    arbitrary: fc.record({
-      lit: fc.constantFrom(
-        "<iq type='get' id='{tag}-o{n}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
-        "<iq type='result' id='{tag}-i1' to='eve@evil.example/x'/>",
-        "<inactive xmlns='urn:xmpp:csi:0'/>",
-        "<active xmlns='urn:xmpp:csi:0'/>",
-        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>",
-        "<presence id='{tag}-o{n}'/>",
-        "<presence type='unavailable' id='{tag}-o{n}'/>",
-        "<message id='{tag}-o{n}' to='eve@evil.example' xmlns:stream='http://etherx.jabber.org/streams'><stream:error/></message>",
-      ),
-    }),
+    arbitrary: literals(
+      "<iq type='get' id='{tag}-o{n}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+      "<iq type='result' id='{tag}-i1' to='eve@evil.example/x'/>",
+      "<inactive xmlns='urn:xmpp:csi:0'/>",
+      "<active xmlns='urn:xmpp:csi:0'/>",
+      "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>",
+      "<presence id='{tag}-o{n}'/>",
+      "<presence type='unavailable' id='{tag}-o{n}'/>",
+      "<message id='{tag}-o{n}' to='eve@evil.example' xmlns:stream='http://etherx.jabber.org/streams'><stream:error/></message>",
+    ),
   },
 );
 
@@ -143,25 +142,23 @@ const bodyGen: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 4, arbitrary: corpusGen('bodies') },
   {
     weight: 2,
-    arbitrary: fc.record({
-      lit: fc.constantFrom(
-        "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid-1}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid+3}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid+99999}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='0' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' sid='{sid}' pause='5' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' sid='{sid}' xmpp:restart='true' xmlns:xmpp='urn:xmpp:xbosh' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' sid='{sid}' type='terminate' shared:all='true' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<!DOCTYPE body [<!ENTITY a 'aaaaaaaaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>]><body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'>&b;</body>",
-        "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><message>&b;</message></body>",
-        "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind' xmlns:p='urn:x:p'><p:x id='{tag}-o{n}'/><message id='{tag}-o{n}' p:a='1'/></body>",
-        "<b:body rid='{rid}' sid='{sid}' xmlns:b='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'>text</body>",
-        '\uFEFF<body xmlns="http://jabber.org/protocol/httpbind" rid="{rid}" sid="{sid}"/>',
-      ),
-    }),
+    arbitrary: literals(
+      "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid-1}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid+3}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid+99999}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='0' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' sid='{sid}' pause='5' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' sid='{sid}' xmpp:restart='true' xmlns:xmpp='urn:xmpp:xbosh' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' sid='{sid}' type='terminate' shared:all='true' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<!DOCTYPE body [<!ENTITY a 'aaaaaaaaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>]><body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'>&b;</body>",
+      "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><message>&b;</message></body>",
+      "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind' xmlns:p='urn:x:p'><p:x id='{tag}-o{n}'/><message id='{tag}-o{n}' p:a='1'/></body>",
+      "<b:body rid='{rid}' sid='{sid}' xmlns:b='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'>text</body>",
+      '\uFEFF<body xmlns="http://jabber.org/protocol/httpbind" rid="{rid}" sid="{sid}"/>',
+    ),
   },
   { weight: 1, arbitrary: fc.record({ lit: fc.string({ unit: 'binary', maxLength: 30 }) }) },
   { weight: 1, arbitrary: fc.record({ big: fc.oneof(fc.integer({ min: 200_000, max: 270_000 }), fc.integer({ min: 1_000_000, max: 4_000_000 })) }) },
@@ -172,21 +169,19 @@ const creationGen: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 2, arbitrary: corpusGen('bodies') },
   {
     weight: 2,
-    arbitrary: fc.record({
-      lit: fc.constantFrom(
-        "<body rid='{rid}' to='localhost' wait='1' hold='1' ver='1.11' shared:key='{key}' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' to='localhost' wait='1' hold='1' ver='1.11' shared:key='{key}' shared:since='0' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' to='localhost' wait='1' hold='1' shared:key='' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' to='localhost' wait='1' hold='1' s:key='{key}' shared:key='x{key}' xmlns:s='urn:xmpp:tmp:shared-bosh:0' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='0' to='localhost' wait='1' hold='1' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='9007199254740993' to='localhost' wait='1' hold='1' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' to='localhost' wait='-1' hold='-1' ver='0.0' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' to='nowhere.invalid' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' to='localhost' route='xmpp:127.0.0.1:1' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' sid='{sid}x' xmlns='http://jabber.org/protocol/httpbind'/>",
-        "<body rid='{rid}' sid='' xmlns='http://jabber.org/protocol/httpbind'/>",
-      ),
-    }),
+    arbitrary: literals(
+      "<body rid='{rid}' to='localhost' wait='1' hold='1' ver='1.11' shared:key='{key}' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' to='localhost' wait='1' hold='1' ver='1.11' shared:key='{key}' shared:since='0' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' to='localhost' wait='1' hold='1' shared:key='' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' to='localhost' wait='1' hold='1' s:key='{key}' shared:key='x{key}' xmlns:s='urn:xmpp:tmp:shared-bosh:0' xmlns:shared='urn:xmpp:tmp:shared-bosh:0' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='0' to='localhost' wait='1' hold='1' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='9007199254740993' to='localhost' wait='1' hold='1' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' to='localhost' wait='-1' hold='-1' ver='0.0' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' to='nowhere.invalid' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' to='localhost' route='xmpp:127.0.0.1:1' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' sid='{sid}x' xmlns='http://jabber.org/protocol/httpbind'/>",
+      "<body rid='{rid}' sid='' xmlns='http://jabber.org/protocol/httpbind'/>",
+    ),
   },
 );
 
