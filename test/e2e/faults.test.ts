@@ -1,8 +1,8 @@
 /**
  * Faults around the CM, with the CM as its own process (test/support/cm-child.ts) and real
- * Prosody servers (test/support/prosody.ts, stopped and killed by PID): an upstream killed
- * mid-session, an upstream refusing connections, a client connection dropped mid-response, and
- * SIGTERM/SIGINT to the CM while requests are held.
+ * Prosody servers (test/support/prosody.ts, stopped and killed by PID): an upstream refusing
+ * connections, a client connection dropped mid-response, SIGTERM/SIGINT to the CM while requests
+ * are held, an upstream gone silent (SIGSTOP: the ping must notice) and one killed mid-session.
  *
  * Two Prosodys serve two domains (`localhost` and `other.localhost`), so that a failure of one
  * can be seen not to touch the links to the other.
@@ -145,6 +145,35 @@ describe('faults around the CM process', { skip, timeout: 180_000 }, () => {
       } finally {
         await cm.stop();
       }
+    }
+  });
+
+  test('B-127 D19: a silent upstream (Prosody stopped: no data, no FIN) is noticed by the ping and ends its members with remote-connection-failed; links to the other go on', async () => {
+    const cm = await startCmChild({
+      domains: { localhost: domainOf(a), [OTHER]: domainOf(b) },
+      upstream: { pingIntervalS: 1, pingTimeoutS: 1 },
+    });
+    try {
+      const onA = await online(cm.url, 'dave', 's1');
+      const onB = await online(cm.url, 'dave', 's2', { to: OTHER });
+      await roundTrip(onA, 'before-silence', 'localhost');
+      await settled();
+      const started = Date.now();
+      process.kill(a.pid, 'SIGSTOP');
+      try {
+        const end = await onA.waitEnded(10_000);
+        const took = Date.now() - started;
+        assert.equal(end.attrs.condition, 'remote-connection-failed');
+        // Idle for pingIntervalS, then pingTimeoutS without an answer: about 2 s, never before 1 s.
+        assert.ok(took >= 1000 && took < 8000, `ended after ${took} ms`);
+      } finally {
+        process.kill(a.pid, 'SIGCONT');
+      }
+      await roundTrip(onB, 'while-a-was-silent', OTHER);
+      assert.equal(onB.ended, false);
+      await onB.terminate();
+    } finally {
+      await cm.stop();
     }
   });
 
