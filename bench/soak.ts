@@ -66,7 +66,9 @@ if (h2) {
   writeFileSync(tls.keyFile, cert.key, { mode: 0o600 });
 }
 const cm = await startCmChild({
-  http: { tls },
+  // Every session comes from 127.0.0.1 here: the per-address limits (meant for one browser or
+  // one NAT address) are lifted; the global ones and the descriptor budget stay.
+  http: { tls, maxConnectionsPerAddress: 0, maxRequestsPerAddress: 0 },
   domains: { localhost: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'off', insecure: false } },
   bosh: { creationsPerMinute: 0, maxSessions: sessionsWanted + 100 },
   logLevel: 'warn',
