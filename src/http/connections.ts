@@ -36,16 +36,31 @@ export class Connections {
     private readonly limits: ConnectionLimits,
     private readonly refusals: Refusals,
   ) {
+    // One 'close' listener for all sockets (and one for all sessions), not two closures per connection.
+    const sockets = this.sockets;
+    const http1 = this.http1;
+    const sessions = this.sessions;
+    const socketClosed = function (this: Socket): void {
+      sockets.delete(this);
+      http1.delete(this);
+    };
     server.on('connection', (socket: Socket) => {
       if (!this.admit(socket)) return;
-      track(this.sockets, socket);
-      if (scheme === 'http') track(this.http1, socket);
+      sockets.add(socket);
+      if (scheme === 'http') http1.add(socket);
+      socket.on('close', socketClosed);
     });
     server.on('secureConnection', (socket: TLSSocket) => {
-      if (socket.alpnProtocol !== 'h2') track(this.http1, socket);
+      if (socket.alpnProtocol === 'h2') return;
+      http1.add(socket);
+      socket.on('close', socketClosed);
     });
+    const sessionClosed = function (this: ServerHttp2Session): void {
+      sessions.delete(this);
+    };
     server.on('session', (session: ServerHttp2Session) => {
-      track(this.sessions, session);
+      sessions.add(session);
+      session.on('close', sessionClosed);
       // node passes a session's first timeout to the server, then drops its listener: ours stays.
       session.on('timeout', () => this.onIdle(session));
     });
@@ -71,10 +86,12 @@ export class Connections {
       return false;
     }
     const connection = isHttp2(res) ? res.stream.session : req.socket;
-    this.requestsByAddress.set(address, requests + 1);
+    // Without a per-address limit there is nothing to count by address.
+    const counted = limit > 0;
+    if (counted) this.requestsByAddress.set(address, requests + 1);
     if (connection) this.busy.set(connection, (this.busy.get(connection) ?? 0) + 1);
     res.once('close', () => {
-      decrement(this.requestsByAddress, address);
+      if (counted) decrement(this.requestsByAddress, address);
       if (connection) this.busy.set(connection, (this.busy.get(connection) ?? 1) - 1);
     });
     return true;
@@ -125,11 +142,6 @@ export class Connections {
     if (this.sessions.has(connection as ServerHttp2Session)) (connection as ServerHttp2Session).close();
     else connection.destroy();
   }
-}
-
-function track<T extends { once(event: 'close', listener: () => void): unknown }>(set: Set<T>, item: T): void {
-  set.add(item);
-  item.once('close', () => set.delete(item));
 }
 
 function decrement(counts: Map<string, number>, key: string): void {
