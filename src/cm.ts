@@ -65,18 +65,15 @@ export function createConnectionManager(config: CmConfig, deps: ConnectionManage
       replayMs: config.shared.replayS * 1000,
     },
     metrics,
-    connectTimeoutMs: config.upstream.connectTimeoutMs,
-    maxStanzaBytes: config.upstream.maxStanzaBytes,
-    // The stream's own safeguards (issue 11), the same for every link. Added to the registry's
-    // fresh options object: a copy by spread with more properties ({ ...options, more }) gets a
-    // hidden class of its own per object once V8's clone cache is megamorphic (0.55 KiB a session).
-    openUpstream: (options, sink) => {
-      options.maxDepth = config.upstream.maxDepth;
-      options.pingIntervalMs = config.upstream.pingIntervalS * 1000;
-      options.pingTimeoutMs = config.upstream.pingTimeoutS * 1000;
-      options.counters = upstreamCounters;
-      return openUpstream(options, sink);
+    stream: {
+      connectTimeoutMs: config.upstream.connectTimeoutMs,
+      maxStanzaBytes: config.upstream.maxStanzaBytes,
+      maxDepth: config.upstream.maxDepth,
+      pingIntervalMs: config.upstream.pingIntervalS * 1000,
+      pingTimeoutMs: config.upstream.pingTimeoutS * 1000,
+      counters: upstreamCounters,
     },
+    openUpstream,
     clock,
     log: logger,
   });

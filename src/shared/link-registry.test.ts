@@ -13,8 +13,7 @@ function registry(allowedRoutes: string[]) {
     domains: { 'Example.COM': { host: 'xmpp.example.com', port: 5222, tls: 'required', insecure: false } },
     allowedRoutes,
     sharing: { maxMembers: 16, attachOrigins: undefined, replayEvents: 10, replayMs: 1000 },
-    connectTimeoutMs: 1000,
-    maxStanzaBytes: 1000,
+    stream: { connectTimeoutMs: 1000, maxStanzaBytes: 1000 },
     openUpstream: (options) => {
       opened.push(options);
       return { send() {}, restart() {}, close() {}, markBound() {} };

@@ -37,13 +37,16 @@ export interface LinkRegistryOptions {
   /** `host:port` targets a client may name in `route`; empty: `route` is ignored (B-20). */
   allowedRoutes: string[];
   sharing: SharingLimits;
-  connectTimeoutMs: number;
-  maxStanzaBytes: number;
+  /** The same safeguards for every upstream stream (src/xmpp/types.ts documents each). */
+  stream: StreamLimits;
   openUpstream: (options: UpstreamOptions, sink: UpstreamSink) => Upstream;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
 }
+
+/** What every upstream stream gets from the configuration, whatever its domain or session. */
+export type StreamLimits = Pick<UpstreamOptions, 'connectTimeoutMs' | 'maxStanzaBytes' | 'maxDepth' | 'pingIntervalMs' | 'pingTimeoutMs' | 'counters'>;
 
 const SHARED_ATTRS = { 'xmlns:shared': NS_SHARED };
 
@@ -138,6 +141,7 @@ export class LinkRegistry implements LinkProvider {
 
   private open(domain: string, served: ServedDomain, target: RouteTarget | undefined, sharing: SharingPolicy | undefined, request: JoinRequest, log: Logger): Link {
     const link = new Link(domain, target?.key, sharing, log, this.hooks);
+    const stream = this.options.stream;
     this.links.add(link);
     this.options.metrics.links.inc();
     // Connect once the caller has wired the member up, so every sink callback finds it ready.
@@ -154,8 +158,14 @@ export class LinkRegistry implements LinkProvider {
             lang: request.lang,
             version: request.xmppVersion,
             from: request.from,
-            connectTimeoutMs: this.options.connectTimeoutMs,
-            maxStanzaBytes: this.options.maxStanzaBytes,
+            // Each field written out: a spread of `stream` into this literal would give every
+            // stream's options a hidden class of its own once V8's clone cache is megamorphic.
+            connectTimeoutMs: stream.connectTimeoutMs,
+            maxStanzaBytes: stream.maxStanzaBytes,
+            maxDepth: stream.maxDepth,
+            pingIntervalMs: stream.pingIntervalMs,
+            pingTimeoutMs: stream.pingTimeoutMs,
+            counters: stream.counters,
             logger: log,
             clock: this.options.clock,
           },

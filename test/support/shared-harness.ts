@@ -67,8 +67,7 @@ export function createSharedHarness(options: { maxMembers?: number; attachOrigin
       replayEvents: options.replayEvents ?? 1000,
       replayMs: options.replayMs ?? 120_000,
     },
-    connectTimeoutMs: 1000,
-    maxStanzaBytes: 1_000_000,
+    stream: { connectTimeoutMs: 1000, maxStanzaBytes: 1_000_000 },
     openUpstream: (opts, sink) => {
       const up = new FakeUpstream(opts, sink);
       upstreams.push(up);
