@@ -1,6 +1,6 @@
-import { isIP, type BlockList } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { HttpRequest, HttpResponse } from './messages.js';
-import { remoteAddressOf } from './peer.js';
+import { peerOn } from './peer.js';
 import type { ReplyWriter } from './reply-writer.js';
 
 /**
@@ -74,9 +74,7 @@ export class HealthEndpoint {
   handle(pathname: string, req: HttpRequest, res: HttpResponse): boolean {
     const reply = healthReply(pathname, req.method, this.paths, this.readiness, this.replies.closing);
     if (reply === undefined) return false;
-    const address = remoteAddressOf(req, this.trustProxy);
-    const family = isIP(address);
-    const details = family !== 0 && this.allow.check(address, family === 6 ? 'ipv6' : 'ipv4');
+    const details = peerOn(this.allow, req, this.trustProxy).listed;
     this.replies.sendText(req, res, reply.status, details ? reply.body : reply.body.slice(0, reply.body.indexOf('\n') + 1), reply.headers);
     return true;
   }

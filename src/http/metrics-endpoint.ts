@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import { isIP, type AddressInfo, type BlockList } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import type { Logger } from '../log.js';
 import { pathOf, type HttpRequest, type HttpResponse } from './messages.js';
-import { remoteAddressOf } from './peer.js';
+import { peerOn } from './peer.js';
 import type { ReplyWriter } from './reply-writer.js';
 
 /** The metrics page the server may serve (Prometheus text format). */
@@ -28,9 +28,8 @@ export class MetricsEndpoint {
 
   handle(req: HttpRequest, res: HttpResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.replies.sendText(req, res, 405, 'Method Not Allowed\n', { Allow: 'GET, HEAD' });
-    const address = remoteAddressOf(req, this.trustProxy);
-    const family = isIP(address);
-    if (family === 0 || !this.allow.check(address, family === 6 ? 'ipv6' : 'ipv4')) {
+    const { address, listed } = peerOn(this.allow, req, this.trustProxy);
+    if (!listed) {
       this.log.info({ remoteAddress: address }, 'metrics page refused (403): address not in metrics.allow');
       return this.replies.sendText(req, res, 403, 'Forbidden\n');
     }

@@ -1,3 +1,4 @@
+import { isIP, type BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { header, type HttpRequest } from './messages.js';
 
@@ -11,6 +12,13 @@ export function remoteAddressOf(req: HttpRequest, trustProxy: boolean): string {
     if (forwarded) return unmapIPv4(forwarded);
   }
   return unmapIPv4(req.socket.remoteAddress ?? '');
+}
+
+/** Whether the client address of `req` (as remoteAddressOf gives it) is on `allow`; the address too, for logs. */
+export function peerOn(allow: BlockList, req: HttpRequest, trustProxy: boolean): { address: string; listed: boolean } {
+  const address = remoteAddressOf(req, trustProxy);
+  const family = isIP(address);
+  return { address, listed: family !== 0 && allow.check(address, family === 6 ? 'ipv6' : 'ipv4') };
 }
 
 /** Whether the request came over TLS, to us or (`http.trustProxy`) to our reverse proxy. */

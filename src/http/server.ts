@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import type { BoshRequestHandler } from '../bosh/exchange.js';
 import { systemClock, type Clock } from '../clock.js';
 import { addressList, type CmConfig } from '../config.js';
@@ -62,7 +62,9 @@ export function createHttpServer(
   const discardBytes = options.discardBytes ?? 1_048_576;
   const replies = new ReplyWriter(log, http.compressMinBytes, discardBytes);
   const refusals = new Refusals(log, clock, options.metrics);
-  const metricsEndpoint = metricsEndpointOf(config, options.metrics, replies, log);
+  // Who may read the metrics page and the probes' per-domain lines.
+  const metricsAllow = addressList(config.metrics.allow);
+  const metricsEndpoint = metricsEndpointOf(config, options.metrics, metricsAllow, replies, log);
   const metricsListener = metricsEndpoint && config.metrics.port !== null
     ? new MetricsListener(metricsEndpoint, config.metrics.host, config.metrics.port, replies, log)
     : undefined;
@@ -88,7 +90,7 @@ export function createHttpServer(
     connections,
     refusals,
     metrics: metricsListener ? undefined : metricsEndpoint,
-    health: new HealthEndpoint(http, options.readiness, addressList(config.metrics.allow), http.trustProxy, replies),
+    health: new HealthEndpoint(http, options.readiness, metricsAllow, http.trustProxy, replies),
     log,
     clock,
     discardBytes,
@@ -152,8 +154,8 @@ export function createHttpServer(
   };
 }
 
-function metricsEndpointOf(config: CmConfig, metrics: Metrics | undefined, replies: ReplyWriter, log: Logger): MetricsEndpoint | undefined {
+function metricsEndpointOf(config: CmConfig, metrics: Metrics | undefined, allow: BlockList, replies: ReplyWriter, log: Logger): MetricsEndpoint | undefined {
   if (!metrics || !config.http.metricsPath) return undefined;
   const page = { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() };
-  return new MetricsEndpoint(page, config.http.metricsPath, addressList(config.metrics.allow), config.http.trustProxy, replies, log);
+  return new MetricsEndpoint(page, config.http.metricsPath, allow, config.http.trustProxy, replies, log);
 }
