@@ -6,7 +6,7 @@
  */
 import type { BeamMemory } from './ejabberd-bench.js';
 import type { ProsodyGc } from './prosody-bench.js';
-import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
+import type { HttpRateResult, LatencySummary, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 
 /**
  * The format of bench/results/*.json, raised whenever a recorded figure changes its meaning, so
@@ -95,10 +95,25 @@ export interface Hiccups {
  * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
  * is Prosody in systems cm, mod_bosh and c2s and ejabberd's BEAM in system ejabberd.
  */
+/**
+ * Where the CM's tail comes from (issue #15 §2), measured in the CM process over the measurement
+ * window only. Optional: runs before it was measured have none, and the report then says "not
+ * measured yet".
+ */
+export interface CmTails {
+  /** Total GC pause time in the window (PerformanceObserver 'gc'). */
+  gcMsInWindow: number;
+  /** Histograms, in ms: GC pauses, event-loop delay, a stanza's arrival from upstream to its write to the held response. */
+  gcPauseMs?: LatencySummary;
+  loopDelayMs?: LatencySummary;
+  arrivalToWriteMs?: LatencySummary;
+}
+
 export interface StepResult extends StreamResult {
   attempts: number;
   /** The CM's event-loop delay and GC pauses over the whole step (warm-up, window, drain). */
   cmHiccups?: Hiccups;
+  cmTails?: CmTails;
   cpuUsPerMsg: { cm: number; prosody: number; total: number };
   cpuUsPerHttp: { cm: number; prosody: number };
 }
@@ -150,6 +165,45 @@ export interface FloorRun {
   affinity: string;
 }
 
+/**
+ * One system's figures in one layout of the tabs scenario (issue #15 §1): what bench/results/tabs.json
+ * holds in `figures`, and what the headline and the tabs chart read. Optional figures that a run
+ * did not measure read "not measured".
+ */
+export interface TabsFigures {
+  layout: 'http1' | 'h2';
+  system: 'cm-shared' | 'cm-unshared' | 'mod_bosh' | 'ejabberd';
+  users: number;
+  tabs: number;
+  /** Inbound messages per second (to users' bare JIDs), each delivered to every tab. */
+  inboundPerS: number;
+  /** Server CPU (CM + XMPP server) per inbound message delivered to all tabs, µs. */
+  cpuPerInboundMsgUs: number;
+  /** Server RSS per user with all its tabs, KiB, as the bench measures idle RSS (young generation out). */
+  rssPerUserKiB: number;
+  /** The CM's RSS before any session, MiB (CM systems only). */
+  cmIdleRssMiB?: number;
+  /** Server CPU for one of tabs 2..T to join, ms, and for a full login, ms (CM + XMPP server). */
+  joinCpuMs?: number;
+  loginCpuMs?: number;
+  joinP50Ms?: number;
+  /** Delivery to the last tab of a user, ms. */
+  lastTabP50Ms?: number;
+  lastTabP99Ms?: number;
+  upstreamSessions?: number;
+}
+
+/** The 50,000-members scenario (issue #15 §3), as bench/results/members.json holds it in `figures`. */
+export interface MembersFigures {
+  members: number;
+  links: number;
+  transport: string;
+  held: number;
+  answered: number;
+  failed: number;
+  rssPerMemberKiB: number;
+}
+
 export interface Machine {
   date: string;
   nproc: number;
@@ -188,4 +242,25 @@ export function overloaded(s: StreamResult): boolean {
 /** The kernel's share (stime) of a process's CPU in a window. */
 export function kernelShare(r: { cpuMs: Record<number, number>; systemCpuMs: Record<number, number> }, pid: number): number {
   return (r.systemCpuMs[pid] ?? Number.NaN) / (r.cpuMs[pid] ?? Number.NaN);
+}
+
+/**
+ * The worst p99 of a system's relay steps up to `upTo` msg/s over every round, and where. A step
+ * of `steps` up to that rate that a round found overloaded or never reached makes it incomplete
+ * (p99 infinite): the target "p99 < 10 ms at every step up to R, every round" is then missed.
+ */
+export function worstP99(runs: SystemRun[], steps: number[], upTo: number, system: System = 'cm'): { p99: number; where: string; complete: boolean } {
+  let worst = { p99: Number.NaN, where: 'no round', complete: false };
+  const rates = steps.filter((r) => r <= upTo);
+  for (const r of runs.filter((x) => x.system === system)) {
+    for (const rate of rates) {
+      const s = r.relay.find((x) => x.rate === rate);
+      if (s === undefined || overloaded(s)) {
+        if (worst.p99 !== Number.POSITIVE_INFINITY) worst = { p99: Number.POSITIVE_INFINITY, where: `round ${r.round} ${s ? 'overloaded at' : 'never reached'} ${rate} msg/s`, complete: false };
+      } else if (worst.p99 !== Number.POSITIVE_INFINITY && !(s.latencyMs.p99 <= worst.p99)) {
+        worst = { p99: s.latencyMs.p99, where: `at ${fmtInt(rate)} msg/s, round ${r.round}`, complete: true };
+      }
+    }
+  }
+  return worst;
 }

@@ -32,6 +32,7 @@ import { nxbInstalled, nxbVersion } from './nxb.js';
 import { cpuMs, cpusAllowed, nproc, openFilesLimit, pin, renice } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
+import { writeGenerated } from './generated.js';
 import { blockKey, DOCS, RESULTS_DIR, resultsBlock, summarize, summaryText, writeDocs } from './report.js';
 import {
   fmt, goodStep, kernelShare, overloaded, RESULTS_FORMAT, SERVER_NAME, SYSTEM_TITLE, type FloorRun, type Hiccups, type Machine, type Params, type StepResult, type System, type SystemRun,
@@ -405,7 +406,8 @@ async function main(): Promise<void> {
     mkdirSync(RESULTS_DIR, { recursive: true });
     writeFileSync(join(RESULTS_DIR, `${blockKey(p)}.json`), `${JSON.stringify(json, null, 1)}\n`);
     writeDocs(resultsBlock(machine, p, summary, runs, floors, notes), blockKey(p));
-    log(`wrote ${DOCS} and ${join(RESULTS_DIR, `${blockKey(p)}.json`)}`);
+    writeGenerated(); // the headline and the charts read every stored result, this one included
+    log(`wrote ${DOCS} (this run's block, the headline), docs/img/*.svg and ${join(RESULTS_DIR, `${blockKey(p)}.json`)}`);
   } else {
     const out = join(workDir, 'results.json');
     writeFileSync(out, JSON.stringify(json, null, 1));
