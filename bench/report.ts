@@ -598,6 +598,7 @@ export function loadStored(file: string): StoredRun {
     throw new Error(`${file} was recorded in results format ${format}, this report renders format ${RESULTS_FORMAT} `
       + '(see RESULTS_FORMAT in bench/results.ts); run the benchmark again to get a block for it');
   }
+  if (!Array.isArray(stored.runs)) throw new Error(`${file} is not a run of bench/run.ts (no "runs"); the headline reads it, if anything`);
   return stored as StoredRun;
 }
 
