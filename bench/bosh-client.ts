@@ -13,6 +13,7 @@
  * the rates it offers.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { postH2 } from './h2-client.js';
 import { LoadSessionBase, type Waiter } from './load-session.js';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +27,10 @@ export interface Target {
   path: string;
   /** HTTPS with HTTP/2 (bench/h2-client.ts) instead of plain HTTP/1.1 keep-alive. */
   h2?: boolean;
+  /** With h2: sessions with the same key share their own HTTP/2 connection (one browser). */
+  h2Key?: string;
+  /** HTTPS/1.1 (the agent is then an https.Agent); the test certificate is not verified. */
+  tls?: boolean;
 }
 
 /** HTTP exchanges per target (`host:port`), for CPU per HTTP request. */
@@ -64,7 +69,7 @@ export interface HttpResult {
 export function post(agent: http.Agent, target: Target, body: string, timeoutMs: number): Promise<HttpResult> {
   const counter = counterFor(target);
   if (target.h2) {
-    return postH2(target.host, target.port, target.path, body, timeoutMs).then(
+    return postH2(target.host, target.port, target.path, body, timeoutMs, target.h2Key).then(
       (result) => {
         counter.requests++;
         return result;
@@ -78,8 +83,9 @@ export function post(agent: http.Agent, target: Target, body: string, timeoutMs:
   return new Promise((resolve, reject) => {
     let attempt = 0;
     const go = (): void => {
-      const req = http.request({
+      const req = (target.tls ? https : http).request({
         agent,
+        ...(target.tls ? { rejectUnauthorized: false } : {}),
         host: target.host,
         port: target.port,
         path: target.path,

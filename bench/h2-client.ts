@@ -20,12 +20,13 @@ const pools = new Map<string, Connection[]>();
 /** New HTTP/2 connections opened, per `host:port`. */
 export const h2Connects = new Map<string, number>();
 
-function connectionFor(host: string, port: number): Connection {
+function connectionFor(host: string, port: number, poolKey?: string): Connection {
   const key = `${host}:${port}`;
-  let pool = pools.get(key);
+  const poolName = poolKey === undefined ? key : `${key}#${poolKey}`;
+  let pool = pools.get(poolName);
   if (!pool) {
     pool = [];
-    pools.set(key, pool);
+    pools.set(poolName, pool);
   }
   for (const c of pool) {
     if (c.active < STREAMS_PER_CONNECTION && !c.session.closed && !c.session.destroyed) return c;
@@ -45,10 +46,14 @@ function connectionFor(host: string, port: number): Connection {
   return conn;
 }
 
-/** One POST as an HTTP/2 stream; resolves with the status and the whole response text. */
-export function postH2(host: string, port: number, path: string, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+/**
+ * One POST as an HTTP/2 stream; resolves with the status and the whole response text. Requests
+ * with the same `poolKey` share their own connections (one browser's tabs: bench/tabs.ts); without
+ * one, every request to `host:port` shares one pool.
+ */
+export function postH2(host: string, port: number, path: string, body: string, timeoutMs: number, poolKey?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const conn = connectionFor(host, port);
+    const conn = connectionFor(host, port, poolKey);
     conn.active++;
     const stream = conn.session.request({
       ':method': 'POST',

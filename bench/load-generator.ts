@@ -50,8 +50,9 @@ export class LoadGen {
     });
   }
 
-  static async start(core: number, maxSockets: number): Promise<LoadGen> {
-    const child = spawnPinned(core, [], join(HERE, 'loadgen.js'), { env: { ...process.env, BENCH_MAX_SOCKETS: String(maxSockets) } });
+  /** `script`: bench/loadgen.js, or another generator speaking the same IPC (bench/tabs-loadgen.js). */
+  static async start(core: number, maxSockets: number, script = 'loadgen.js'): Promise<LoadGen> {
+    const child = spawnPinned(core, [], join(HERE, script), { env: { ...process.env, BENCH_MAX_SOCKETS: String(maxSockets) } });
     const ready = await waitMessage(child, (m): m is { ready: true; pid: number } => (m as { ready?: boolean }).ready === true, 15_000, 'loadgen');
     return new LoadGen(child, ready.pid);
   }

@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import type { Machine } from './results.js';
 
 let clkTck: number | undefined;
 
@@ -194,4 +195,21 @@ export function tcpDelta(a: TcpCounters, b: TcpCounters): TcpCounters {
   const out = { ...b };
   for (const k of Object.keys(b) as (keyof TcpCounters)[]) out[k] = b[k] - a[k];
   return out;
+}
+
+/** `others`: the versions of the other systems that ran (ejabberd, node-xmpp-bosh). */
+export function machineInfo(prosody: string, cpuCount: number, others?: string): Machine {
+  let cpuModel = 'unknown';
+  try {
+    const lscpu = execFileSync('lscpu', [], { encoding: 'utf8' });
+    cpuModel = /^Model name:\s*(.+)$/m.exec(lscpu)?.[1]?.trim() ?? cpuModel;
+  } catch { /* no lscpu */ }
+  let memory = 'unknown';
+  try {
+    const kb = Number(/^MemTotal:\s*(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
+    memory = `${(kb / 1024 / 1024).toFixed(1)} GiB`;
+  } catch { /* no /proc/meminfo */ }
+  let kernel = 'unknown';
+  try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* no uname */ }
+  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, others, openFilesLimit: openFilesLimit(), memory };
 }

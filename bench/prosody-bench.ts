@@ -18,7 +18,7 @@ import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startProsody, type ProsodyInstance } from '../test/support/prosody.js';
+import { getFreePort, startProsody, type ProsodyInstance } from '../test/support/prosody.js';
 import { pin } from './proc.js';
 
 export const BENCH_PASSWORD = 'bench-password';
@@ -29,8 +29,11 @@ export interface BenchProsody {
   instance: ProsodyInstance;
   pid: number;
   c2sPort: number;
+  /** mod_bosh over plain HTTP, or over HTTPS when started with `https`. */
   boshUrl: string;
   domain: string;
+  /** Full JIDs of the sessions (c2s or BOSH) bound for users whose name starts with `prefix`. */
+  sessionsOf(prefix: string): Promise<number>;
   /** Writes accounts (password BENCH_PASSWORD) into the data dir. */
   addUsers(users: readonly string[]): Promise<void>;
   /** Two full Lua GC cycles through the admin shell, before memory readings. */
@@ -62,7 +65,14 @@ function encode(s: string): string {
 /** Prosody's Lua GC: its default (incremental, threshold 105, speed 500) or generational. */
 export type ProsodyGc = 'default' | 'generational';
 
-export async function startBenchProsody(core: number, gc: ProsodyGc = 'default'): Promise<BenchProsody> {
+/** Prosody's https port for mod_bosh (bench/tabs.ts), with this certificate and key (PEM files). */
+export interface ProsodyHttps {
+  certFile: string;
+  keyFile: string;
+}
+
+export async function startBenchProsody(core: number, gc: ProsodyGc = 'default', https?: ProsodyHttps): Promise<BenchProsody> {
+  const httpsPort = https ? await getFreePort() : 0;
   const instance = await startProsody({
     domains: ['localhost'],
     requireEncryption: false,
@@ -71,6 +81,8 @@ export async function startBenchProsody(core: number, gc: ProsodyGc = 'default')
       'allow_unencrypted_plain_auth = true -- bench: the CM speaks plain TCP to c2s on loopback',
       gc === 'generational' ? 'gc = { mode = "generational" }' : '',
       process.env.BENCH_PROSODY_EXTRA ?? '',
+      https ? `https_ports = { ${httpsPort} }\nhttps_interfaces = { "127.0.0.1" }\n`
+        + `https_ssl = { certificate = ${JSON.stringify(https.certFile)}; key = ${JSON.stringify(https.keyFile)}; }` : '',
     ].join('\n'),
   });
   try {
@@ -86,8 +98,11 @@ export async function startBenchProsody(core: number, gc: ProsodyGc = 'default')
     instance,
     pid: instance.pid,
     c2sPort: instance.c2sPort,
-    boshUrl: instance.boshUrl,
+    boshUrl: https ? `https://127.0.0.1:${httpsPort}/http-bind` : instance.boshUrl,
     domain,
+    async sessionsOf(prefix) {
+      return (await instance.fullSessions()).filter((j) => j.startsWith(prefix)).length;
+    },
     async addUsers(users) {
       const body = accountFile();
       const batch = 256;

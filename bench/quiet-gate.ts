@@ -4,6 +4,9 @@
  */
 import { cpuMs, machineBusyMs, type TcpCounters } from './proc.js';
 import { fmt, type Params } from './results.js';
+
+/** What the gate reads of a run's parameters (bench/run.ts and bench/tabs.ts). */
+type GateParams = Pick<Params, 'quietProbeMs' | 'quietWaitMs' | 'quietBudgetMs' | 'retries'>;
 import { log, sleep } from './children.js';
 
 /** Anything in a window that is not the system under test: other processes, TCP trouble, reconnects. */
@@ -33,7 +36,7 @@ export const DISTURBED_SHARE = 0.15;
  */
 export let quietBudgetMs = Number.NaN;
 
-export async function quietGate(p: Params, ourPids: number[], what: string): Promise<number> {
+export async function quietGate(p: GateParams, ourPids: number[], what: string): Promise<number> {
   if (Number.isNaN(quietBudgetMs)) quietBudgetMs = p.quietBudgetMs;
   const started = Date.now();
   const deadline = started + Math.min(p.quietWaitMs, Math.max(0, quietBudgetMs));
@@ -44,7 +47,7 @@ export async function quietGate(p: Params, ourPids: number[], what: string): Pro
   }
 }
 
-export async function probeUntilQuiet(p: Params, ourPids: number[], what: string, deadline: number): Promise<number> {
+export async function probeUntilQuiet(p: GateParams, ourPids: number[], what: string, deadline: number): Promise<number> {
   let announced = false;
   for (;;) {
     const ours = (): number => ourPids.reduce((a, pid) => a + (Number.isFinite(cpuMs(pid)) ? cpuMs(pid) : 0), 0);
@@ -66,7 +69,7 @@ export async function probeUntilQuiet(p: Params, ourPids: number[], what: string
 }
 
 /** Runs a measurement, again (at most `p.retries` times) while others disturbed it; keeps the least disturbed. */
-export async function measure<T extends { otherCpuMs: number }>(p: Params, ourPids: number[], what: string, windowMs: number, run: () => Promise<T>): Promise<T & { attempts: number }> {
+export async function measure<T extends { otherCpuMs: number }>(p: GateParams, ourPids: number[], what: string, windowMs: number, run: () => Promise<T>): Promise<T & { attempts: number }> {
   let best: T | undefined;
   let attempts = 0;
   for (;;) {

@@ -21,15 +21,14 @@
  * generator (bench/loadgen.ts) and this orchestrator run on core 1. Everything listens on
  * 127.0.0.1 only. Progress goes to stderr, the result table to stdout.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prosodyVersion } from './prosody-bench.js';
 import { ejabberdInstall, ejabberdVersion, type BeamMemory } from './ejabberd-bench.js';
 import { nxbInstalled, nxbVersion } from './nxb.js';
-import { cpuMs, cpusAllowed, nproc, openFilesLimit, pin, renice } from './proc.js';
+import { cpuMs, cpusAllowed, machineInfo, nproc, openFilesLimit, pin, renice } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 import { writeGenerated } from './generated.js';
@@ -256,23 +255,6 @@ async function runFloor(round: number, purpose: 'relay' | 'fanout', rate: number
 
 // ---------------------------------------------------------------- the machine
 
-
-/** `others`: the versions of the other systems that ran (ejabberd, node-xmpp-bosh). */
-function machineInfo(prosody: string, cpuCount: number, others?: string): Machine {
-  let cpuModel = 'unknown';
-  try {
-    const lscpu = execFileSync('lscpu', [], { encoding: 'utf8' });
-    cpuModel = /^Model name:\s*(.+)$/m.exec(lscpu)?.[1]?.trim() ?? cpuModel;
-  } catch { /* no lscpu */ }
-  let memory = 'unknown';
-  try {
-    const kb = Number(/^MemTotal:\s*(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
-    memory = `${(kb / 1024 / 1024).toFixed(1)} GiB`;
-  } catch { /* no /proc/meminfo */ }
-  let kernel = 'unknown';
-  try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* no uname */ }
-  return { date: new Date().toISOString(), nproc: cpuCount, cpuModel, kernel, node: process.version, prosody, others, openFilesLimit: openFilesLimit(), memory };
-}
 
 // ---------------------------------------------------------------- main
 

@@ -41,9 +41,25 @@ export function makeUsers(p: Params): Users {
 }
 
 
+/** HTTPS for every system (bench/tabs.ts): the CM over HTTP/2, Prosody's https port, ejabberd's TLS listener. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** Certificate and key in one file (ejabberd's `certfiles`). */
+  bothFile: string;
+}
+
+export interface ServerExtras {
+  tls?: TlsFiles;
+  /** ejabberd: a plain c2s listener too (Prosody always has one). */
+  c2s?: boolean;
+}
+
 export interface Servers {
   /** The XMPP server: Prosody (systems cm, mod_bosh) or ejabberd. */
-  xmpp: { pid: number; domain: string; boshUrl: string };
+  xmpp: { pid: number; domain: string; boshUrl: string; c2sPort: number };
+  /** Bound sessions in the XMPP server of users whose name starts with `prefix`. */
+  sessionsOf(prefix: string): Promise<number>;
   cm?: CmProc;
   url: string;
   target: Target;
@@ -58,22 +74,27 @@ export interface Servers {
 }
 
 /** Fresh Prosody (+ CM), or ejabberd, pinned to the server core, for one phase; stopped afterwards by PID. */
-export async function withServers<T>(system: System, label: string, p: Params, lg: LoadGen, workDir: string, cores: { server: number; client: number },
-  users: readonly string[], fn: (s: Servers) => Promise<T>, cmOverH2 = false): Promise<T> {
-  if (system === 'ejabberd') return withEjabberd(label, lg, cores, users, fn);
+export async function withServers<T>(system: System, label: string, p: Pick<Params, 'prosodyGc' | 'cpuProf' | 'cmLogLevel'>, lg: LoadGen, workDir: string, cores: { server: number; client: number },
+  users: readonly string[], fn: (s: Servers) => Promise<T>, cmOverH2 = false, extras: ServerExtras = {}): Promise<T> {
+  if (system === 'ejabberd') return withEjabberd(label, lg, cores, users, fn, extras);
   // BENCH_PROSODY_CORE (experiments only, never written to the docs): put Prosody on another core,
   // e.g. with the load generator, so that a CM CPU profile is not skewed by Prosody preempting it.
   const prosodyCore = process.env.BENCH_PROSODY_CORE !== undefined ? Number(process.env.BENCH_PROSODY_CORE) : cores.server;
-  const prosody = await startBenchProsody(prosodyCore, p.prosodyGc);
+  const prosody = await startBenchProsody(prosodyCore, p.prosodyGc, extras.tls);
   prosodies.add(prosody);
   if (NICE !== null) renice(prosody.pid, NICE);
   let cm: CmProc | undefined;
   try {
     await prosody.addUsers(users);
-    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir, cmOverH2);
+    if (system === 'cm') cm = await startCm(prosody.c2sPort, cores.server, p.cpuProf, p.cmLogLevel, label, workDir, cmOverH2 || extras.tls !== undefined);
     if (system === 'nxb') cm = await startNxb(prosody.c2sPort, prosody.domain, cores.server, p.cpuProf, label, workDir);
     const url = cm ? cm.url : system === 'c2s' ? `xmpp://127.0.0.1:${prosody.c2sPort}` : prosody.boshUrl;
     const target = system === 'c2s' ? { host: '127.0.0.1', port: prosody.c2sPort, path: '' } : targetOf(url);
+    // HTTPS: targetOf() makes it HTTP/2 (the CM); mod_bosh speaks HTTPS/1.1.
+    if (extras.tls && system !== 'cm' && system !== 'c2s') {
+      delete target.h2;
+      target.tls = true;
+    }
     const pids = cm ? [cm.pid, prosody.pid] : [prosody.pid];
     const affinity = {
       cm: cm ? cpusAllowed(cm.pid) : undefined,
@@ -83,7 +104,8 @@ export async function withServers<T>(system: System, label: string, p: Params, l
     };
     log(`  ${label}: ${url} (CPUs: Prosody ${affinity.prosody}${cm ? `, CM ${affinity.cm}` : ''}, load generator ${affinity.loadgen})`);
     const servers: Servers = {
-      xmpp: { pid: prosody.pid, domain: prosody.domain, boshUrl: prosody.boshUrl },
+      xmpp: { pid: prosody.pid, domain: prosody.domain, boshUrl: prosody.boshUrl, c2sPort: prosody.c2sPort },
+      sessionsOf: (prefix) => prosody.sessionsOf(prefix),
       cm,
       url,
       target,
@@ -106,21 +128,27 @@ export async function withServers<T>(system: System, label: string, p: Params, l
 }
 
 /** Fresh ejabberd (its own mod_bosh) pinned to the server core, for one phase; stopped afterwards by PID. */
-export async function withEjabberd<T>(label: string, lg: LoadGen, cores: { server: number; client: number }, users: readonly string[], fn: (s: Servers) => Promise<T>): Promise<T> {
+export async function withEjabberd<T>(label: string, lg: LoadGen, cores: { server: number; client: number }, users: readonly string[], fn: (s: Servers) => Promise<T>,
+  extras: ServerExtras = {}): Promise<T> {
   const extra = (process.env.BENCH_EJABBERD_ERL_ARGS ?? '').split(' ').filter((x) => x !== '');
-  const ej = await startBenchEjabberd(cores.server, { extraErlArgs: extra });
+  const ej = await startBenchEjabberd(cores.server, { extraErlArgs: extra, c2s: extras.c2s, tlsCertFile: extras.tls?.bothFile });
   ejabberds.add(ej);
   if (NICE !== null) renice(ej.pid, NICE);
   try {
     const t0 = Date.now();
     await ej.addUsers(users, BENCH_PASSWORD);
     const target = targetOf(ej.boshUrl);
+    if (extras.tls) {
+      delete target.h2;
+      target.tls = true;
+    }
     const pids = [ej.pid];
     let lastBeamMemory: BeamMemory | undefined;
     const affinity = { cm: undefined, prosody: cpusAllowed(ej.pid), loadgen: cpusAllowed(lg.pid), orchestrator: cpusAllowed(process.pid) };
     log(`  ${label}: ${ej.boshUrl} (${users.length} accounts in ${fmt((Date.now() - t0) / 1000)} s; CPUs: ejabberd ${affinity.prosody} (all BEAM threads), load generator ${affinity.loadgen})`);
     return await fn({
-      xmpp: { pid: ej.pid, domain: ej.domain, boshUrl: ej.boshUrl },
+      xmpp: { pid: ej.pid, domain: ej.domain, boshUrl: ej.boshUrl, c2sPort: ej.c2sPort },
+      sessionsOf: (prefix) => ej.sessionsOf(prefix),
       url: ej.boshUrl,
       target,
       pids,
