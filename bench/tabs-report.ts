@@ -4,6 +4,8 @@
  * marker, written with bench/report.ts's writeDocs), the targets of issue 15 part 1 with met or
  * missed, and `tabsBars()`: per layout and system, the values the charts draw as bars.
  *
+ * Runs with another T (`--tabs 2`, `--tabs 16`) have blocks and files of their own (`tabs-t16`).
+ *
  *   node dist/bench/tabs-report.js bench/results/tabs.json [--write]   re-render (stdout, or into the docs)
  */
 import { readFileSync } from 'node:fs';
@@ -15,8 +17,13 @@ import {
   TABS_LAYOUT_TITLE, TABS_LAYOUTS, TABS_RESULTS_FORMAT, TABS_SYSTEM_TITLE, TABS_SYSTEMS, type TabsLayout, type TabsRun, type TabsStored, type TabsSystem,
 } from './tabs-results.js';
 
-/** The key of the generated block in docs/performance.md. */
+/** The key of the generated block in docs/performance.md (T = 8), and its file in bench/results/. */
 export const TABS_BLOCK = 'tabs';
+
+/** The block (and bench/results/<key>.json) of a run with T tabs: `tabs` for 8, `tabs-t16` for 16. */
+export function tabsBlockKey(tabs: number): string {
+  return tabs === 8 ? TABS_BLOCK : `${TABS_BLOCK}-t${tabs}`;
+}
 
 /** A stored tabs run, if this report can render it (same scenario and format). */
 export function loadTabs(file: string): TabsStored {
@@ -187,14 +194,14 @@ function systemTable(stored: TabsStored, layout: TabsLayout): string[] {
   ];
 }
 
-/** The `tabs` block of docs/performance.md, markers included. */
+/** The block `tabsBlockKey(T)` of docs/performance.md, markers included. */
 export function renderTabs(stored: TabsStored): string {
   const { machine: m, params: p } = stored;
   const verdicts = tabsVerdicts(stored);
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
   return [
-    `<!-- bench:results:${TABS_BLOCK}:begin -->`,
-    `## One user, many tabs: \`npm run bench:tabs${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` of ${m.date.slice(0, 10)}`,
+    `<!-- bench:results:${tabsBlockKey(p.tabs)}:begin -->`,
+    `## One user, many tabs (T = ${p.tabs}): \`npm run bench:tabs${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` of ${m.date.slice(0, 10)}`,
     '',
     `${p.users} users with ${p.tabs} tabs each; senders (${p.senders} users over plain XMPP/TCP to the server's c2s port) send ${p.rate} messages/s in total to the users' bare JIDs, `
       + `${fmtInt(p.rate * p.tabs)} deliveries/s. (a) each user's first tab logs in with a \`shared:key\`, tabs 2..${p.tabs} attach with it: one link of ${p.tabs} members and one c2s session per user; `
@@ -214,8 +221,8 @@ export function renderTabs(stored: TabsStored): string {
     ...p.layouts.flatMap((l) => systemTable(stored, l)),
     ...stored.notes.map((n) => `- ${n}`),
     '',
-    `Raw data: [bench/results/tabs.json](../bench/results/tabs.json).`,
-    `<!-- bench:results:${TABS_BLOCK}:end -->`,
+    `Raw data: [bench/results/${tabsBlockKey(p.tabs)}.json](../bench/results/${tabsBlockKey(p.tabs)}.json).`,
+    `<!-- bench:results:${tabsBlockKey(p.tabs)}:end -->`,
   ].join('\n');
 }
 
@@ -233,8 +240,8 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   }
   const stored = loadTabs(file);
   if (args.includes('--write')) {
-    writeDocs(renderTabs(stored), TABS_BLOCK);
-    process.stderr.write(`replaced the block "${TABS_BLOCK}" of ${DOCS}\n`);
+    writeDocs(renderTabs(stored), tabsBlockKey(stored.params.tabs));
+    process.stderr.write(`replaced the block "${tabsBlockKey(stored.params.tabs)}" of ${DOCS}\n`);
   } else {
     process.stdout.write(`${renderTabs(stored)}\n`);
   }

@@ -16,12 +16,12 @@
  *
  *   npm run bench:tabs                       U=100, T=8, 100 msg/s, both layouts, 2 rounds
  *   npm run bench:tabs -- --smoke            a functional check in well under a minute, nothing written
- *   npm run bench:tabs -- --tabs 16          (or 2) more or fewer tabs; not written to the docs
+ *   npm run bench:tabs -- --tabs 16          (or 2) more or fewer tabs: bench/results/tabs-t16.json and its own block
  *
  * Flags: --users U, --tabs T, --rate R, --rounds N, --systems shared,unshared,mod_bosh,ejabberd,
  * --layouts http1,https, --window-s S, --no-write, --write, --max-minutes N. Only the default
- * shape (U=100, T=8, R=100, both layouts, every system) replaces bench/results/tabs.json and the
- * docs block unless --write.
+ * shape (U=100, R=100, both layouts, every system; any T) replaces its results file and docs
+ * block, unless --write.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ import { cmLoadable } from './server-processes.js';
 import { disturbances, measure, quietGate } from './quiet-gate.js';
 import { withServers, type Servers, type TlsFiles } from './servers.js';
 import { RESULTS_DIR, writeDocs } from './report.js';
-import { TABS_BLOCK, renderTabs, tabsSummaryText } from './tabs-report.js';
+import { renderTabs, tabsBlockKey, tabsSummaryText } from './tabs-report.js';
 import {
   TABS_LAYOUTS, TABS_RESULTS_FORMAT, TABS_SYSTEMS, TABS_SYSTEM_TITLE, type Parts, type TabsLayout, type TabsOpen, type TabsParams, type TabsRun,
   type TabsStored, type TabsStream, type TabsSystem,
@@ -88,7 +88,7 @@ export function parseTabsParams(argv: string[]): TabsParams {
     if (!Number.isFinite(n) || n < min) throw new Error(`${f}: a number >= ${min}`);
     return n;
   };
-  const shape = { users: p.users, tabs: p.tabs, rate: p.rate };
+  const shape = { users: p.users, rate: p.rate };
   p.users = num('--users', 1) ?? p.users;
   p.tabs = num('--tabs', 2) ?? p.tabs;
   p.rate = num('--rate', 1) ?? p.rate;
@@ -108,7 +108,8 @@ export function parseTabsParams(argv: string[]): TabsParams {
   if (systems?.includes('ejabberd') && !ejabberdInstall()) throw new Error('--systems ejabberd: ejabberd is not installed (no `ejabberdctl` on PATH)');
   p.systems = systems ?? p.systems;
   p.layouts = list('--layouts', TABS_LAYOUTS) ?? p.layouts;
-  const defaultShape = p.users === shape.users && p.tabs === shape.tabs && p.rate === shape.rate
+  // Any T is written (T = 8 to bench/results/tabs.json, others to tabs-t<T>.json), other shapes only with --write.
+  const defaultShape = p.users === shape.users && p.rate === shape.rate
     && p.layouts.length === TABS_LAYOUTS.length && p.systems.length === TABS_SYSTEMS.filter((s) => s !== 'ejabberd' || ejabberdInstall()).length;
   if (!defaultShape) p.write = false;
   if (argv.includes('--no-write')) p.write = false;
@@ -271,10 +272,11 @@ async function main(): Promise<void> {
   process.stdout.write(tabsSummaryText(stored));
   if (p.write) {
     mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = join(RESULTS_DIR, 'tabs.json');
+    const key = tabsBlockKey(p.tabs);
+    const file = join(RESULTS_DIR, `${key}.json`);
     writeFileSync(file, `${JSON.stringify(stored, null, 1)}\n`);
-    writeDocs(renderTabs(stored), TABS_BLOCK);
-    log(`wrote ${file} and the "${TABS_BLOCK}" block of docs/performance.md`);
+    writeDocs(renderTabs(stored), key);
+    log(`wrote ${file} and the "${key}" block of docs/performance.md`);
     rmSync(workDir, { recursive: true, force: true });
   } else {
     const out = join(workDir, 'tabs.json');
