@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { atMost, DOCS, ratioStr, writeDocs } from './report.js';
 import { fmt, fmtInt, median } from './results.js';
+import { DISTURBED_SHARE } from './quiet-gate.js';
 import {
   TABS_LAYOUT_TITLE, TABS_LAYOUTS, TABS_RESULTS_FORMAT, TABS_SYSTEM_TITLE, TABS_SYSTEMS, type TabsLayout, type TabsRun, type TabsStored, type TabsSystem,
 } from './tabs-results.js';
@@ -194,6 +195,17 @@ function systemTable(stored: TabsStored, layout: TabsLayout): string[] {
   ];
 }
 
+/** Which measured windows other processes disturbed (their CPU outside the measured processes). */
+export function disturbedNote(runs: TabsRun[]): string {
+  const disturbed = runs.flatMap((r) => [
+    ['joining tabs', r.join.otherCpuMs / r.join.elapsedMs] as const,
+    ['messages', r.stream.otherCpuMs / (r.stream.windowS * 1000)] as const,
+  ].filter(([, share]) => share > DISTURBED_SHARE).map(([what, share]) => `round ${r.round} ${r.layout} ${r.system} ${what} (${fmt(share * 100, 0)} %)`));
+  return disturbed.length > 0
+    ? `other processes used more than ${DISTURBED_SHARE * 100} % of a CPU (after waiting for a quiet machine and measuring again) during: ${disturbed.join(', ')}; treat those numbers with care`
+    : `no measured window was disturbed by other processes (each used less than ${DISTURBED_SHARE * 100} % of a CPU outside the measured processes)`;
+}
+
 /** The block `tabsBlockKey(T)` of docs/performance.md, markers included. */
 export function renderTabs(stored: TabsStored): string {
   const { machine: m, params: p } = stored;
@@ -219,7 +231,7 @@ export function renderTabs(stored: TabsStored): string {
     ...verdicts.map((v) => `| ${esc(v.target)} | ${v.layout === 'http1' ? 'HTTP/1.1' : 'HTTPS'} | ${esc(v.value)} | ${esc(v.text)} |`),
     '',
     ...p.layouts.flatMap((l) => systemTable(stored, l)),
-    ...stored.notes.map((n) => `- ${n}`),
+    ...[...stored.notes, disturbedNote(stored.runs)].map((n) => `- ${n}`),
     '',
     `Raw data: [bench/results/${tabsBlockKey(p.tabs)}.json](../bench/results/${tabsBlockKey(p.tabs)}.json).`,
     `<!-- bench:results:${tabsBlockKey(p.tabs)}:end -->`,

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { createTestCertificate } from '../test/support/certs.js';
 import { ejabberdInstall, ejabberdVersion } from './ejabberd-bench.js';
 import { prosodyVersion, BENCH_PASSWORD } from './prosody-bench.js';
-import { cpusAllowed, machineInfo, nproc, openFilesLimit, pin, renice, rssKiB } from './proc.js';
+import { machineInfo, nproc, openFilesLimit, pin, renice, rssKiB } from './proc.js';
 import { fmt } from './results.js';
 import { ejabberds, killChildren, log, prosodies, setNice, sleep } from './children.js';
 import { LoadGen } from './load-generator.js';
@@ -266,7 +266,8 @@ async function main(): Promise<void> {
     await lg.call({ cmd: 'exit' }).catch(() => undefined);
   }
   for (const r of runs) for (const e of r.errors) notes.push(`round ${r.round} ${r.layout} ${r.system}: ${e}`);
-  notes.push(`affinity: servers on CPU ${runs[0]?.affinity.server ?? '?'}, load generator on CPU ${runs[0] ? cpusAllowed(runs[0].pids.loadgen) || runs[0].affinity.loadgen : '?'}`);
+
+  notes.push(`affinity: servers on CPU ${runs[0]?.affinity.server ?? '?'}, load generator on CPU ${runs[0]?.affinity.loadgen ?? '?'}`);
   notes.push(`the whole run took ${fmt((Date.now() - t0) / 60_000)} min`);
   const stored: TabsStored = { scenario: 'tabs', format: TABS_RESULTS_FORMAT, machine, params: p, runs, notes };
   process.stdout.write(tabsSummaryText(stored));
