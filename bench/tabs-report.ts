@@ -6,13 +6,14 @@
  *
  * Runs with another T (`--tabs 2`, `--tabs 16`) have blocks and files of their own (`tabs-t16`).
  *
- *   node dist/bench/tabs-report.js bench/results/tabs.json [--write]   re-render (stdout, or into the docs)
+ *   node dist/bench/tabs-report.js bench/results/tabs.json [--write]   re-render (stdout, or into the docs with the headline and charts)
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { atMost, DOCS, ratioStr, writeDocs } from './report.js';
-import { fmt, fmtInt, median } from './results.js';
+import { writeGenerated } from './generated.js';
+import { fmt, fmtInt, median, type TabsFigures } from './results.js';
 import { DISTURBED_SHARE } from './quiet-gate.js';
 import {
   TABS_LAYOUT_TITLE, TABS_LAYOUTS, TABS_RESULTS_FORMAT, TABS_SYSTEM_TITLE, TABS_SYSTEMS, type TabsLayout, type TabsRun, type TabsStored, type TabsSystem,
@@ -38,7 +39,7 @@ export function loadTabs(file: string): TabsStored {
 }
 
 /** Medians over the rounds of one system in one layout. */
-export interface TabsFigures {
+export interface TabsMedians {
   system: TabsSystem;
   layout: TabsLayout;
   rounds: number;
@@ -66,7 +67,7 @@ export interface TabsFigures {
   sent: number;
 }
 
-function figures(runs: TabsRun[], system: TabsSystem, layout: TabsLayout): TabsFigures | undefined {
+function figures(runs: TabsRun[], system: TabsSystem, layout: TabsLayout): TabsMedians | undefined {
   const rs = runs.filter((r) => r.system === system && r.layout === layout);
   if (rs.length === 0) return undefined;
   const m = (f: (r: TabsRun) => number): number => median(rs.map(f));
@@ -94,30 +95,29 @@ function figures(runs: TabsRun[], system: TabsSystem, layout: TabsLayout): TabsF
   };
 }
 
-/** One bar of the tabs chart: a system's value in one layout. */
-export interface TabsBar {
-  layout: TabsLayout;
-  system: TabsSystem;
-  /** "(a) shared-bosh, Shared BOSH", ... */
-  label: string;
-  /** Server CPU (CM + XMPP server) per inbound message delivered to all T tabs, ms. */
-  cpuMsPerInbound: number;
-  /** Server RSS per user with T tabs, KiB (the CM's without V8's young generation). */
-  rssKiBPerUser: number;
-  /** p99 of the delivery to the last of the T tabs, ms. */
-  lastTabP99Ms: number;
-}
+const FIGURES_LAYOUT: Record<TabsLayout, TabsFigures['layout']> = { http1: 'http1', https: 'h2' };
+const FIGURES_SYSTEM: Record<TabsSystem, TabsFigures['system']> = { shared: 'cm-shared', unshared: 'cm-unshared', mod_bosh: 'mod_bosh', ejabberd: 'ejabberd' };
 
 /**
- * The bars of the tabs chart from a stored run (loadTabs): for each layout that ran, one entry
- * per system in the order (a) (b) (c) (d); medians over the rounds.
+ * What the headline and the tabs chart (bench/headline.ts, bench/charts.ts) read of a run:
+ * per layout and system, in the order (a) (b) (c) (d), the medians over the rounds as
+ * TabsFigures (bench/results.ts). bench/tabs.ts stores them as `figures` in the results file.
+ * `loginCpuMs` is a full login's CM + server CPU: for (a), that of a tab of (b) (a full login
+ * through the same CM, measured the same way); for the others, their own joining tabs.
  */
-export function tabsBars(stored: TabsStored): TabsBar[] {
-  const out: TabsBar[] = [];
+export function tabsFigures(stored: Pick<TabsStored, 'runs' | 'params'>): TabsFigures[] {
+  const out: TabsFigures[] = [];
   for (const layout of TABS_LAYOUTS) {
     for (const system of TABS_SYSTEMS) {
       const f = figures(stored.runs, system, layout);
-      if (f) out.push({ layout, system, label: TABS_SYSTEM_TITLE[system], cpuMsPerInbound: f.cpuMsPerInbound.total, rssKiBPerUser: f.rssKiBPerUser.total, lastTabP99Ms: f.lastTabP99Ms });
+      if (!f) continue;
+      const login = system === 'shared' ? figures(stored.runs, 'unshared', layout)?.joinCpuMs ?? Number.NaN : f.joinCpuMs;
+      out.push({
+        layout: FIGURES_LAYOUT[layout], system: FIGURES_SYSTEM[system], users: stored.params.users, tabs: stored.params.tabs, inboundPerS: stored.params.rate,
+        cpuPerInboundMsgUs: f.cpuMsPerInbound.total * 1000, rssPerUserKiB: f.rssKiBPerUser.total,
+        ...(Number.isFinite(f.idleMiB.cm) ? { cmIdleRssMiB: f.idleMiB.cm } : {}),
+        joinCpuMs: f.joinCpuMs, loginCpuMs: login, joinP50Ms: f.joinP50Ms, lastTabP50Ms: f.lastTabP50Ms, lastTabP99Ms: f.lastTabP99Ms, upstreamSessions: f.xmppSessions,
+      });
     }
   }
   return out;
@@ -168,12 +168,12 @@ export function tabsVerdicts(stored: TabsStored): TabsVerdict[] {
 }
 
 function systemTable(stored: TabsStored, layout: TabsLayout): string[] {
-  const fs = TABS_SYSTEMS.map((s) => figures(stored.runs, s, layout)).filter((f): f is TabsFigures => f !== undefined);
+  const fs = TABS_SYSTEMS.map((s) => figures(stored.runs, s, layout)).filter((f): f is TabsMedians => f !== undefined);
   if (fs.length === 0) return [];
   const p = stored.params;
-  const cell = (f: TabsFigures, cm: number, server: number, total: number, digits: number): string =>
+  const cell = (f: TabsMedians, cm: number, server: number, total: number, digits: number): string =>
     (Number.isFinite(cm) ? `**${fmt(total, digits)}** (CM ${fmt(cm, digits)} + ${f.system === 'ejabberd' ? 'ejabberd' : 'Prosody'} ${fmt(server, digits)})` : `**${fmt(total, digits)}**`);
-  const row = (metric: string, f: (x: TabsFigures) => string): string => `| ${metric} | ${fs.map(f).join(' | ')} |`;
+  const row = (metric: string, f: (x: TabsMedians) => string): string => `| ${metric} | ${fs.map(f).join(' | ')} |`;
   return [
     `### ${TABS_LAYOUT_TITLE[layout]}`,
     '',
@@ -254,6 +254,7 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   if (args.includes('--write')) {
     writeDocs(renderTabs(stored), tabsBlockKey(stored.params.tabs));
     process.stderr.write(`replaced the block "${tabsBlockKey(stored.params.tabs)}" of ${DOCS}\n`);
+    for (const what of writeGenerated()) process.stderr.write(`wrote ${what}\n`);
   } else {
     process.stdout.write(`${renderTabs(stored)}\n`);
   }

@@ -4,7 +4,7 @@
  * docs/performance.md and into bar values for the charts.
  */
 import type { TcpCounters } from './proc.js';
-import type { Machine } from './results.js';
+import type { Machine, TabsFigures } from './results.js';
 import type { LatencySummary } from './types.js';
 
 /**
@@ -151,4 +151,6 @@ export interface TabsStored {
   params: TabsParams;
   runs: TabsRun[];
   notes: string[];
+  /** Medians per layout and system as the headline and the charts read them (tabsFigures() of bench/tabs-report.ts). */
+  figures: TabsFigures[];
 }

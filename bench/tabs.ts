@@ -37,7 +37,8 @@ import { cmLoadable } from './server-processes.js';
 import { disturbances, measure, quietGate } from './quiet-gate.js';
 import { withServers, type Servers, type TlsFiles } from './servers.js';
 import { RESULTS_DIR, writeDocs } from './report.js';
-import { renderTabs, tabsBlockKey, tabsSummaryText } from './tabs-report.js';
+import { renderTabs, tabsBlockKey, tabsFigures, tabsSummaryText } from './tabs-report.js';
+import { writeGenerated } from './generated.js';
 import {
   TABS_LAYOUTS, TABS_RESULTS_FORMAT, TABS_SYSTEMS, TABS_SYSTEM_TITLE, type Parts, type TabsLayout, type TabsOpen, type TabsParams, type TabsRun,
   type TabsStored, type TabsStream, type TabsSystem,
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
 
   notes.push(`affinity: servers on CPU ${runs[0]?.affinity.server ?? '?'}, load generator on CPU ${runs[0]?.affinity.loadgen ?? '?'}`);
   notes.push(`the whole run took ${fmt((Date.now() - t0) / 60_000)} min`);
-  const stored: TabsStored = { scenario: 'tabs', format: TABS_RESULTS_FORMAT, machine, params: p, runs, notes };
+  const stored: TabsStored = { scenario: 'tabs', format: TABS_RESULTS_FORMAT, machine, params: p, runs, notes, figures: tabsFigures({ runs, params: p }) };
   process.stdout.write(tabsSummaryText(stored));
   if (p.write) {
     mkdirSync(RESULTS_DIR, { recursive: true });
@@ -277,7 +278,8 @@ async function main(): Promise<void> {
     const file = join(RESULTS_DIR, `${key}.json`);
     writeFileSync(file, `${JSON.stringify(stored, null, 1)}\n`);
     writeDocs(renderTabs(stored), key);
-    log(`wrote ${file} and the "${key}" block of docs/performance.md`);
+    writeGenerated(); // the headline and the charts read every stored result, this one included
+    log(`wrote ${file}, the "${key}" block of docs/performance.md, its headline and charts`);
     rmSync(workDir, { recursive: true, force: true });
   } else {
     const out = join(workDir, 'tabs.json');

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docsBlock, RESULTS_DIR } from '../bench/report.js';
-import { loadTabs, renderTabs, tabsBars, tabsBlockKey, tabsVerdicts } from '../bench/tabs-report.js';
+import { loadTabs, renderTabs, tabsBlockKey, tabsFigures, tabsVerdicts } from '../bench/tabs-report.js';
 import { TABS_RESULTS_FORMAT, type TabsLayout, type TabsRun, type TabsStored, type TabsSystem } from '../bench/tabs-results.js';
 
 /**
@@ -22,6 +22,7 @@ test('tabs report: every tabs block of docs/performance.md is what the report re
     const block = docsBlock(tabsBlockKey(stored.params.tabs));
     assert.ok(block !== undefined, `docs/performance.md has a block for ${f}`);
     assert.equal(renderTabs(stored), block, `re-render with node dist/bench/tabs-report.js bench/results/${f} --write`);
+    assert.deepEqual(stored.figures, tabsFigures(stored), `${f}: its figures (read by the headline and the chart) are the medians of its runs`);
   }
 });
 
@@ -43,7 +44,7 @@ function run(system: TabsSystem, layout: TabsLayout, round: number, f: { cpu: nu
 
 function stored(runs: TabsRun[]): TabsStored {
   return {
-    scenario: 'tabs', format: TABS_RESULTS_FORMAT, runs, notes: [],
+    scenario: 'tabs', format: TABS_RESULTS_FORMAT, runs, notes: [], figures: [],
     machine: { date: '2026-12-06T00:00:00.000Z', nproc: 2, cpuModel: 'test', kernel: 'Linux', node: 'v20', prosody: 'Prosody 0.12', openFilesLimit: 1024, memory: '1 GiB' },
     params: { mode: 'default', users: 10, tabs: 8, rate: 100, senders: 2, rounds: 2, systems: ['shared', 'unshared', 'mod_bosh', 'ejabberd'], layouts: ['http1'], firstConcurrency: 8, joinConcurrency: 1,
       settleMs: 0, warmupMs: 0, windowMs: 10_000, drainMs: 0, quietProbeMs: 0, quietWaitMs: 0, quietBudgetMs: 0, retries: 0, cpuProf: false, cmLogLevel: 'info', prosodyGc: 'default', write: false, maxMinutes: 1, argv: [] },
@@ -77,19 +78,24 @@ test('tabs report: a system that did not run leaves its verdicts unmeasured, not
   assert.deepEqual(v.map((x) => x.met), [undefined, undefined, undefined, undefined, undefined, true, true]);
 });
 
-test('tabs report: bars per layout and system for the chart, in the order (a) (b) (c) (d)', () => {
+test('tabs report: figures for the headline and the chart, per layout and system in the order (a) (b) (c) (d)', () => {
   const runs = [
     run('mod_bosh', 'https', 1, { cpu: 2, rss: 100, join: 4, joinP50: 8, lastP99: 7 }),
+    run('unshared', 'https', 1, { cpu: 1.5, rss: 200, join: 5, joinP50: 9, lastP99: 6 }),
     run('shared', 'https', 1, { cpu: 0.5, rss: 20, join: 0.4, joinP50: 1, lastP99: 3 }),
     run('shared', 'http1', 1, { cpu: 0.6, rss: 25, join: 0.4, joinP50: 1, lastP99: 4 }),
   ];
-  const bars = tabsBars(stored(runs));
-  assert.deepEqual(bars.map((b) => [b.layout, b.system, b.cpuMsPerInbound, b.rssKiBPerUser, b.lastTabP99Ms]), [
-    ['http1', 'shared', 0.6, 25, 4],
-    ['https', 'shared', 0.5, 20, 3],
-    ['https', 'mod_bosh', 2, 100, 7],
+  const figures = tabsFigures(stored(runs));
+  assert.deepEqual(figures.map((f) => [f.layout, f.system, f.cpuPerInboundMsgUs, f.rssPerUserKiB, f.lastTabP99Ms, f.joinCpuMs, f.loginCpuMs]), [
+    // (a)'s full login is a tab of (b) in the same layout; without (b), not measured.
+    ['http1', 'cm-shared', 600, 25, 4, 0.4, Number.NaN],
+    ['h2', 'cm-shared', 500, 20, 3, 0.4, 5],
+    ['h2', 'cm-unshared', 1500, 200, 6, 5, 5],
+    ['h2', 'mod_bosh', 2000, 100, 7, 4, 4],
   ]);
-  assert.equal(bars[0]!.label, '(a) shared-bosh, Shared BOSH');
+  assert.equal(figures[0]!.cmIdleRssMiB, 75_000 / 1024);
+  assert.equal(figures[3]!.cmIdleRssMiB, undefined);
+  assert.deepEqual(figures.map((f) => [f.users, f.tabs, f.inboundPerS, f.upstreamSessions]), [[10, 8, 100, 10], [10, 8, 100, 10], [10, 8, 100, 80], [10, 8, 100, 80]]);
 });
 
 test('tabs report: a file of another scenario or format is refused', (t) => {
