@@ -146,7 +146,8 @@ function tabsTable(src: Sources): string[] {
     }],
   ];
   return [
-    `**One user, many tabs** (${T.users} users × ${T.tabs} tabs; shared-bosh with Shared BOSH against each system, same run${src.tabs ? `; ${link(src.tabs)}` : '; no stored run yet'})`,
+    // The users of the stored run (a shorter run than the target's 100 users says so).
+    `**One user, many tabs** (${src.tabs?.data.figures.find((f) => f.tabs === T.tabs)?.users ?? T.users} users × ${T.tabs} tabs; shared-bosh with Shared BOSH against each system, same run${src.tabs ? `; ${link(src.tabs)}` : '; no stored run yet'})`,
     '',
     `| Target (issue #15 §1) | ${layouts.map(([, name]) => name).join(' | ')} |`,
     `|---|${layouts.map(() => '---').join('|')}|`,
