@@ -10,7 +10,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { subscribe } from 'node:diagnostics_channel';
+import { constants, createHistogram, monitorEventLoopDelay, performance, PerformanceObserver, type PerformanceEntry, type RecordableHistogram } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 
 export interface BenchChild {
@@ -21,8 +22,39 @@ export interface BenchChild {
 
 // The probe samples every 20 ms: at 1 ms it woke the CM 1,000 times a second and cost ~3 % of a
 // core, which the CPU-per-message and idle-CPU figures then charged to the server. Stalls long
-// enough to matter still show.
-const LOOP_PROBE_MS = 20;
+// enough to matter still show. BENCH_LOOP_PROBE_MS (bench/run.ts --fine-loop-probe: 1) samples
+// finer for a dedicated run about the tails, whose CPU figures are then not written to the docs.
+const LOOP_PROBE_MS = Math.max(1, Number(process.env.BENCH_LOOP_PROBE_MS ?? 20) || 20);
+
+/** The CM's delivery hooks (src/bosh/session.ts), each published with the session: stanzas queued for a client, a response that carries them written. */
+const QUEUED_CHANNEL = 'shared-bosh:stanzas-queued';
+const WRITTEN_CHANNEL = 'shared-bosh:stanzas-written';
+
+/** GC pauses of one kind in a window: count, total and longest, ms. */
+export interface GcKind {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'markSweep',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakCallbacks',
+};
+
+function gcKind(e: PerformanceEntry): string {
+  const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+  return (kind !== undefined ? GC_KINDS[kind] : undefined) ?? 'other';
+}
+
+/** Percentiles of a perf_hooks histogram of nanoseconds, in ms. */
+function histogramMs(h: RecordableHistogram | ReturnType<typeof monitorEventLoopDelay>, offsetMs = 0): { n: number; p50Ms: number; p99Ms: number; maxMs: number } {
+  const n = h.count;
+  const at = (ns: number): number => (n > 0 ? Math.max(0, ns / 1e6 - offsetMs) : 0);
+  return { n, p50Ms: at(h.percentile(50)), p99Ms: at(h.percentile(99)), maxMs: at(h.max) };
+}
 
 export function serveBenchIpc(server: BenchChild): void {
   const send = (m: object): void => {
@@ -32,9 +64,31 @@ export function serveBenchIpc(server: BenchChild): void {
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_PROBE_MS });
   loopDelay.enable();
   let gcPauses: number[] = [];
+  let gcByKind: Record<string, GcKind> = {};
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcPauses.push(e.duration);
+    for (const e of list.getEntries()) {
+      gcPauses.push(e.duration);
+      const k = (gcByKind[gcKind(e)] ??= { count: 0, totalMs: 0, maxMs: 0 });
+      k.count++;
+      k.totalMs += e.duration;
+      if (e.duration > k.maxMs) k.maxMs = e.duration;
+    }
   }).observe({ entryTypes: ['gc'] });
+  // Time from a stanza being queued for a client (handed over by its link, right after the
+  // upstream's bytes were parsed) to the write of the response that carries it: the wait for a
+  // held request, plus the synchronous work up to the write. A session's oldest unanswered stanza
+  // counts; nothing is recorded when the hook has no subscriber (the CM's production path).
+  const delivery = createHistogram();
+  const queuedAt = new WeakMap<object, number>();
+  subscribe(QUEUED_CHANNEL, (session) => {
+    if (!queuedAt.has(session as object)) queuedAt.set(session as object, performance.now());
+  });
+  subscribe(WRITTEN_CHANNEL, (session) => {
+    const t = queuedAt.get(session as object);
+    if (t === undefined) return;
+    queuedAt.delete(session as object);
+    delivery.record(Math.max(1, Math.round((performance.now() - t) * 1e6)));
+  });
   let inspector: Session | undefined;
   const post = <T>(method: string, params?: object): Promise<T> => new Promise((resolve, reject) => {
     inspector!.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result as T)));
@@ -87,10 +141,16 @@ export function serveBenchIpc(server: BenchChild): void {
             gcPauses: gcPauses.length,
             gcMaxMs: gcPauses.length > 0 ? Math.max(...gcPauses) : 0,
             gcTotalMs: gcPauses.reduce((a, b) => a + b, 0),
+            gcByKind,
+            loopProbeMs: LOOP_PROBE_MS,
+            loopDelay: histogramMs(loopDelay, LOOP_PROBE_MS),
+            delivery: histogramMs(delivery),
           },
         });
         loopDelay.reset();
+        delivery.reset();
         gcPauses = [];
+        gcByKind = {};
         return;
       case 'gc':
         gc?.();

@@ -13,7 +13,8 @@ import http from 'node:http';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
 import { XmppSession } from './xmpp-client.js';
-import { cpuMs, cpuSnapshot, cpuDelta, cpuSplitMs, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta, type TcpCounters } from './proc.js';
+import { cpuMs, cpuSnapshot, cpuDelta, cpuSplitMs, machineBusyMs, percentile, schedCounters, schedDelta, sortedCopy, tcpCounters, tcpDelta, type SchedCounters, type TcpCounters } from './proc.js';
+import type { Arrivals } from './types.js';
 
 const agent = new http.Agent({
   keepAlive: true,
@@ -296,6 +297,27 @@ interface StreamArgs {
   cpuPids: number[];
   /** The CM (or server) whose HTTP requests are counted. */
   countTarget: Target;
+  /** @default 'even' (see Arrivals in bench/types.ts) */
+  arrivals?: Arrivals;
+}
+
+/** A small seeded PRNG (mulberry32), so that a Poisson schedule is the same in every run and system. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Scheduler counters of several processes at once, keyed by PID. */
+function schedSnapshot(pids: readonly number[]): Record<number, SchedCounters> {
+  const out: Record<number, SchedCounters> = {};
+  for (const p of pids) out[p] = schedCounters(p);
+  return out;
 }
 
 async function stream(a: StreamArgs): Promise<unknown> {
@@ -330,7 +352,15 @@ async function stream(a: StreamArgs): Promise<unknown> {
   let tcp1: TcpCounters = tcp0;
   let sys0: Record<number, number> = {};
   let sys1: Record<number, number> = {};
+  let sched0: Record<number, SchedCounters> = {};
+  let sched1: Record<number, SchedCounters> = {};
   let self: SelfHiccups | undefined;
+  const arrivals: Arrivals = a.arrivals ?? 'even';
+  // 'poisson': the next message's due time (ms after start), exponential gaps at the total rate,
+  // each from a sender drawn at random (the superposition of one Poisson process per sender).
+  const random = prng(0x5eed + a.rate);
+  let nextDueMs = 0;
+  const gapMs = (): number => (-Math.log(1 - random()) * 1000) / a.rate;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
@@ -344,6 +374,7 @@ async function stream(a: StreamArgs): Promise<unknown> {
         parent0 = cpuMs(process.ppid);
         tcp0 = tcpCounters();
         sys0 = systemSnapshot(a.cpuPids);
+        sched0 = schedSnapshot(a.cpuPids);
         startHiccups();
       }
       if (now >= winEnd) {
@@ -355,17 +386,27 @@ async function stream(a: StreamArgs): Promise<unknown> {
         parent1 = cpuMs(process.ppid);
         tcp1 = tcpCounters();
         sys1 = systemSnapshot(a.cpuPids);
+        sched1 = schedSnapshot(a.cpuPids);
         self = hiccups();
         clearInterval(timer);
         resolve();
         return;
       }
-      const due = Math.min(capacity, Math.floor((a.rate * (now - start)) / 1000));
-      if (due - seq > 1) maxLagMs = Math.max(maxLagMs, ((due - seq - 1) * 1000) / a.rate);
+      let due: number;
+      if (arrivals === 'poisson') {
+        due = seq;
+        while (nextDueMs <= now - start && due < capacity) {
+          due++;
+          nextDueMs += gapMs();
+        }
+      } else {
+        due = Math.min(capacity, Math.floor((a.rate * (now - start)) / 1000));
+        if (due - seq > 1) maxLagMs = Math.max(maxLagMs, ((due - seq - 1) * 1000) / a.rate);
+      }
       const win = now >= winStart ? 1 : 0;
       while (seq < due) {
         const k = seq++;
-        const i = k % senders.length;
+        const i = arrivals === 'poisson' ? Math.floor(random() * senders.length) : k % senders.length;
         const sender = senders[i]!;
         const to = a.mode === 'fanout' ? a.toJid! : receivers[i % receivers.length]!.jid;
         sentAt[k] = now;
@@ -413,6 +454,8 @@ async function stream(a: StreamArgs): Promise<unknown> {
     tcp: tcpDelta(tcp0, tcp1),
     systemCpuMs: cpuDelta(sys0, sys1),
     loadgen: self,
+    sched: schedDelta(sched0, sched1),
+    arrivals,
   };
 }
 

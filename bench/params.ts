@@ -10,11 +10,11 @@ export function parseParams(argv: string[]): Params {
     const i = argv.indexOf(f);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const known = ['--idle-h2', '--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems', '--cm-log-level', '--prosody-gc'];
+  const known = ['--idle-h2', '--smoke', '--full', '--rounds', '--idle', '--steps', '--ref-rate', '--cpu-prof', '--no-write', '--write', '--max-minutes', '--systems', '--cm-log-level', '--prosody-gc', '--arrivals', '--fine-loop-probe'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.includes(a)) throw new Error(`unknown argument ${a} (known: ${known.join(' ')})`);
-    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes', '--systems', '--cm-log-level', '--prosody-gc'].includes(a)) i++;
+    if (['--rounds', '--idle', '--steps', '--ref-rate', '--max-minutes', '--systems', '--cm-log-level', '--prosody-gc', '--arrivals'].includes(a)) i++;
   }
   const mode: Params['mode'] = has('--smoke') ? 'smoke' : has('--full') ? 'full' : 'default';
   const p: Params = mode === 'smoke'
@@ -60,6 +60,20 @@ export function parseParams(argv: string[]): Params {
     const gc = val('--prosody-gc');
     if (gc !== 'default' && gc !== 'generational') throw new Error('--prosody-gc is default or generational');
     p.prosodyGc = gc;
+  }
+  p.arrivals = 'even';
+  if (val('--arrivals') !== undefined) {
+    const arrivals = val('--arrivals');
+    if (arrivals !== 'even' && arrivals !== 'poisson') throw new Error('--arrivals is even or poisson');
+    if (arrivals !== p.arrivals) p.write = false;
+    p.arrivals = arrivals;
+  }
+  // The CM's event-loop probe at 1 ms instead of 20 (bench/child-ipc.ts): finer delays, but it
+  // wakes the CM 1,000 times a second, which its CPU figures would then include.
+  p.loopProbeMs = 20;
+  if (has('--fine-loop-probe')) {
+    p.loopProbeMs = 1;
+    p.write = false;
   }
   if (val('--cm-log-level') !== undefined) {
     p.cmLogLevel = val('--cm-log-level')!;

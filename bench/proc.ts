@@ -63,6 +63,45 @@ export function cpuDelta(a: Record<number, number>, b: Record<number, number>): 
   return out;
 }
 
+/**
+ * How the scheduler treated a process's main thread (the one that runs the event loop): ns on a
+ * CPU and ns waiting in a run queue while runnable (/proc/PID/schedstat), and its voluntary
+ * (blocked on I/O) and involuntary (preempted) context switches (/proc/PID/status). NaN when gone.
+ */
+export interface SchedCounters {
+  runNs: number;
+  waitNs: number;
+  voluntary: number;
+  involuntary: number;
+}
+
+export function schedCounters(pid: number): SchedCounters {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return {
+      runNs: run ?? Number.NaN,
+      waitNs: wait ?? Number.NaN,
+      voluntary: Number(statusField(pid, 'voluntary_ctxt_switches') ?? Number.NaN),
+      involuntary: Number(statusField(pid, 'nonvoluntary_ctxt_switches') ?? Number.NaN),
+    };
+  } catch {
+    return { runNs: Number.NaN, waitNs: Number.NaN, voluntary: Number.NaN, involuntary: Number.NaN };
+  }
+}
+
+/** Scheduler counters per PID between two snapshots: run and run-queue wait in ms, switch counts. */
+export function schedDelta(a: Record<number, SchedCounters>, b: Record<number, SchedCounters>): Record<number, { runMs: number; waitMs: number; voluntary: number; involuntary: number }> {
+  const out: Record<number, { runMs: number; waitMs: number; voluntary: number; involuntary: number }> = {};
+  for (const k of Object.keys(b)) {
+    const x = a[Number(k)];
+    const y = b[Number(k)]!;
+    out[Number(k)] = x
+      ? { runMs: (y.runNs - x.runNs) / 1e6, waitMs: (y.waitNs - x.waitNs) / 1e6, voluntary: y.voluntary - x.voluntary, involuntary: y.involuntary - x.involuntary }
+      : { runMs: Number.NaN, waitMs: Number.NaN, voluntary: Number.NaN, involuntary: Number.NaN };
+  }
+  return out;
+}
+
 function statusField(pid: number, field: string): string | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');

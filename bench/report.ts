@@ -20,6 +20,7 @@ import {
   ALL_SYSTEMS, fmt, fmtInt, kernelShare, median, overloaded, RESULTS_FORMAT, ROUND_NAME, SERVER_NAME, SYSTEM_TITLE, worstP99,
   type FloorRun, type Machine, type Params, type StepResult, type System, type SystemRun,
 } from './results.js';
+import { tailsMarkdown } from './tails.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DOCS = join(ROOT, 'docs', 'performance.md');
@@ -519,6 +520,7 @@ export function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[
     '### Relay steps',
     '',
     stepsMarkdown(runs),
+    ...tailsMarkdown(runs),
     '### Floor',
     '',
     '| round | at the CM\'s rate of | variant | req/s | CPU/request µs | p99 ms |',

@@ -6,7 +6,7 @@
  */
 import type { BeamMemory } from './ejabberd-bench.js';
 import type { ProsodyGc } from './prosody-bench.js';
-import type { HttpRateResult, LatencySummary, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
+import type { Arrivals, HttpRateResult, LatencySummary, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 
 /**
  * The format of bench/results/*.json, raised whenever a recorded figure changes its meaning, so
@@ -80,15 +80,35 @@ export interface Params {
   /** Which systems to run (default all: ejabberd when installed); anything less is not written to the docs. */
   systems: System[];
   maxMinutes: number;
+  /** How the relay's messages are spaced (--arrivals; absent in runs before 2026-12-06: even). */
+  arrivals?: Arrivals;
+  /** The CM's event-loop probe interval, ms (20; --fine-loop-probe: 1, then not written to the docs). */
+  loopProbeMs?: number;
   argv: string[];
 }
 
+/** A histogram in ms (bench/child-ipc.ts): samples, p50, p99, max. */
+export interface HistogramMs {
+  n: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** The CM's (or node-xmpp-bosh's) own view of a window, from bench/child-ipc.ts. */
 export interface Hiccups {
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
   gcPauses: number;
   gcMaxMs: number;
   gcTotalMs: number;
+  /** GC pauses by kind (scavenge, markSweep, incremental, weakCallbacks): count, total, max. Absent before 2026-12-06. */
+  gcByKind?: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  /** The event-loop probe's interval and its delays beyond it. */
+  loopProbeMs?: number;
+  loopDelay?: HistogramMs;
+  /** The CM only: a stanza queued for a client until the response carrying it is written (src/bosh/session.ts hooks). */
+  delivery?: HistogramMs;
 }
 
 /*

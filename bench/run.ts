@@ -42,6 +42,7 @@ import { LoadGen } from './load-generator.js';
 import { PROFILE_DIR, cmLoadable, startFloor } from './server-processes.js';
 import { DISTURBED_SHARE, disturbances, measure, otherShare, quietGate } from './quiet-gate.js';
 import { hasFrontEnd, makeUsers, withServers, type Servers } from './servers.js';
+import { tailsLine } from './tails.js';
 
 /** Logs in, pings and closes a few sessions: JIT, pools, Prosody's module caches. */
 async function warmUp(lg: LoadGen, s: Servers, users: string[], errors: string[]): Promise<void> {
@@ -181,7 +182,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
     const relayAt = async (rate: number, durationMs: number, label: string): Promise<StepResult> => {
       const runStep = (): Promise<StreamResult> => lg.call<StreamResult>({
         cmd: 'stream', mode: 'relay', from: 'a', to: 'b', rate, warmupMs: p.stepWarmupMs, durationMs,
-        drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target,
+        drainMs: p.stepDrainMs, cpuPids: s.pids, countTarget: s.target, arrivals: p.arrivals,
       });
       const cmProc = s.cm;
       let cmHiccups: Hiccups | undefined;
@@ -206,7 +207,7 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
         + `(core 0 ${coreBusy(s.pids.reduce((acc, pid) => acc + (r.cpuMs[pid] ?? 0), 0))}, load generator ${coreBusy(r.loadgenCpuMs)}), `
         + `HTTP ${fmt(r.httpRequests / r.windowS, 0)}/s, lost ${r.stanzasLost} stanzas / ${r.sessionsLost} sessions`
         + `${r.loadgen ? `; generator loop delay p99 ${fmt(r.loadgen.loopDelayP99Ms, 1)} / max ${fmt(r.loadgen.loopDelayMaxMs, 1)} ms, GC max ${fmt(r.loadgen.gcMaxMs, 1)} ms` : ''}`
-        + `${cmHiccups ? `; CM loop delay p99 ${fmt(cmHiccups.loopDelayP99Ms, 1)} / max ${fmt(cmHiccups.loopDelayMaxMs, 1)} ms, GC ${cmHiccups.gcPauses}× max ${fmt(cmHiccups.gcMaxMs, 1)} ms` : ''}`
+        + `${cmHiccups ? `; ${tailsLine(cmHiccups, r, s.cmPid, s.xmpp.pid)}` : ''}`
         + `${disturbances(r)}`);
       return step;
     };
@@ -265,6 +266,8 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   if (cpuCount < 2) notes.push('only one CPU: servers and load generator share core 0, results are not meaningful');
   pin(process.pid, cores.client);
+  // The CM's (and node-xmpp-bosh's) event-loop probe (bench/child-ipc.ts), inherited by the servers.
+  process.env.BENCH_LOOP_PROBE_MS = String(p.loopProbeMs ?? 20);
   if (renice(process.pid, -10)) {
     setNice(-10);
   } else {

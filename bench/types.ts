@@ -67,7 +67,22 @@ export interface StreamResult {
   systemCpuMs: Record<number, number>;
   /** The generator's own event-loop delay and GC pauses in the window. */
   loadgen?: { loopDelayP99Ms: number; loopDelayMaxMs: number; gcPauses: number; gcMaxMs: number; gcTotalMs: number };
+  /**
+   * Per server PID, its main thread in the window: ms on the CPU, ms runnable but waiting for it
+   * (the other server held core 0), voluntary and involuntary context switches.
+   */
+  sched?: Record<number, { runMs: number; waitMs: number; voluntary: number; involuntary: number }>;
+  /** How messages were spaced in time (bench/loadgen.ts `arrivals`); absent in runs before 2026-12-06: even. */
+  arrivals?: Arrivals;
 }
+
+/**
+ * How the load generator spaces the messages of a stream. `even`: one every 1/rate s, from the
+ * senders in turn. `poisson`: every sender on its own, at exponentially distributed intervals
+ * (a Poisson process of the same total rate): messages come in bursts and gaps, as from users
+ * that type independently.
+ */
+export type Arrivals = 'even' | 'poisson';
 
 export interface HttpRateResult {
   rate: number;

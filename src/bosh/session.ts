@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
 import { Deadline, type Clock } from '../clock.js';
 import { BoshError, type TerminalCondition } from './conditions.js';
@@ -9,6 +10,14 @@ import type { BoshRequest, Rid } from './request.js';
 import { RECOVERABLE_ERROR_BODY, renderBody, terminalReply } from './response.js';
 import { ResponseCache } from './response-cache.js';
 import { RidWindow } from './rid-window.js';
+
+/**
+ * Measuring hooks for the benchmark's tails (bench/child-ipc.ts), each published with the session:
+ * stanzas queued for the client, and a response that carries stanzas handed to its request.
+ * Without a subscriber each costs one property read.
+ */
+const queuedProbe = channel('shared-bosh:stanzas-queued');
+const writtenProbe = channel('shared-bosh:stanzas-written');
 
 /** What was negotiated at session creation (XEP-0124 §7.2), in the units used inside. */
 export interface SessionSettings {
@@ -400,6 +409,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
 
   deliver(items: InboundItem[]): void {
     if (this.state === 'ended') return;
+    if (queuedProbe.hasSubscribers) queuedProbe.publish(this);
     try {
       for (const item of items) {
         this.queue.push(item.xml);
@@ -474,6 +484,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
     const keep = this.settings.acks ? Math.max(this.settings.requests, 16) : this.settings.requests;
     this.responses.store(pending.rid, body, this.clock.now(), payloads.length > 0, keep);
     pending.exchange.reply(this.reply(body));
+    if (payloads.length > 0 && writtenProbe.hasSubscribers) writtenProbe.publish(this);
   }
 
   private reply(body: string): BoshReply {
