@@ -1,7 +1,9 @@
 /**
  * The control channel of a server process that bench/run.ts starts (the CM, node-xmpp-bosh):
  * `{ cmd: 'gc' }` runs two full collections before memory readings (the process runs with
- * `--expose-gc`), `{ cmd: 'hiccups' }` returns and resets its event-loop delay and GC pauses,
+ * `--expose-gc`), `{ cmd: 'hiccups' }` returns and resets its event-loop delay, its GC pauses
+ * (in all and by kind) and, in the CM, the time from stanzas queued for a client to the write of
+ * the response that carries them (bench/tails.ts reports them),
  * `{ cmd: 'stats' }` its process.memoryUsage() and the resident size of V8's young generation with
  * what `stats()` adds, `{ cmd: 'prof-start' }` /
  * `{ cmd: 'prof-stop', file }` take a V8 CPU profile of exactly one measurement window

@@ -313,6 +313,12 @@ function prng(seed: number): () => number {
   };
 }
 
+/** Due times, ms after the start, of a Poisson process with exactly rate × duration messages in the warm-up and in the window. */
+function poissonSchedule(random: () => number, rate: number, warmupMs: number, durationMs: number, capacity: number): Float64Array {
+  const part = (from: number, ms: number): number[] => Array.from({ length: Math.floor((rate * ms) / 1000) }, () => from + random() * ms).sort((x, y) => x - y);
+  return Float64Array.from([...part(0, warmupMs), ...part(warmupMs, durationMs)].slice(0, capacity));
+}
+
 /** Scheduler counters of several processes at once, keyed by PID. */
 function schedSnapshot(pids: readonly number[]): Record<number, SchedCounters> {
   const out: Record<number, SchedCounters> = {};
@@ -356,11 +362,12 @@ async function stream(a: StreamArgs): Promise<unknown> {
   let sched1: Record<number, SchedCounters> = {};
   let self: SelfHiccups | undefined;
   const arrivals: Arrivals = a.arrivals ?? 'even';
-  // 'poisson': the next message's due time (ms after start), exponential gaps at the total rate,
-  // each from a sender drawn at random (the superposition of one Poisson process per sender).
+  // 'poisson': due times (ms after start) drawn uniformly at random, as many as an even spacing
+  // would send in the warm-up and in the window, each part sorted: a Poisson process given its
+  // count, so that the offered rate in the window is exact. Each message comes from a sender drawn
+  // at random: together, one Poisson process per sender.
   const random = prng(0x5eed + a.rate);
-  let nextDueMs = 0;
-  const gapMs = (): number => (-Math.log(1 - random()) * 1000) / a.rate;
+  const dueTimes = arrivals === 'poisson' ? poissonSchedule(random, a.rate, a.warmupMs, a.durationMs, capacity) : undefined;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
@@ -393,12 +400,9 @@ async function stream(a: StreamArgs): Promise<unknown> {
         return;
       }
       let due: number;
-      if (arrivals === 'poisson') {
+      if (dueTimes) {
         due = seq;
-        while (nextDueMs <= now - start && due < capacity) {
-          due++;
-          nextDueMs += gapMs();
-        }
+        while (due < dueTimes.length && dueTimes[due]! <= now - start) due++;
       } else {
         due = Math.min(capacity, Math.floor((a.rate * (now - start)) / 1000));
         if (due - seq > 1) maxLagMs = Math.max(maxLagMs, ((due - seq - 1) * 1000) / a.rate);

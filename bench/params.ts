@@ -3,6 +3,7 @@ import { ejabberdInstall } from './ejabberd-bench.js';
 import { nxbInstalled } from './nxb.js';
 import { openFilesLimit } from './proc.js';
 import { ALL_SYSTEMS, fmtInt, type Params, type System } from './results.js';
+import type { Arrivals } from './types.js';
 
 export function parseParams(argv: string[]): Params {
   const has = (f: string): boolean => argv.includes(f);
@@ -61,12 +62,16 @@ export function parseParams(argv: string[]): Params {
     if (gc !== 'default' && gc !== 'generational') throw new Error('--prosody-gc is default or generational');
     p.prosodyGc = gc;
   }
-  p.arrivals = 'even';
+  // Messages as independent users send them: Poisson arrivals (bench/types.ts Arrivals). Evenly
+  // spaced messages hid the CM's tail: see "The load generator" in docs/performance.md.
+  p.arrivals = 'poisson';
   if (val('--arrivals') !== undefined) {
-    const arrivals = val('--arrivals');
-    if (arrivals !== 'even' && arrivals !== 'poisson') throw new Error('--arrivals is even or poisson');
-    if (arrivals !== p.arrivals) p.write = false;
-    p.arrivals = arrivals;
+    const asked = val('--arrivals')!.split(',');
+    if (asked.length === 0 || asked.some((x) => x !== 'even' && x !== 'poisson')) throw new Error('--arrivals is even, poisson, or both (even,poisson) to compare them step by step');
+    const list = asked as Arrivals[];
+    if (list.length > 1) p.arrivalsCompared = list;
+    if (list.length > 1 || list[0] !== p.arrivals) p.write = false;
+    p.arrivals = list[0];
   }
   // The CM's event-loop probe at 1 ms instead of 20 (bench/child-ipc.ts): finer delays, but it
   // wakes the CM 1,000 times a second, which its CPU figures would then include.

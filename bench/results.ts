@@ -82,6 +82,8 @@ export interface Params {
   maxMinutes: number;
   /** How the relay's messages are spaced (--arrivals; absent in runs before 2026-12-06: even). */
   arrivals?: Arrivals;
+  /** --arrivals even,poisson: every relay step once per spacing, the first of them counting for the verdicts (not written to the docs). */
+  arrivalsCompared?: Arrivals[];
   /** The CM's event-loop probe interval, ms (20; --fine-loop-probe: 1, then not written to the docs). */
   loopProbeMs?: number;
   argv: string[];

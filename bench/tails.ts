@@ -70,7 +70,7 @@ export function tailsMarkdown(runs: SystemRun[]): string[] {
       const h = s.cmHiccups;
       const loop = h ? `${fmt(h.loopDelay?.p99Ms ?? h.loopDelayP99Ms, 1)} / ${fmt(h.loopDelay?.maxMs ?? h.loopDelayMaxMs, 1)}` : 'n/a';
       const delivery = h?.delivery && h.delivery.n > 0 ? `${fmt(h.delivery.p99Ms, 2)} / ${fmt(h.delivery.maxMs, 1)}` : 'n/a';
-      out.push(`| ${s === r.reference ? 'reference' : 'step'} | ${s.rate} | ${fmt(s.latencyMs.p99, 2)} | ${h ? gcKinds(h) : 'n/a'} | ${h ? fmt(gcUsPerHttp(h, s), 2) : 'n/a'} | ${loop} | ${delivery} | `
+      out.push(`| ${s === r.reference ? 'reference' : 'step'}${s.arrivals ? ` (${s.arrivals})` : ''} | ${s.rate} | ${fmt(s.latencyMs.p99, 2)} | ${h ? gcKinds(h) : 'n/a'} | ${h ? fmt(gcUsPerHttp(h, s), 2) : 'n/a'} | ${loop} | ${delivery} | `
         + `${cm ? fmt(waitMsPerS(s, cm), 1) : 'n/a'} / ${fmt(waitMsPerS(s, xmpp), 1)} | ${cm ? fmt(involuntaryPerS(s, cm), 0) : 'n/a'} / ${fmt(involuntaryPerS(s, xmpp), 0)} |`);
     }
     out.push('');
