@@ -86,9 +86,10 @@ function resetMessages(capacity: number): void {
 
 const MESSAGE_ID = /<message\b[^>]*?\sid=(['"])m(\d+)\1/g;
 const IQ_ID = /<iq\b[^>]*?\sid=(['"])p(\d+)\1[^>]*>/g;
-const pendingPings = new Map<number, (ok: boolean) => void>();
+/** Outstanding pings by number: the session that sent it, which alone may receive its answer. */
+const pendingPings = new Map<number, { session: LoadSession; done: (ok: boolean) => void }>();
 
-function onPayload(_s: LoadSession, payload: string, now: number): void {
+function onPayload(s: LoadSession, payload: string, now: number): void {
   if (payload.includes('<message')) {
     MESSAGE_ID.lastIndex = 0;
     for (let m = MESSAGE_ID.exec(payload); m; m = MESSAGE_ID.exec(payload)) {
@@ -110,10 +111,11 @@ function onPayload(_s: LoadSession, payload: string, now: number): void {
     IQ_ID.lastIndex = 0;
     for (let m = IQ_ID.exec(payload); m; m = IQ_ID.exec(payload)) {
       const n = Number(m[2]);
-      const done = pendingPings.get(n);
-      if (done) {
+      const pending = pendingPings.get(n);
+      if (pending) {
         pendingPings.delete(n);
-        done(/type=['"]result['"]/.test(m[0]));
+        // An answer delivered to another session (a member of the same shared link) does not count.
+        pending.done(pending.session === s && /type=['"]result['"]/.test(m[0]));
       }
     }
   }
@@ -259,9 +261,12 @@ async function ping(a: { group: string; domain: string; concurrency: number; tim
         pendingPings.delete(n);
         resolve(false);
       }, a.timeoutMs);
-      pendingPings.set(n, (good) => {
-        clearTimeout(timer);
-        resolve(good);
+      pendingPings.set(n, {
+        session: s,
+        done: (good) => {
+          clearTimeout(timer);
+          resolve(good);
+        },
       });
       s.send(`<iq type='get' id='p${n}' to='${a.domain}' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>`);
     });
