@@ -2,6 +2,9 @@ import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import { DEFAULT_MAX_DEPTH, Element } from './element.js';
 import { ownString } from './strings.js';
 
+/** The root's name as (nearly) every server writes it. */
+const USUAL_ROOT = 'stream:stream';
+
 /** Thrown from a handler to stop saxes once `</stream:stream>` has closed the stream. */
 const STREAM_END = Symbol('stream end');
 
@@ -266,7 +269,8 @@ export class XmppStreamParser {
       throw new StreamParseError('not-well-formed', `expected a stream header, got <${name}>`);
     }
     this.headerSeen = true;
-    this.rootName = ownString(name);
+    // The usual name is kept as the one string every stream shares (kept for the stream's life).
+    this.rootName = name === USUAL_ROOT ? USUAL_ROOT : ownString(name);
     const version = this.sax!.xmlDecl.version;
     this.xmlVersion = version === undefined || version === '1.0' ? undefined : version;
     // Kept for the whole stream: own copies, not slices that would pin the chunk they came from.

@@ -71,7 +71,7 @@ class UpstreamStream implements Upstream {
     private readonly options: UpstreamOptions,
     private readonly sink: UpstreamSink,
   ) {
-    this.log = options.logger.child({ component: 'upstream' });
+    this.log = options.logger.child(UPSTREAM_BINDINGS);
     this.parser = new XmppStreamParser({ maxElementChars: options.maxStanzaBytes, maxDepth: options.maxDepth });
     const timeoutMs = options.connectTimeoutMs ?? 15_000;
     this.connectTimer = options.clock.setTimeout(
@@ -299,9 +299,11 @@ class UpstreamStream implements Upstream {
 
   private onHeader(header: StreamHeader): void {
     const colon = header.name.indexOf(':');
-    this.streamPrefix = colon === -1 ? '' : header.name.slice(0, colon);
-    // RFC 6120 §4.7.5: no version attribute means 0.9.
-    this.info = { id: header.attrs.id ?? '', from: header.attrs.from ?? '', version: header.attrs.version ?? '0.9' };
+    this.streamPrefix = colon === -1 ? '' : usual(header.name.slice(0, colon), 'stream');
+    // RFC 6120 §4.7.5: no version attribute means 0.9. The usual values are kept as the one
+    // string every stream shares, not as a string of each header's own.
+    const { id, from, version } = header.attrs;
+    this.info = { id: id ?? '', from: from === undefined ? '' : usual(from, this.options.domain), version: version === undefined ? '0.9' : usual(version, '1.0') };
     this.log.debug({ id: this.info.id, version: this.info.version }, 'stream header received');
     // While negotiating, the owner hears of the stream only with its first usable features.
     if (this.state === 'open') this.sink.onStreamOpen(this.info);
@@ -545,6 +547,14 @@ class UpstreamStream implements Upstream {
     if (this.streamPrefix !== '' && el.name === this.streamPrefix + ':' + local) return true;
     return el.localName === local && el.attrs[el.prefix === '' ? 'xmlns' : 'xmlns:' + el.prefix] === NS_STREAMS;
   }
+}
+
+/** The bindings of every upstream stream's log child (one object for all). */
+const UPSTREAM_BINDINGS = { component: 'upstream' };
+
+/** `shared` when `value` equals it: a stream keeps the one copy every stream shares. */
+function usual(value: string, shared: string): string {
+  return value === shared ? shared : value;
 }
 
 /**
