@@ -22,7 +22,7 @@ export interface MembersRun {
   format: string;
   date: string;
   machine: { nproc: number; node: string; prosody: string; openFilesLimit: number };
-  params: { links: number; members: number; linksInFlight: number };
+  params: { links: number; members: number; linksInFlight: number; http1: boolean };
   /** Members (BOSH sessions) the CM held, from its own count, and upstream links. */
   sessions: number;
   links: number;
@@ -56,7 +56,7 @@ export function renderMembers(r: MembersRun): string {
     `<!-- bench:results:${MEMBERS_BLOCK}:begin -->`,
     `## Results: ${n(total)} idle Shared BOSH members in one process (\`node dist/bench/members.js\`) of ${r.date.slice(0, 10)}`,
     '',
-    `${n(r.params.links)} links of ${n(r.params.members)} members over HTTPS + HTTP/2: per link one login with a \`shared:key\` (one c2s `
+    `${n(r.params.links)} links of ${n(r.params.members)} members over ${r.params.http1 ? 'HTTP/1.1' : 'HTTPS + HTTP/2'}: per link one login with a \`shared:key\` (one c2s `
       + `session in Prosody) and ${n(r.params.members - 1)} attaches; ${n(r.params.linksInFlight)} links set up at a time. Then every member `
       + 'pings the server (XEP-0199) through its link and must get the answer itself. Node '
       + `${r.machine.node}, ${r.machine.prosody}, ${r.machine.nproc} CPUs, servers on core 0, RLIMIT_NOFILE ${n(r.machine.openFilesLimit)}. `

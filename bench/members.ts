@@ -13,7 +13,8 @@
  *
  *   node dist/bench/members.js                 5,000 links x 10 members (about 5 minutes)
  *   node dist/bench/members.js --smoke         20 links x 3 members, nothing written
- *   flags: --links N --members M --max-minutes N --no-write --write
+ *   flags: --links N --members M --max-minutes N --no-write --write; --http1 (plain HTTP/1.1);
+ *   --members 1: plain sessions without a shared key (idle sessions as bench/run.ts sets them up)
  *
  * Servers on core 0, the generator and this script on core 1, everything on 127.0.0.1, every
  * process started here stopped by PID; a hard time limit (--max-minutes, default 20) stops the
@@ -36,31 +37,33 @@ import type { OpenResult, PingResult } from './types.js';
 interface Args {
   links: number;
   members: number;
+  /** Plain HTTP/1.1 (one connection per held request) instead of HTTPS + HTTP/2. */
+  http1: boolean;
   maxMinutes: number;
   write: boolean;
   smoke: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const known = ['--links', '--members', '--max-minutes', '--smoke', '--write', '--no-write'];
+  const known = ['--links', '--members', '--max-minutes', '--smoke', '--write', '--no-write', '--http1'];
   for (let i = 0; i < argv.length; i++) {
     if (!known.includes(argv[i]!)) throw new Error(`unknown argument ${argv[i]} (known: ${known.join(' ')})`);
     if (['--links', '--members', '--max-minutes'].includes(argv[i]!)) i++;
   }
   const val = (f: string): number | undefined => (argv.includes(f) ? Number(argv[argv.indexOf(f) + 1]) : undefined);
   const smoke = argv.includes('--smoke');
-  const a: Args = { links: smoke ? 20 : 5000, members: smoke ? 3 : 10, maxMinutes: smoke ? 3 : 20, write: !smoke, smoke };
+  const a: Args = { links: smoke ? 20 : 5000, members: smoke ? 3 : 10, http1: argv.includes('--http1'), maxMinutes: smoke ? 3 : 20, write: !smoke, smoke };
   if (val('--links') !== undefined) a.links = Math.max(1, val('--links')!);
   if (val('--members') !== undefined) a.members = Math.max(1, val('--members')!);
   if (val('--max-minutes') !== undefined) a.maxMinutes = val('--max-minutes')!;
   // Other counts than the documented ones are experiments: written only when asked.
-  if (a.links !== 5000 || a.members !== 10 || argv.includes('--no-write')) a.write = false;
+  if (a.links !== 5000 || a.members !== 10 || a.http1 || argv.includes('--no-write')) a.write = false;
   if (argv.includes('--write')) a.write = true;
   return a;
 }
 
-/** Links set up at a time: each is a login, then its other members attach together. */
-const LINKS_IN_FLIGHT = 25;
+/** Links set up at a time (as many as bench/run.ts has logins in flight): each a login, then its other members attach together. */
+const LINKS_IN_FLIGHT = 50;
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
@@ -80,7 +83,7 @@ async function main(): Promise<void> {
   }, a.maxMinutes * 60_000);
   deadline.unref();
   const total = a.links * a.members;
-  log(`members: ${a.links} links x ${a.members} members = ${total} members over HTTPS + HTTP/2; servers on core ${cores.server}, generator on core ${cores.client}`);
+  log(`members: ${a.links} links x ${a.members} members = ${total} members over ${a.http1 ? 'HTTP/1.1' : 'HTTPS + HTTP/2'}${a.members === 1 ? ' (plain sessions, no shared key)' : ''}; servers on core ${cores.server}, generator on core ${cores.client}`);
   const workDir = mkdtempSync(join(tmpdir(), 'shared-bosh-members-'));
   const users = Array.from({ length: a.links }, (_, i) => `member${i}`);
   const warm = Array.from({ length: 20 }, (_, i) => `warm${i}`);
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
   let run: MembersRun | undefined;
   try {
     await prosody.addUsers([...warm, ...users]);
-    const cm = await startCm(prosody.c2sPort, cores.server, false, 'info', 'members', workDir, true);
+    const cm = await startCm(prosody.c2sPort, cores.server, false, 'info', 'members', workDir, !a.http1);
     try {
       const target = targetOf(cm.url);
       const common = { target, domain: prosody.domain, password: BENCH_PASSWORD, cpuPids: [cm.pid, prosody.pid] };
@@ -121,7 +124,8 @@ async function main(): Promise<void> {
       const up: number[] = [];
       const worker = async (): Promise<void> => {
         for (let i = next++; i < a.links; i = next++) {
-          const key = randomBytes(24).toString('base64url');
+          // One member per link: plain sessions, as bench/run.ts sets up idle sessions.
+          const key = a.members === 1 ? undefined : randomBytes(24).toString('base64url');
           up.push(i);
           // A group per link: the generator answers each `open` with its group's JIDs.
           const creator = await lg.call<OpenResult>({ cmd: 'open', group: `link${i}`, users: [users[i]!], resourcePrefix: `l${i}-`, concurrency: 1, presence: true, sharedKey: key, ...common });
@@ -179,7 +183,7 @@ async function main(): Promise<void> {
         format: MEMBERS_FORMAT,
         date: new Date().toISOString(),
         machine: { nproc: cpuCount, node: process.version, prosody: await prosodyVersion(), openFilesLimit: fdLimit },
-        params: { links: a.links, members: a.members, linksInFlight: LINKS_IN_FLIGHT },
+        params: { links: a.links, members: a.members, linksInFlight: LINKS_IN_FLIGHT, http1: a.http1 },
         sessions: opened,
         links,
         attached,
