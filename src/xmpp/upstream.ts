@@ -145,7 +145,7 @@ class UpstreamStream implements Upstream {
     try {
       const resolved = await resolveTargets(this.options);
       targets = resolved.targets;
-      this.log.debug({ source: resolved.source, srvError: resolved.srvError, targets: targets.map(hostPort) }, 'upstream targets resolved');
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ source: resolved.source, srvError: resolved.srvError, targets: targets.map(hostPort) }, 'upstream targets resolved');
     } catch (err) {
       this.fail(err as Error);
       return;
@@ -154,12 +154,13 @@ class UpstreamStream implements Upstream {
     for (const target of targets) {
       if (this.state !== 'connecting') return; // closed or timed out meanwhile
       try {
-        this.log.debug({ target: hostPort(target) }, 'connecting');
+        // The target's text is built once per attempt and only when a line or an error needs it.
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ target: hostPort(target) }, 'connecting');
         const socket = await this.tryConnect(target);
         if (this.state !== 'connecting') return;
-        this.log.debug({ target: hostPort(target) }, 'TCP connected; opening the stream');
-        this.attach(socket);
         this.server = hostPort(target);
+        this.log.debug({ target: this.server }, 'TCP connected; opening the stream');
+        this.attach(socket);
         this.setState('negotiating');
         this.writeHeader();
         return;
@@ -293,7 +294,7 @@ class UpstreamStream implements Upstream {
 
   private deliver(batch: Element[]): void {
     if (batch.length === 0 || this.state === 'ended') return;
-    this.log.trace({ elements: batch.map((el) => el.name) }, 'elements received');
+    if (this.log.isLevelEnabled('trace')) this.log.trace({ elements: batch.map((el) => el.name) }, 'elements received');
     this.sink.onElements(batch);
   }
 
