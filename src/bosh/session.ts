@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
-import { Deadline, type Clock } from '../clock.js';
+import { Deadline, type Clock, type DeadlineOwner } from '../clock.js';
 import { BoshError, type TerminalCondition } from './conditions.js';
 import type { BoshExchange, BoshReply, ExchangeWatcher } from './exchange.js';
 import { KeySequence } from './key-sequence.js';
@@ -93,7 +93,7 @@ const EMPTY_BODY = renderBody({});
  * inactivity, an unexpected exception via `crashed`); all of them finish in `end`, and every
  * terminal body comes from `terminalReply`.
  */
-export class BoshSession implements MemberPort, ExchangeWatcher {
+export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
   private state: SessionState = 'connecting';
   private link: LinkPort | undefined;
   /** Processed requests not yet answered, in rid order. */
@@ -128,8 +128,8 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
   ) {
     this.rids = new RidWindow(settings.creationRid);
     this.currentInactivityMs = settings.inactivityMs;
-    this.waitDeadline = new Deadline(clock, () => this.onWait());
-    this.inactivityDeadline = new Deadline(clock, () => this.onInactivity());
+    this.waitDeadline = new Deadline(clock, this);
+    this.inactivityDeadline = new Deadline(clock, this);
   }
 
   get sid(): string {
@@ -506,6 +506,12 @@ export class BoshSession implements MemberPort, ExchangeWatcher {
         this.inactivityDeadline.setAt(this.clock.now() + this.currentInactivityMs);
       }
     }
+  }
+
+  /** The wait or the inactivity deadline expired (DeadlineOwner: no closure per deadline). */
+  deadlineExpired(deadline: Deadline): void {
+    if (deadline === this.waitDeadline) this.onWait();
+    else this.onInactivity();
   }
 
   /** B-49, B-52: nothing to send within `wait`: an empty response. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../log.js';
-import { Deadline, type TimerHandle } from '../clock.js';
+import { Deadline, type DeadlineOwner, type TimerHandle } from '../clock.js';
 import { DEFAULT_MAX_DEPTH, Element, escapeAttr, startTag } from '../xml/element.js';
 import { XmppStreamParser, type StreamChunk, type StreamHeader } from '../xml/stream-parser.js';
 import { describeTlsError } from './diagnosis.js';
@@ -38,7 +38,7 @@ export function openUpstream(options: UpstreamOptions, sink: UpstreamSink): Upst
   return new UpstreamStream(options, sink);
 }
 
-class UpstreamStream implements Upstream {
+class UpstreamStream implements Upstream, DeadlineOwner {
   private state: State = 'connecting';
   private socket: net.Socket | undefined;
   private decoder = new Utf8Stream();
@@ -430,7 +430,7 @@ class UpstreamStream implements Upstream {
     const timeoutMs = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     const intervalMs = this.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     const now = clock.now();
-    const silence = (this.silence ??= new Deadline(clock, () => this.guarded('silence check', () => this.checkSilence())));
+    const silence = (this.silence ??= new Deadline(clock, this));
     if (this.replyDueSinceMs !== undefined) {
       const dueAt = this.replyDueSinceMs + timeoutMs;
       if (now < dueAt) silence.setAt(dueAt);
@@ -449,6 +449,11 @@ class UpstreamStream implements Upstream {
     this.socket!.write(`<iq type='get' to='${escapeAttr(this.options.domain)}' id='${id}'><ping xmlns='${NS_PING}'/></iq>`);
     this.replyDueSinceMs = now;
     silence.setAt(now + timeoutMs);
+  }
+
+  /** The silence deadline expired (DeadlineOwner: no closure kept per stream). */
+  deadlineExpired(): void {
+    this.guarded('silence check', () => this.checkSilence());
   }
 
   private silent(timeoutMs: number): void {
