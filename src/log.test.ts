@@ -63,3 +63,25 @@ test('stdout logger: buffered lines go out within LOG_FLUSH_MS, and at exit even
   // The periodic flush: the first lines did not wait for the crash.
   assert.ok(arrivals[1]!.at < LOG_FLUSH_MS * 2 - 200, `second line arrived at ${arrivals[1]!.at} ms`);
 });
+
+test('secrets are redacted at the top of a line and one level below; the caller\'s objects stay as they were', () => {
+  const { logger, lines } = createMemoryLogger('info');
+  const request = { key: 'k1', sid: 's1' };
+  const err = Object.assign(new Error('bad'), { password: 'p1' });
+  const bound = childLog(logger, { sid: 's1' });
+  bound.info({ sharedKey: 'sk', request, err, note: 'kept' }, 'with secrets');
+  logger.info({ authorization: 'Basic x', list: [1, 2] }, 'through pino directly');
+  logger.child({ password: 'in bindings' }).info('a child with a secret binding');
+  const [first, second, third] = lines.map(strip);
+  assert.equal(first!.sharedKey, '[redacted]');
+  assert.deepEqual(first!.request, { key: '[redacted]', sid: 's1' });
+  assert.equal((first!.err as { password: string; message: string }).password, '[redacted]');
+  assert.equal((first!.err as { message: string }).message, 'bad');
+  assert.equal(first!.note, 'kept');
+  assert.equal(second!.authorization, '[redacted]');
+  assert.deepEqual(second!.list, [1, 2]);
+  assert.equal(third!.password, '[redacted]');
+  assert.equal(request.key, 'k1', 'the logged object is not changed');
+  assert.equal(err.password, 'p1');
+  assert.ok(!lines.join('\n').includes('k1') && !lines.join('\n').includes('p1') && !lines.join('\n').includes('Basic x') && !lines.join('\n').includes('in bindings'));
+});

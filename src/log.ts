@@ -8,11 +8,48 @@ export type LogLevel = Level | 'silent';
 /**
  * Field names that might carry a secret. Code never passes secrets to the logger; this is the
  * second line of defence, so that a mistake prints '[redacted]' instead of a key or password.
+ * They are replaced at the top of a line (bindings included) and one level below it
+ * (`{ request: { key } }`).
  */
-const REDACTED_PATHS = [
-  'key', 'newkey', 'sharedKey', 'password', 'sasl', 'body', 'payload', 'authorization',
-  '*.key', '*.newkey', '*.sharedKey', '*.password', '*.sasl', '*.body', '*.payload', '*.authorization',
-];
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['key', 'newkey', 'sharedKey', 'password', 'sasl', 'body', 'payload', 'authorization']);
+const CENSOR = '[redacted]';
+
+/**
+ * `fields` with every SECRET_FIELDS value, at the top or one level below, replaced by
+ * '[redacted]': a copy where something was replaced, `fields` itself otherwise (the caller's
+ * objects are never changed). pino's own `redact` option did the same with compiled paths, but
+ * its wildcard paths cost about 3.5 µs per line, a quarter of the CM's cost of a line at info
+ * ('session created', once per login); this walk costs a few hundred ns.
+ */
+export function redactSecrets(fields: Record<string, unknown>): Record<string, unknown> {
+  let out = fields;
+  for (const name in fields) {
+    const value = fields[name];
+    let replaced: unknown = value;
+    if (value === undefined) continue;
+    if (SECRET_FIELDS.has(name)) replaced = CENSOR;
+    else if (value !== null && typeof value === 'object') replaced = redactedInner(value as Record<string, unknown>);
+    if (replaced !== value) {
+      if (out === fields) out = { ...fields };
+      out[name] = replaced;
+    }
+  }
+  return out;
+}
+
+/** One level below the top: a copy with the secrets replaced, or `inner` itself. */
+function redactedInner(inner: Record<string, unknown>): Record<string, unknown> {
+  let out = inner;
+  for (const name in inner) {
+    if (!SECRET_FIELDS.has(name) || inner[name] === undefined) continue;
+    if (out === inner) {
+      // An Error keeps what pino's err serializer would have written of it.
+      out = inner instanceof Error ? { ...inner, type: inner.name, message: inner.message, stack: inner.stack } : Array.isArray(inner) ? Object.assign([], inner) : { ...inner };
+    }
+    out[name] = CENSOR;
+  }
+  return out;
+}
 
 /**
  * Log lines to stdout are buffered up to this many bytes, and written at least every
@@ -34,7 +71,10 @@ export function createLogger(level: LogLevel = 'info', destination?: Destination
     {
       level,
       base: { name: 'shared-bosh' },
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // Top-level fields and bindings (pino children's included) through pino's compiled paths;
+      // one level below through redactSecrets (pino's wildcard paths cost 3.5 µs per line).
+      redact: { paths: [...SECRET_FIELDS], censor: CENSOR },
+      formatters: { log: redactSecrets },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }),
