@@ -5,12 +5,13 @@
  *
  *   node dist/bench/members-report.js bench/results/members.json [--write]
  *
- * prints the block (or replaces it in docs/performance.md); `npm test` checks that the block is
- * what the stored run renders to.
+ * prints the block (or replaces it in docs/performance.md, and re-renders the headline, which
+ * reads the same file); `npm test` checks that the block is what the stored run renders to.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MembersFigures } from './results.js';
 
 export const MEMBERS_BLOCK = 'members';
 /** Bumped when the fields below change meaning: an older file is refused, not mislabelled. */
@@ -21,7 +22,9 @@ export const MEMBERS_RSS_TARGET_KIB = 10;
 export interface MembersRun {
   format: string;
   date: string;
-  machine: { nproc: number; node: string; prosody: string; openFilesLimit: number };
+  machine: { date: string; nproc: number; node: string; prosody: string; openFilesLimit: number };
+  /** What the headline of docs/performance.md reads (bench/headline.ts). */
+  figures: MembersFigures;
   params: { links: number; members: number; linksInFlight: number; http1: boolean };
   /** Members (BOSH sessions) the CM held, from its own count, and upstream links. */
   sessions: number;
@@ -94,7 +97,9 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   const block = renderMembers(loadMembers(file));
   if (process.argv.includes('--write')) {
     const { writeDocs } = await import('./report.js');
+    const { writeGenerated } = await import('./generated.js');
     writeDocs(block, MEMBERS_BLOCK);
+    writeGenerated(); // the headline reads the same file
   } else {
     process.stdout.write(`${block}\n`);
   }

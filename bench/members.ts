@@ -31,6 +31,7 @@ import { NICE, killChildren, log, prosodies, setNice, sleep, targetOf } from './
 import { LoadGen } from './load-generator.js';
 import { startCm } from './server-processes.js';
 import { RESULTS_DIR, writeDocs } from './report.js';
+import { writeGenerated } from './generated.js';
 import { MEMBERS_BLOCK, MEMBERS_FORMAT, renderMembers, type MembersRun } from './members-report.js';
 import type { OpenResult, PingResult } from './types.js';
 
@@ -182,7 +183,16 @@ async function main(): Promise<void> {
       run = {
         format: MEMBERS_FORMAT,
         date: new Date().toISOString(),
-        machine: { nproc: cpuCount, node: process.version, prosody: await prosodyVersion(), openFilesLimit: fdLimit },
+        machine: { date: new Date().toISOString(), nproc: cpuCount, node: process.version, prosody: await prosodyVersion(), openFilesLimit: fdLimit },
+        figures: {
+          members: total,
+          links,
+          transport: a.http1 ? 'HTTP/1.1' : 'HTTP/2',
+          held: opened,
+          answered: ping.ok,
+          failed: ping.failed + creatorsFailed + membersFailed,
+          rssPerMemberKiB: cmRaw - youngGen,
+        },
         params: { links: a.links, members: a.members, linksInFlight: LINKS_IN_FLIGHT, http1: a.http1 },
         sessions: opened,
         links,
@@ -226,7 +236,8 @@ async function main(): Promise<void> {
     const file = join(RESULTS_DIR, `${MEMBERS_BLOCK}.json`);
     writeFileSync(file, `${JSON.stringify(run, null, 1)}\n`);
     writeDocs(block, MEMBERS_BLOCK);
-    log(`wrote ${file} and its block in docs/performance.md`);
+    const also = writeGenerated();
+    log(`wrote ${file}, its block in docs/performance.md and ${also.join(', ')}`);
   } else {
     log('docs not written (other counts than 5,000 x 10, --smoke or --no-write)');
   }
