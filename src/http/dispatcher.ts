@@ -5,7 +5,7 @@ import { DEFAULT_CONTENT_TYPE, SESSIONLESS, terminalReply } from '../bosh/respon
 import type { Clock } from '../clock.js';
 import type { CmConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { readBody, discardRest } from './body-reader.js';
+import { readBody, discardRest, type BodyLimits, type BodyResult } from './body-reader.js';
 import { requestCoding } from './compression.js';
 import { corsForPreflight, corsForRequest } from './cors.js';
 import type { Connections } from './connections.js';
@@ -54,6 +54,7 @@ export class Dispatcher {
   private readonly log: Logger;
   /** A response's 'close' listener (one function for all: `this` is the response). */
   private readonly untrack: (this: HttpResponse) => void;
+  private readonly bodyLimits: BodyLimits;
 
   constructor(
     private readonly config: CmConfig,
@@ -62,6 +63,7 @@ export class Dispatcher {
     this.paths = endpointPaths(config.http.path);
     this.replies = parts.replies;
     this.log = parts.log;
+    this.bodyLimits = { maxBytes: config.http.maxBodyBytes, discardBytes: parts.discardBytes };
     const inFlight = this.inFlight;
     this.untrack = function (this: HttpResponse): void {
       const exchange = inFlight.get(this);
@@ -97,11 +99,7 @@ export class Dispatcher {
     if (!this.paths.has(pathname)) return this.replies.sendText(req, res, 404, 'Not Found\n');
     switch (req.method) {
       case 'POST':
-        this.onPost(req, res, address).catch((err: unknown) => {
-          this.log.error({ err }, 'POST handling failed; closing the connection');
-          res.destroy();
-        });
-        return;
+        return this.onPost(req, res, address);
       case 'GET':
       case 'HEAD':
         return this.replies.send(res, 200, { 'Content-Type': 'text/html; charset=utf-8' }, Buffer.from(PAGE));
@@ -129,7 +127,7 @@ export class Dispatcher {
     this.replies.send(res, 204, { Allow: ALLOW, ...cors.headers }, undefined);
   }
 
-  private async onPost(req: HttpRequest, res: HttpResponse, remoteAddress: string): Promise<void> {
+  private onPost(req: HttpRequest, res: HttpResponse, remoteAddress: string): void {
     const { http } = this.config;
     const { discardBytes } = this.parts;
     const origin = header(req, 'origin');
@@ -153,17 +151,31 @@ export class Dispatcher {
       return;
     }
 
-    const result = await readBody(req, coding, { maxBytes: http.maxBodyBytes, discardBytes });
+    readBody(req, coding, this.bodyLimits, this.bodyRead, exchange);
+  }
+
+  /** The body of `exchange`'s request is read (or not): the BOSH layer gets the exchange. */
+  private readonly bodyRead = (exchange: PostExchange, result: BodyResult): void => {
+    try {
+      this.handleBody(exchange, result);
+    } catch (err) {
+      this.log.error({ err }, 'POST handling failed; closing the connection');
+      exchange.res.destroy();
+    }
+  };
+
+  private handleBody(exchange: PostExchange, result: BodyResult): void {
+    const { http } = this.config;
     switch (result.kind) {
       case 'aborted':
         this.log.debug(exchange.logFields({}), 'client went away before its request body was complete');
         return;
       case 'corrupt':
-        this.log.info(exchange.logFields({ coding, error: result.error.message }), 'request body could not be decoded; answered bad-request');
+        this.log.info(exchange.logFields({ coding: requestCoding(header(exchange.req, 'content-encoding')), error: result.error.message }), 'request body could not be decoded; answered bad-request');
         exchange.send({ status: 200, contentType: DEFAULT_CONTENT_TYPE, body: BAD_REQUEST_BODY }, true);
         return;
       case 'oversized':
-        this.log.warn(exchange.logFields({ maxBodyBytes: http.maxBodyBytes, coding }), 'request body over http.maxBodyBytes; passed on as oversized');
+        this.log.warn(exchange.logFields({ maxBodyBytes: http.maxBodyBytes, coding: requestCoding(header(exchange.req, 'content-encoding')) }), 'request body over http.maxBodyBytes; passed on as oversized');
         exchange.body = result.head.toString('utf8');
         exchange.oversized = true;
         break;
@@ -178,7 +190,7 @@ export class Dispatcher {
     }
 
     // Answered meanwhile (http.requestTimeoutS over HTTP/2): what arrived is not the whole body.
-    if (res.headersSent) return;
+    if (exchange.res.headersSent) return;
     try {
       this.parts.handler.handle(exchange);
     } catch (err) {

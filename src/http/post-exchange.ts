@@ -22,8 +22,8 @@ export class PostExchange implements BoshExchange {
 
   constructor(
     private readonly server: ReplySender,
-    private readonly req: HttpRequest,
-    private readonly res: HttpResponse,
+    readonly req: HttpRequest,
+    readonly res: HttpResponse,
     readonly remoteAddress: string,
     readonly origin: string | undefined,
     readonly secure: boolean,
