@@ -34,19 +34,19 @@ export class ReplyWriter {
       this.log.debug({ status: answer.status }, 'client went away before its reply; reply dropped');
       return;
     }
-    const headers: OutgoingHttpHeaders = {
-      ...corsHeaders,
-      'Content-Type': answer.contentType,
-      'Cache-Control': 'no-store',
-      Vary: corsHeaders.Vary ? `Accept-Encoding, ${corsHeaders.Vary}` : 'Accept-Encoding',
-    };
-    // HTTP/2 has no Connection header (RFC 9113 §8.2.2); discardRest resets the stream instead.
-    if (connectionClose && !isHttp2(res)) headers.Connection = 'close';
     const length = Buffer.byteLength(answer.body, 'utf8');
     const coding = length >= this.compressMinBytes ? negotiateEncoding(acceptEncoding) : undefined;
+    // One headers object per reply, written by node as it is (no copy on the way).
+    const headers: OutgoingHttpHeaders = {};
+    for (const name in corsHeaders) headers[name] = corsHeaders[name];
+    headers['Content-Type'] = answer.contentType;
+    headers['Cache-Control'] = 'no-store';
+    headers.Vary = corsHeaders.Vary ? `Accept-Encoding, ${corsHeaders.Vary}` : 'Accept-Encoding';
+    // HTTP/2 has no Connection header (RFC 9113 §8.2.2); discardRest resets the stream instead.
+    if (connectionClose && !isHttp2(res)) headers.Connection = 'close';
     // Uncompressed, the body goes out as a string: node:http then writes headers and body with
     // one write instead of a writev of two buffers.
-    if (coding === undefined) return this.send(res, answer.status, headers, answer.body, length);
+    if (coding === undefined) return this.write(res, answer.status, headers, answer.body, length);
     const raw = Buffer.from(answer.body, 'utf8');
     if (raw.length < ASYNC_COMPRESS_BYTES) {
       return this.send(res, answer.status, { ...headers, 'Content-Encoding': coding }, compressSync(raw, coding));
@@ -62,14 +62,18 @@ export class ReplyWriter {
     if (unread) discardRest(req, this.discardBytes);
   }
 
-  send(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string | undefined, length?: number): void {
+  send(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string | undefined): void {
+    this.write(res, status, { ...headers }, body);
+  }
+
+  /** send(), writing `headers` itself (the caller's own object, not kept). */
+  private write(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string | undefined, length?: number): void {
     if (responseGone(res) || res.headersSent) return;
     // B-05: a length on every reply that may have a body (RFC 9110 §8.6: none on a 204); over
     // HTTP/2 too, where it is the DATA frames' total.
-    const bytes = length ?? (body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
-    const all: OutgoingHttpHeaders = status === 204 ? { ...headers } : { ...headers, 'Content-Length': bytes };
-    if (this.closing && !isHttp2(res)) all.Connection = 'close';
-    res.writeHead(status, all);
+    if (status !== 204) headers['Content-Length'] = length ?? (body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
+    if (this.closing && !isHttp2(res)) headers.Connection = 'close';
+    res.writeHead(status, headers);
     if (body === undefined) res.end();
     else if (typeof body === 'string') res.end(body, 'utf8');
     else res.end(body);
