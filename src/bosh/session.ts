@@ -109,8 +109,14 @@ export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
   /** §15 key sequencing, from the first request that uses a key (most clients never do). */
   private keys: KeySequence | undefined;
   private info: UpstreamInfo | undefined;
-  /** The last new request processed, for the polling rules (B-73, B-77). */
-  private previous: PendingRequest | undefined;
+  /**
+   * The last new request processed, for the polling rules (B-73, B-77): its rid (0: none), arrival
+   * and emptiness. Not the request itself, which would keep its HTTP exchange (node's request and
+   * response objects) alive until the next request is processed.
+   */
+  private previousRid: Rid = 0;
+  private previousAt = 0;
+  private previousEmpty = false;
   private report: { rid: Rid; time: number } | undefined;
   /** D24: polling-rule violations counted since `since`; undefined until the first one. */
   private violations: { count: number; since: number } | undefined;
@@ -257,7 +263,12 @@ export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
       this.refuse(pending.exchange, new BoshError('policy-violation', 'polling too frequently'));
       return;
     }
-    this.previous = request.terminate || request.pause !== undefined ? undefined : pending;
+    if (request.terminate || request.pause !== undefined) this.previousRid = 0;
+    else {
+      this.previousRid = pending.rid;
+      this.previousAt = pending.arrivedAt;
+      this.previousEmpty = pending.empty;
+    }
     if (request.terminate) {
       this.terminate(request, pending);
       return;
@@ -334,19 +345,19 @@ export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
 
   /** D24: a processed request whose client went away counts for nothing from now on. */
   private forget(pending: PendingRequest): void {
-    if (this.previous === pending) this.previous = undefined;
+    if (this.previousRid === pending.rid) this.previousRid = 0;
     this.rids.drop(pending.rid, this.settings.requests);
   }
 
   /** B-73 (requests outstanding) and B-77 (polling sessions): empty requests too close together. */
   private violatesPolling(request: BoshRequest, pending: PendingRequest): boolean {
-    const previous = this.previous;
-    if (!pending.empty || request.pause !== undefined || request.terminate || !previous?.empty) return false;
-    if (this.settings.pollingMs === 0 || pending.arrivedAt - previous.arrivedAt >= this.settings.pollingMs) return false;
-    if (this.held.includes(previous)) {
+    const previousRid = this.previousRid;
+    if (!pending.empty || request.pause !== undefined || request.terminate || previousRid === 0 || !this.previousEmpty) return false;
+    if (this.settings.pollingMs === 0 || pending.arrivedAt - this.previousAt >= this.settings.pollingMs) return false;
+    if (this.held.some((p) => p.rid === previousRid)) {
       return this.held.length + this.rids.bufferedCount + 1 >= this.settings.requests; // B-73
     }
-    const answered = this.responses.find(previous.rid);
+    const answered = this.responses.find(previousRid);
     return this.settings.hold === 0 && answered !== undefined && !answered.hadPayload; // B-77
   }
 

@@ -29,6 +29,8 @@ export class Connections {
   private readonly requestsByAddress = new Map<string, number>();
   /** Requests in progress per HTTP/1.x socket or HTTP/2 session. */
   private readonly busy = new WeakMap<object, number>();
+  /** A counted response's 'close' listener (one function for all: `this` is the response). */
+  private readonly requestDone: (this: Counted) => void;
 
   constructor(
     private readonly server: Server,
@@ -55,6 +57,15 @@ export class Connections {
       http1.add(socket);
       socket.on('close', socketClosed);
     });
+    const { busy, requestsByAddress } = this;
+    this.requestDone = function (this: Counted): void {
+      const address = this[COUNTED_ADDRESS];
+      if (address !== undefined) decrement(requestsByAddress, address);
+      const connection = this[COUNTED_CONNECTION];
+      if (connection) busy.set(connection, (busy.get(connection) ?? 1) - 1);
+      this[COUNTED_CONNECTION] = undefined;
+      this[COUNTED_ADDRESS] = undefined;
+    };
     const sessionClosed = function (this: ServerHttp2Session): void {
       sessions.delete(this);
     };
@@ -87,13 +98,13 @@ export class Connections {
     }
     const connection = isHttp2(res) ? res.stream.session : req.socket;
     // Without a per-address limit there is nothing to count by address.
-    const counted = limit > 0;
-    if (counted) this.requestsByAddress.set(address, requests + 1);
+    if (limit > 0) this.requestsByAddress.set(address, requests + 1);
     if (connection) this.busy.set(connection, (this.busy.get(connection) ?? 0) + 1);
-    res.once('close', () => {
-      if (counted) decrement(this.requestsByAddress, address);
-      if (connection) this.busy.set(connection, (this.busy.get(connection) ?? 1) - 1);
-    });
+    // What the one shared 'close' listener needs, on the response: no closure per request.
+    const counted = res as Counted;
+    counted[COUNTED_CONNECTION] = connection;
+    counted[COUNTED_ADDRESS] = limit > 0 ? address : undefined;
+    res.on('close', this.requestDone);
     return true;
   }
 
@@ -143,6 +154,11 @@ export class Connections {
     else connection.destroy();
   }
 }
+
+const COUNTED_CONNECTION = Symbol('countedConnection');
+const COUNTED_ADDRESS = Symbol('countedAddress');
+/** A response counted by admitRequest: its connection, and its address when counted by address. */
+type Counted = HttpResponse & { [COUNTED_CONNECTION]?: object | undefined; [COUNTED_ADDRESS]?: string | undefined };
 
 function decrement(counts: Map<string, number>, key: string): void {
   const left = (counts.get(key) ?? 1) - 1;

@@ -168,6 +168,29 @@ test('between elements the parser lets go of its state and resumes inside the st
   assert.ok(r.end);
 });
 
+test('streams that go idle in turn (sharing saxes instances between reads) each parse as if alone', () => {
+  // An idle stream hands its saxes instance to the next stream that reads: interleaved, every
+  // stream must see only its own input, with its own root name and XML version.
+  const v11 = "<?xml version='1.1'?><s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>";
+  const plans = [
+    [HEADER, "<a n='1'/>", '<b>\u0085</b>', '<c>x</c>\n', '</stream:stream>'],
+    [v11, "<a n='2'/>", '<b>\u0085</b>', '<c>y</c>', '</s:stream>'],
+    [HEADER, '<a/>', '<b>&foo;</b>', '<c/>', '<d/>'],
+    [HEADER, "<a n='4'>", 'text</a>', '<c/> ', '</stream:stream>'],
+  ];
+  const parsers = plans.map(() => new XmppStreamParser());
+  const results = plans.map(() => ({ xml: [] as string[], end: false } as { header?: Record<string, string>; xml: string[]; end: boolean; error?: string }));
+  for (let step = 0; step < 5; step++) {
+    for (let i = 0; i < plans.length; i++) merge(results[i]!, parsers[i]!.write(plans[i]![step]!));
+  }
+  plans.forEach((chunks, i) => assert.deepEqual(results[i], collect(new XmppStreamParser(), [chunks.join('')]), `stream ${i}`));
+  assert.deepEqual(results[0]!.xml, ["<a n='1'/>", '<b>\u0085</b>', '<c>x</c>'], 'XML 1.0: NEL is not a line end');
+  assert.deepEqual(results[1]!.xml, ["<a n='2'/>", '<b>\n</b>', '<c>y</c>'], 'XML 1.1: NEL is a line end');
+  assert.match(results[2]!.error!, /^not-well-formed/);
+  assert.deepEqual(results[2]!.xml, ['<a/>']);
+  assert.ok(results[0]!.end && results[1]!.end && results[3]!.end);
+});
+
 test('an idle stream keeps no element and no input text', () => {
   const parser = new XmppStreamParser();
   parser.write(HEADER + "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>\n");

@@ -82,7 +82,7 @@ export class XmppStreamParser {
    * already inside the root element (see resume()). An idle stream then costs a few fields
    * instead of a parser, its buffers and the last chunk it read.
    */
-  private sax: SaxesParser | undefined;
+  private sax: LentParser | undefined;
   /** Where this.sax's position 0 lies in the concatenated input (negative: the primer). */
   private saxOffset = 0;
   /** The header's name as written (`stream:stream`), and its XML version if not 1.0. */
@@ -165,7 +165,7 @@ export class XmppStreamParser {
     const before = this.written;
     try {
       const sax = this.sax ?? this.resume();
-      sax.write(chunk);
+      sax.parser.write(chunk);
       if (this.rootClosedAt !== undefined) throw STREAM_END;
       this.written += chunk.length;
       // RFC 6120 §13.12 (resource exhaustion): bound an element still in progress too.
@@ -174,9 +174,11 @@ export class XmppStreamParser {
       if (this.headerSeen && this.stack.length === 0 && this.unitStart >= before && isWhitespace(chunk, this.unitStart - before)) {
         // Idle: nothing but whitespace after the last complete unit. Whitespace between
         // top-level elements carries nothing (onText ignores it), so the parser can go, and
-        // the stack's grown backing store with it.
+        // the stack's grown backing store with it. The saxes instance goes back to the spares
+        // for the next stream that reads (it is in a known, clean state here).
         this.sax = undefined;
         this.stack = [];
+        sax.release(this.rootName);
       }
     } catch (err) {
       this.done = true;
@@ -196,35 +198,27 @@ export class XmppStreamParser {
    * stream one primed with the root's start tag (and the declared XML version), which is the
    * state the previous instance was in when it was dropped. Nothing is reported for the primer.
    */
-  private resume(): SaxesParser {
-    const sax = new SaxesParser({ xmlns: false, position: false });
+  private resume(): LentParser {
+    const sax = LentParser.take();
     let primer = '';
     if (this.headerSeen) {
       primer = (this.xmlVersion === undefined ? '' : `<?xml version='${this.xmlVersion}'?>`) + '<' + this.rootName + '>';
-      sax.write(primer);
+      sax.parser.write(primer); // not reported: the parser has no owner yet
     }
+    sax.lend(this);
     this.saxOffset = this.written - primer.length;
-    // RFC 6120 §11.1: no DTDs, hence no entity declarations; only the five predefined
-    // entities and character references (saxes rejects any other entity reference).
-    sax.on('doctype', () => {
-      throw new StreamParseError('restricted-xml', 'DOCTYPE is not allowed in an XMPP stream');
-    });
-    sax.on('error', (err) => this.onError(err));
-    sax.on('opentag', (tag) => this.onOpen(tag));
-    sax.on('closetag', () => this.onClose());
-    sax.on('text', (text) => this.onText(text));
-    sax.on('cdata', (text) => this.onText(text));
     this.sax = sax;
     return sax;
   }
 
   /** The current position in the concatenated input (exact inside saxes' handlers). */
   private get position(): number {
-    return this.saxOffset + this.sax!.position;
+    return this.saxOffset + this.sax!.parser.position;
   }
 
   /** saxes found the input not well-formed (its default would be to throw the same error). */
-  private onError(err: Error): never {
+  /** @internal (saxes handler, through LentParser) */
+  onError(err: Error): never {
     // After a restart: `</stream:stream>` in place of a header ends the old stream.
     if (!this.headerSeen && this.stack.length === 0 && this.previousRoot !== '' && err.message.includes(`unmatched closing tag: ${this.previousRoot}.`)) {
       throw STREAM_END;
@@ -238,7 +232,8 @@ export class XmppStreamParser {
     throw err;
   }
 
-  private onOpen(tag: SaxesTagPlain): void {
+  /** @internal (saxes handler, through LentParser) */
+  onOpen(tag: SaxesTagPlain): void {
     if (this.rootClosedAt !== undefined) throw STREAM_END;
     const attrs = tag.attributes as Record<string, string>;
     if (!this.headerSeen && this.stack.length === 0) {
@@ -271,7 +266,7 @@ export class XmppStreamParser {
     this.headerSeen = true;
     // The usual name is kept as the one string every stream shares (kept for the stream's life).
     this.rootName = name === USUAL_ROOT ? USUAL_ROOT : ownString(name);
-    const version = this.sax!.xmlDecl.version;
+    const version = this.sax!.parser.xmlDecl.version;
     this.xmlVersion = version === undefined || version === '1.0' ? undefined : version;
     // Kept for the whole stream: own copies, not slices that would pin the chunk they came from.
     const own: Record<string, string> = {};
@@ -280,7 +275,8 @@ export class XmppStreamParser {
     this.endUnit();
   }
 
-  private onClose(): void {
+  /** @internal (saxes handler, through LentParser) */
+  onClose(): void {
     if (this.skipping > 0) {
       this.skipping--;
       return;
@@ -312,7 +308,8 @@ export class XmppStreamParser {
     return name === (colon === -1 ? 'error' : this.previousRoot.slice(0, colon + 1) + 'error');
   }
 
-  private onText(text: string): void {
+  /** @internal (saxes handler, through LentParser) */
+  onText(text: string): void {
     if (this.rootClosedAt !== undefined) throw STREAM_END;
     if (this.skipping > 0) return;
     // Whitespace between top-level elements (depth 1) is not part of any element.
@@ -328,6 +325,68 @@ export class XmppStreamParser {
 
   private tooLarge(): never {
     throw new StreamParseError('policy-violation', `top-level element larger than ${this.maxChars} characters`);
+  }
+}
+
+/**
+ * A saxes instance with its handlers set once, lent to one stream parser at a time. A stream
+ * parser drops its saxes instance whenever the stream is idle (see XmppStreamParser.sax), which
+ * on a busy link is after nearly every read: constructing a new one for the next read cost
+ * about 1 KiB of garbage per read (the parser, its state table, six handler closures). A
+ * released instance is reset through saxes' own public path (the document completed, then
+ * close()) and kept among a few spares.
+ */
+class LentParser {
+  private static readonly spares: LentParser[] = [];
+  /** Spares kept: reads are synchronous, so one is lent at a time unless a handler re-enters. */
+  private static readonly MAX_SPARES = 4;
+
+  readonly parser = new SaxesParser({ xmlns: false, position: false });
+  private owner: XmppStreamParser | undefined;
+  /** saxes reported an error while no stream parser owned it (during release). */
+  private broken = false;
+
+  private constructor() {
+    const parser = this.parser;
+    // RFC 6120 §11.1: no DTDs, hence no entity declarations; only the five predefined
+    // entities and character references (saxes rejects any other entity reference).
+    parser.on('doctype', () => {
+      if (this.owner) throw new StreamParseError('restricted-xml', 'DOCTYPE is not allowed in an XMPP stream');
+    });
+    parser.on('error', (err) => {
+      if (this.owner) this.owner.onError(err);
+      else this.broken = true;
+    });
+    parser.on('opentag', (tag) => this.owner?.onOpen(tag));
+    parser.on('closetag', () => this.owner?.onClose());
+    parser.on('text', (text) => this.owner?.onText(text));
+    parser.on('cdata', (text) => this.owner?.onText(text));
+  }
+
+  /** A saxes instance in its initial state, reporting to nobody until lend(). */
+  static take(): LentParser {
+    return LentParser.spares.pop() ?? new LentParser();
+  }
+
+  /** From now on saxes' events go to `owner`. */
+  lend(owner: XmppStreamParser): void {
+    this.owner = owner;
+  }
+
+  /**
+   * Back to the spares. Only from a parser inside the root element `rootName` with nothing
+   * pending (no tag, text or entity in progress): closing the root then completes the
+   * document, and close() resets saxes to its initial state. Anything unexpected drops it.
+   */
+  release(rootName: string): void {
+    this.owner = undefined;
+    if (LentParser.spares.length >= LentParser.MAX_SPARES) return;
+    try {
+      this.parser.write('</' + rootName + '>').close();
+      if (!this.broken) LentParser.spares.push(this);
+    } catch {
+      // Not reusable; the garbage collector takes it.
+    }
   }
 }
 
