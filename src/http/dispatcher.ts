@@ -16,7 +16,7 @@ import { isSecure, remoteAddressOf } from './peer.js';
 import { PostExchange } from './post-exchange.js';
 import type { Refusals } from './refusals.js';
 import type { ReplyWriter } from './reply-writer.js';
-import { armStreamTimeout } from './timeouts.js';
+import { StreamTimeouts } from './timeouts.js';
 
 /** What the dispatcher works with besides the configuration. */
 export interface DispatcherParts {
@@ -55,6 +55,8 @@ export class Dispatcher {
   /** A response's 'close' listener (one function for all: `this` is the response). */
   private readonly untrack: (this: HttpResponse) => void;
   private readonly bodyLimits: BodyLimits;
+  /** `http.requestTimeoutS` for HTTP/2 streams (node times HTTP/1.x requests itself). */
+  readonly streamTimeouts: StreamTimeouts | undefined;
 
   constructor(
     private readonly config: CmConfig,
@@ -64,6 +66,11 @@ export class Dispatcher {
     this.replies = parts.replies;
     this.log = parts.log;
     this.bodyLimits = { maxBytes: config.http.maxBodyBytes, discardBytes: parts.discardBytes };
+    const timeoutMs = config.http.requestTimeoutS * 1000;
+    const refusals = parts.refusals;
+    this.streamTimeouts = timeoutMs > 0
+      ? new StreamTimeouts(timeoutMs, parts.clock, parts.replies, (address) => refusals.refuse('timeout', address))
+      : undefined;
     const inFlight = this.inFlight;
     this.untrack = function (this: HttpResponse): void {
       const exchange = inFlight.get(this);
@@ -79,11 +86,7 @@ export class Dispatcher {
       if (!this.parts.connections.admitRequest(req, res, address)) {
         return this.replies.sendText(req, res, 429, 'Too Many Requests\n', { 'Retry-After': '1' });
       }
-      const timeoutMs = this.config.http.requestTimeoutS * 1000;
-      if (timeoutMs > 0 && isHttp2(res)) {
-        const refusals = this.parts.refusals;
-        armStreamTimeout(res.req, res, timeoutMs, this.parts.clock, this.replies, () => refusals.refuse('timeout', address));
-      }
+      if (this.streamTimeouts && isHttp2(res)) this.streamTimeouts.arm(res.req, res, address);
       this.route(req, res, address);
     } catch (err) {
       this.log.error({ err }, 'request handling failed; closing the connection');

@@ -406,6 +406,42 @@ test('http.requestTimeoutS HTTP/2: a trickled stream gets 408 and is reset; the 
   assert.equal((await h2request(session, s.url, { body: BODY })).status, 200, 'the session is still usable');
 });
 
+test('http.requestTimeoutS HTTP/2: streams started at different times each get 408 at their own deadline; a completed one is not timed', async (t) => {
+  const s = await start(t, echo, { requestTimeoutS: 1, headersTimeoutS: 1 });
+  const session = await connectH2(t, s.url, s.ca);
+  const path = new URL(s.url).pathname;
+  const t0 = Date.now();
+  /** A stream that trickles its body: when its 408 came, after the start of the test. */
+  const trickled = (): Promise<{ status: unknown; at: number; startedAt: number }> => {
+    const startedAt = Date.now() - t0;
+    const stream = session.request({ ':method': 'POST', ':path': path });
+    stream.on('error', () => undefined);
+    stream.resume();
+    const trickle = setInterval(() => stream.write('x'), 100);
+    t.after(() => clearInterval(trickle));
+    return new Promise((resolve) => stream.once('response', (h) => {
+      clearInterval(trickle);
+      resolve({ status: h[':status'], at: Date.now() - t0, startedAt });
+    }));
+  };
+  const first = trickled();
+  // A request whose body completes in time, between them: answered, never timed out.
+  await new Promise((r) => setTimeout(r, 300));
+  const complete = h2request(session, s.url, { body: BODY });
+  await new Promise((r) => setTimeout(r, 400));
+  const second = trickled();
+  const [a, b, c] = await Promise.all([first, second, complete]);
+  assert.equal(c.status, 200);
+  for (const r of [a, b]) {
+    assert.equal(r.status, 408);
+    const after = r.at - r.startedAt;
+    assert.ok(after >= 900 && after < 2500, `408 came ${after} ms after the stream started`);
+  }
+  assert.ok(b.at - a.at >= 500, `the later stream timed out later (${a.at} and ${b.at} ms)`);
+  assert.equal((await h2request(session, s.url, { body: BODY })).status, 200, 'the session is still usable');
+  assert.deepEqual(s.exchanges.map((e) => e.body), [BODY, BODY], 'the BOSH layer saw the complete requests only');
+});
+
 test('HTTP/2: a held request is not cut by http.requestTimeoutS or http.idleTimeoutS; an idle session is closed', async (t) => {
   let held: BoshExchange | undefined;
   const s = await start(t, (e) => {

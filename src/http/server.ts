@@ -148,7 +148,8 @@ export function createHttpServer(
         };
         poll();
       });
-      closed = Promise.all([stopped, metricsListener?.close()]).then(() => undefined);
+      // Every stream is closed by now: the HTTP/2 request timer must not keep the process alive.
+      closed = Promise.all([stopped, metricsListener?.close()]).then(() => dispatcher.streamTimeouts?.stop());
       return closed;
     },
   };

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Server } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Clock } from '../clock.js';
+import { Deadline, type Clock } from '../clock.js';
 import type { CmConfig } from '../config.js';
 import { abortRequest } from './messages.js';
 import { unmapIPv4 } from './peer.js';
@@ -46,31 +46,72 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
 };
 
 /**
- * `http.requestTimeoutS` for one HTTP/2 stream, from its headers until its body is complete:
+ * `http.requestTimeoutS` for HTTP/2 streams, from their headers until their body is complete:
  * then 408 (unless a reply went out already) and the stream is reset; the session goes on.
+ * Like node's own check for HTTP/1.x, one timer serves every stream: a stream whose body is
+ * still arriving costs an entry here, not a timer and closures of its own. Every deadline is
+ * its arrival plus the same timeout, so the entries are in deadline order and the one timer
+ * always waits for the oldest.
  */
-export function armStreamTimeout(
-  req: Http2ServerRequest,
-  res: Http2ServerResponse,
-  timeoutMs: number,
-  clock: Clock,
-  replies: ReplyWriter,
-  onTimeout: () => void,
-): void {
-  if (req.complete) return;
-  const timer = clock.setTimeout(() => {
-    onTimeout();
-    replies.sendText(req, res, 408, 'Request Timeout\n');
-    abortRequest(req);
-  }, timeoutMs);
-  // Both listeners go as soon as either fires: a held request (body complete, answer pending
-  // for up to `wait` seconds) would otherwise keep the other one, this closure and the
-  // cancelled timer (about 0.4 KiB) until it is answered.
-  const disarm = (): void => {
-    timer.cancel();
-    req.off('end', disarm);
-    res.off('close', disarm);
-  };
-  req.once('end', disarm);
-  res.once('close', disarm);
+export class StreamTimeouts {
+  /** Streams whose body is still arriving, oldest first. */
+  private readonly pending = new Map<Http2ServerRequest, PendingStream>();
+  private readonly deadline: Deadline;
+  /** 'end' of a request and 'close' of a response: one listener each for all streams. */
+  private readonly ended: (this: Http2ServerRequest) => void;
+  private readonly closed: (this: Http2ServerResponse) => void;
+  private stopped = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly clock: Clock,
+    private readonly replies: ReplyWriter,
+    private readonly onTimeout: (address: string) => void,
+  ) {
+    this.deadline = new Deadline(clock, () => this.expire());
+    const pending = this.pending;
+    this.ended = function (this: Http2ServerRequest): void {
+      pending.delete(this);
+    };
+    this.closed = function (this: Http2ServerResponse): void {
+      pending.delete(this.req);
+    };
+  }
+
+  /** Times `req` (from `address`) until its body is complete or its response closes. */
+  arm(req: Http2ServerRequest, res: Http2ServerResponse, address: string): void {
+    if (req.complete || this.stopped) return;
+    const at = this.clock.now() + this.timeoutMs;
+    this.pending.set(req, { res, address, at });
+    req.on('end', this.ended);
+    res.on('close', this.closed);
+    if (!this.deadline.set) this.deadline.setAt(at);
+  }
+
+  /** The server has closed: no timer is left behind. */
+  stop(): void {
+    this.stopped = true;
+    this.pending.clear();
+    this.deadline.cancel();
+  }
+
+  private expire(): void {
+    const now = this.clock.now();
+    for (const [req, stream] of this.pending) {
+      if (stream.at > now) {
+        this.deadline.setAt(stream.at);
+        return;
+      }
+      this.pending.delete(req);
+      this.onTimeout(stream.address);
+      this.replies.sendText(req, stream.res, 408, 'Request Timeout\n');
+      abortRequest(req);
+    }
+  }
+}
+
+interface PendingStream {
+  res: Http2ServerResponse;
+  address: string;
+  at: number;
 }
