@@ -44,8 +44,8 @@ export interface MemberPort {
   readonly sid: string;
   /** The upstream stream opened (or reopened after a restart). */
   streamOpened(info: UpstreamInfo): void;
-  /** Stanzas for this member, in link order. */
-  deliver(items: InboundItem[]): void;
+  /** Stanzas for this member, in link order. `items` (array and items) may be shared with other members: read only, not kept. */
+  deliver(items: readonly InboundItem[]): void;
   /** The link ended this member: a terminal condition (D19, D20). */
   fail(error: BoshError): void;
 }

@@ -418,7 +418,7 @@ export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
     if (this.state === 'connecting') this.setState('open');
   }
 
-  deliver(items: InboundItem[]): void {
+  deliver(items: readonly InboundItem[]): void {
     if (this.state === 'ended') return;
     if (queuedProbe.hasSubscribers) queuedProbe.publish(this);
     try {

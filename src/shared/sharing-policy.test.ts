@@ -120,6 +120,42 @@ test('D25 D11 D12 S-08: echo copies carry from = the bound full JID (messages, p
   assert.equal(reply.attrs.find((x) => x.name === 'from')?.value, JID);
 });
 
+test('D10 D12: one server read with messages around an IQ result: the asker gets its own id, the others the echo, all in link order with their seq', async () => {
+  const h = createSharedHarness();
+  const a = await h.creator();
+  const b = await h.client();
+  const c = await h.client();
+  // b asks; the CM rewrites the id upstream (D12).
+  const bHeld = b.req("<iq type='get' id='q1' to='example.com' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>");
+  const upstreamId = a.up.elements.filter((e) => e.name === 'iq').at(-1)!.attrs.id!;
+  assert.notEqual(upstreamId, 'q1');
+  // a and c take the echo of b's request first; b's request stays held.
+  assert.equal(stanzas(a.held)[0]!.local, 'iq');
+  assert.equal(stanzas(c.req())[0]!.local, 'iq');
+  assert.equal(bHeld.replies.length, 0);
+  const held = [a.req(), bHeld, c.req()];
+  a.up.server(
+    `<message from='bob@example.com/x' to='${JID}' id='m1' type='chat'><body>1</body></message>` +
+      `<iq type='result' id='${upstreamId}' from='example.com' to='${JID}'/>` +
+      `<message from='bob@example.com/x' to='${JID}' id='m2' type='chat'><body>2</body></message>`,
+  );
+  const seqs: string[] = [];
+  held.forEach((ex, i) => {
+    const got = stanzas(ex);
+    assert.deepEqual(got.map((e) => e.local), ['message', 'iq', 'message'], `member ${i}`);
+    assert.deepEqual([got[0]!, got[2]!].map((e) => e.attrs.find((x) => x.name === 'id')?.value), ['m1', 'm2']);
+    const iq = got[1]!;
+    if (i === 1) {
+      assert.equal(iq.attrs.find((x) => x.name === 'id')?.value, 'q1', 'the asker gets its own id');
+      assert.equal(attrNS(iq, NS_SHARED, 'echo'), undefined);
+    } else {
+      assert.equal(attrNS(iq, NS_SHARED, 'echo'), 'true', 'the others see an echo');
+    }
+    seqs.push(attrNS(parseNamespaced(ex.replies[0]!.body), NS_SHARED, 'seq')!);
+  });
+  assert.equal(new Set(seqs).size, 1, `every member's response covers the same events (${seqs.join(', ')})`);
+});
+
 test('D12: server IQs are tracked by (from, id): the same id from two entities gets one reply each', async () => {
   const h = createSharedHarness();
   const a = await h.creator();

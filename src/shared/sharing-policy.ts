@@ -106,10 +106,15 @@ export class SharingPolicy {
 
   // ---- inbound ------------------------------------------------------------------------
 
-  /** D10, D12, D14, D25: every member gets every event in link order; IQ results go to their asker. */
+  /**
+   * D10, D12, D14, D25: every member gets every event in link order; IQ results go to their asker.
+   * Each stanza is serialized once, and its item is one object for all members: while the batch
+   * holds no IQ result, every member is given the same array (members only read it); an IQ
+   * result, which its asker gets with its own id, splits the batch into one array per member.
+   */
   inbound(elements: Element[], members: readonly SharedMember[], jid: string): void {
-    const perMember = new Map<MemberPort, InboundItem[]>();
-    for (const { port } of members) perMember.set(port, []);
+    const common: InboundItem[] = [];
+    let perMember: Map<MemberPort, InboundItem[]> | undefined;
     for (const original of elements) {
       const text = inboundXml(original);
       const el = this.strip(original, text, 'server');
@@ -120,15 +125,26 @@ export class SharingPolicy {
       if (asker) {
         const event = this.replay.push(el, true, markedXml(el, ECHO));
         const own: InboundItem = { xml: withAttr(el, 'id', asker.id).toString(), seq: event.seq };
-        for (const [member, items] of perMember) items.push(member === asker.member ? own : { xml: event.xml, seq: event.seq });
+        const echo: InboundItem = { xml: event.xml, seq: event.seq };
+        if (!perMember) {
+          perMember = new Map();
+          for (const { port } of members) perMember.set(port, common.slice());
+        }
+        for (const [member, items] of perMember) items.push(member === asker.member ? own : echo);
         continue;
       }
       if (el.name === 'iq' && (type === 'get' || type === 'set')) this.iqs.inboundRequest(peer(el.attrs.from, jid), el.attrs.id);
       this.presence.observeInbound(el);
       const event = this.replay.push(el, false, xml);
-      for (const items of perMember.values()) items.push({ xml, seq: event.seq });
+      const item: InboundItem = { xml, seq: event.seq };
+      if (perMember) for (const items of perMember.values()) items.push(item);
+      else common.push(item);
     }
-    for (const [member, items] of perMember) if (items.length > 0) member.deliver(items);
+    if (perMember) {
+      for (const [member, items] of perMember) if (items.length > 0) member.deliver(items);
+    } else if (common.length > 0) {
+      for (const { port } of members) port.deliver(common);
+    }
   }
 
   /**
