@@ -15,6 +15,7 @@ import { BoshSession, httpCounters, post, type Target } from './bosh-client.js';
 import { XmppSession } from './xmpp-client.js';
 import { cpuMs, cpuSnapshot, cpuDelta, cpuSplitMs, machineBusyMs, percentile, schedCounters, schedDelta, sortedCopy, tcpCounters, tcpDelta, type SchedCounters, type TcpCounters } from './proc.js';
 import type { Arrivals } from './types.js';
+import { serveGeneratorCommands } from './generator-child.js';
 
 const agent = new http.Agent({
   keepAlive: true,
@@ -609,22 +610,8 @@ async function handle(c: Command): Promise<unknown> {
     case 'stream': return stream(c);
     case 'http-rate': return httpRate(c);
     case 'status': return status();
-    case 'exit':
-      setImmediate(() => process.exit(0));
-      return {};
     default: throw new Error(`unknown command ${(c as { cmd: string }).cmd}`);
   }
 }
 
-if (!process.send) {
-  console.error('bench/loadgen.js runs as a child of bench/run.js (it needs an IPC channel)');
-  process.exit(2);
-}
-process.on('message', (msg: { id: number; command: Command }) => {
-  handle(msg.command).then(
-    (result) => process.send!({ id: msg.id, ok: true, result }),
-    (err: Error) => process.send!({ id: msg.id, ok: false, error: err.stack ?? err.message }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-process.send({ ready: true, pid: process.pid });
+serveGeneratorCommands<Command>('loadgen.js', 'run.js', handle);

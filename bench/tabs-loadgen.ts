@@ -25,6 +25,7 @@ import { closeH2, h2Connects } from './h2-client.js';
 import { XmppSession } from './xmpp-client.js';
 import { cpuDelta, cpuMs, cpuSnapshot, machineBusyMs, percentile, sortedCopy, tcpCounters, tcpDelta } from './proc.js';
 import type { LatencySummary } from './types.js';
+import { serveGeneratorCommands } from './generator-child.js';
 
 const agentOptions = { keepAlive: true, maxSockets: Number(process.env.BENCH_MAX_SOCKETS ?? 20_000), maxFreeSockets: 256, scheduling: 'lifo' as const };
 const httpAgent = new http.Agent(agentOptions);
@@ -357,22 +358,8 @@ async function handle(c: Command): Promise<unknown> {
     case 'close-group': return closeGroup(c);
     case 'close': return closeAll(c);
     case 'status': return status();
-    case 'exit':
-      setImmediate(() => process.exit(0));
-      return {};
     default: throw new Error(`unknown command ${(c as { cmd: string }).cmd}`);
   }
 }
 
-if (!process.send) {
-  console.error('bench/tabs-loadgen.js runs as a child of bench/tabs.js (it needs an IPC channel)');
-  process.exit(2);
-}
-process.on('message', (msg: { id: number; command: Command }) => {
-  handle(msg.command).then(
-    (result) => process.send!({ id: msg.id, ok: true, result }),
-    (err: Error) => process.send!({ id: msg.id, ok: false, error: err.stack ?? err.message }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-process.send({ ready: true, pid: process.pid });
+serveGeneratorCommands<Command>('tabs-loadgen.js', 'tabs.js', handle);

@@ -5,7 +5,7 @@
  */
 import type { TcpCounters } from './proc.js';
 import type { Machine, TabsFigures } from './results.js';
-import type { LatencySummary } from './types.js';
+import type { LatencySummary, OpenResult } from './types.js';
 
 /**
  * The format of bench/results/tabs.json, raised whenever a recorded figure changes its meaning.
@@ -74,20 +74,10 @@ export interface Parts {
   total: number;
 }
 
-export interface TabsOpen {
-  opened: number;
-  failed: number;
-  errors: string[];
-  elapsedMs: number;
-  cpuMs: Record<number, number>;
-  loadgenCpuMs: number;
-  otherCpuMs: number;
-  tcp: TcpCounters;
-  httpRequests: number;
+/** A group of tabs set up: the generator's setup figures, plus the connections it opened. */
+export interface TabsOpen extends Omit<OpenResult, 'systemCpuMs' | 'jids'> {
   /** HTTP connections the generator opened meanwhile (HTTP/1.1 and HTTP/2). */
   connections: number;
-  setupMs: LatencySummary;
-  sharedResults: string[];
 }
 
 export interface TabsStream {
