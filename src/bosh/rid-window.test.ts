@@ -52,3 +52,32 @@ test('D24: a dropped rid is taken back once; only the newest `keep` are remember
   assert.equal(rids.takeDropped(8), true);
   assert.equal(rids.takeDropped(7), true);
 });
+
+test('B-84 D24: a missing rid counts as lost once `threshold` waiting requests are above it, and at most `maxLost` of them', () => {
+  const open = (item: string) => item !== 'gone';
+  const rids = new RidWindow<string>(1);
+  rids.advance(1);
+  assert.equal(rids.reach(2, open, 2, 2), 2, 'the next rid: nothing missing');
+  assert.equal(rids.reach(3, open, 2, 2), 1, 'one request above rid 2: it may still come (B-83)');
+  rids.buffer(3, 'three');
+  assert.equal(rids.reach(4, open, 2, 2), 4, 'two above rid 2: it is lost; 3 and 4 follow');
+  assert.equal(rids.reach(4, open, 3, 3), 1, 'not with requests=3');
+  rids.buffer(3, 'gone');
+  assert.equal(rids.reach(4, open, 2, 2), 1, 'a request whose client went away is no evidence');
+  const far = new RidWindow<string>(1);
+  far.advance(1);
+  assert.equal(far.reach(5, open, 1, 1), 2, 'requests=1: only one rid can be lost');
+  assert.equal(far.reach(3, open, 1, 1), 3);
+});
+
+test('D24: a lost rid moves the window past it and is taken back once', () => {
+  const rids = new RidWindow<string>(1);
+  rids.advance(1);
+  rids.buffer(3, 'three');
+  assert.equal(rids.skipLost(2), 2);
+  assert.equal(rids.last, 2);
+  assert.equal(rids.takeNext(), 'three');
+  assert.equal(rids.takeLost(3), false);
+  assert.equal(rids.takeLost(2), true);
+  assert.equal(rids.takeLost(2), false, 'told only once');
+});

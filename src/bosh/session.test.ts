@@ -464,6 +464,67 @@ test('B-83 D24: an early request whose client went away is forwarded in rid orde
   assert.equal(h.link.sent.length, 2, 'and not forwarded again');
 });
 
+test('B-83 B-84 B-85 D24: Converse reload: the request sent just before it never arrived; the restored page goes on from the next rid, nothing lost or repeated', () => {
+  // The sequence of a failing run of test/browser/converse.test.ts (hold=1, requests=2): Strophe
+  // saves rid+1 in sessionStorage when it builds a request, so the restored page starts above the
+  // request that the reload aborted before it reached the CM.
+  const h = createHarness();
+  const { sid } = h.create();
+  const a = h.req(sid, 1001, "<iq id='devices' type='get' to='bob@example.com' xmlns='jabber:client'/>");
+  h.link.deliver("<iq id='bundle' type='result' xmlns='jabber:client'/>");
+  assert.equal(a.parsed.children.length, 1);
+  // rid 1002 (the next empty request) is built and saved, then lost in the reload.
+  const queued = ["<iq id='devices' type='error' from='bob@example.com' xmlns='jabber:client'/>", "<message id='m1' xmlns='jabber:client'><body>one</body></message>", "<message id='m2' xmlns='jabber:client'><body>two</body></message>"];
+  for (const xml of queued) h.link.deliver(xml);
+  const restored = h.req(sid, 1003);
+  assert.equal(restored.answered, false, 'B-83: it waits for 1002 while the client may still have it open');
+  const second = h.req(sid, 1004, "<presence xmlns='jabber:client'/>");
+  assert.equal(h.manager.size, 1, 'the session goes on');
+  assert.notEqual(second.replies[0]?.body.includes("type='terminate'"), true);
+  assert.deepEqual(restored.parsed.children.map((c) => c.attrs.id), ['devices', 'm1', 'm2'], 'what waited goes out once, in order');
+  assert.equal(second.answered, false, 'held (hold=1)');
+  assert.deepEqual(h.link.sent.map((p) => p[0]!.name), ['iq', 'presence']);
+  h.link.deliver(MSG);
+  assert.equal(second.parsed.children.length, 1);
+  // Should the lost request still turn up, it is not forwarded out of order and ends nothing.
+  const late = h.req(sid, 1002, "<message id='late' xmlns='jabber:client'/>");
+  assert.equal(late.attrs.type, 'error', 'B-132: a recoverable error');
+  assert.deepEqual(h.link.sent.map((p) => p[0]!.name), ['iq', 'presence'], 'B-46: its payload is not forwarded after later ones');
+  const next = h.req(sid, 1005);
+  h.link.deliver(MSG);
+  assert.equal(next.parsed.children.length, 1);
+  assert.equal(h.manager.size, 1);
+});
+
+test('B-83 B-84 B-85 D24: a missing rid counts as lost only once `requests` open requests are above it; a rid beyond that window still ends the session', () => {
+  const h = createHarness({ maxHold: 2 });
+  const { sid } = h.create("wait='60' hold='2' ver='1.11'");
+  // requests = 3 (hold + 1): two requests above a gap may still be reordering.
+  const b = h.req(sid, 1002, "<message id='b' xmlns='jabber:client'/>");
+  const c = h.req(sid, 1003, "<message id='c' xmlns='jabber:client'/>");
+  assert.equal(h.link.sent.length, 0, 'B-83: 1001 may still come');
+  const first = h.req(sid, 1001, "<message id='a' xmlns='jabber:client'/>");
+  assert.deepEqual(h.link.sent.map((p) => p[0]!.attrs.id), ['a', 'b', 'c']);
+  assert.equal(first.answered, true, 'B-50: the oldest is answered beyond hold');
+  assert.equal([b, c].filter((x) => x.answered).length, 0);
+  // Three open above the gap at 1004 (1005, 1006, 1007): 1004 is lost.
+  h.link.deliver(MSG);
+  h.link.deliver(MSG);
+  const e = h.req(sid, 1005);
+  const f = h.req(sid, 1006);
+  assert.equal(h.manager.size, 1);
+  assert.equal([e, f].filter((x) => x.answered).length, 0, '1004 may still come');
+  const g = h.req(sid, 1007, "<message id='g' xmlns='jabber:client'/>");
+  assert.equal(h.manager.size, 1, 'the session goes on');
+  assert.deepEqual(h.link.sent.map((p) => p[0]!.attrs.id), ['a', 'b', 'c', 'g']);
+  assert.equal(e.answered, true);
+  assert.equal([f, g].filter((x) => x.answered).length, 0, 'hold=2');
+  // Far beyond: still B-85.
+  const far = h.req(sid, 1011);
+  assert.equal(far.attrs.condition, 'item-not-found');
+  assert.equal(h.manager.size, 0);
+});
+
 test('B-61 B-62 B-64: an inactive session ends silently and later requests get item-not-found', () => {
   const h = createHarness();
   const { sid } = h.create();

@@ -74,6 +74,9 @@ export interface SessionOwner {
   sessionEnded(session: BoshSession, tombstone: BoshReply | undefined, condition: TerminalCondition | undefined): void;
 }
 
+/** D24: whether the client of a buffered request still waits for it (for RidWindow.reach). */
+const isWaiting = (early: EarlyRequest): boolean => !early.pending.exchange.gone;
+
 /** §9.2: a response that is this much overdue in the client's acks gets reported (B-59, B-60). */
 const REPORT_AFTER_MS = 2000;
 /** B-125: what the other pending requests of a session that ends get. */
@@ -198,21 +201,48 @@ export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
     const early = rids.buffered(rid);
     if (rid <= rids.last) {
       this.repeated(rid, exchange); // §14.3
-    } else if (early) {
+      return;
+    }
+    if (early) {
       // B-89: the earlier copy gets a recoverable error, the newest copy the real answer.
       this.log.debug({ rid }, 'rid repeated before processing; answering the older copy with a recoverable error');
       early.pending.exchange.reply(this.reply(RECOVERABLE_ERROR_BODY));
       early.pending.exchange = exchange;
-    } else if (rid > rids.last + this.settings.requests + (special ? 1 : 0)) {
+      return;
+    }
+    const limit = this.settings.requests + (special ? 1 : 0);
+    // D24: the window starts after the rids the client lost (B-84); usually that is rids.last.
+    const reach = rids.reach(rid, isWaiting, limit, this.settings.requests);
+    if (rid > reach + limit) {
       this.refuse(exchange, new BoshError('item-not-found', `rid ${rid} above the window`)); // B-85, B-93: as for a stale rid
     } else if (!special && this.held.length + rids.bufferedCount >= this.settings.requests) {
       this.refuse(exchange, new BoshError('policy-violation', 'too many simultaneous requests')); // B-71
-    } else if (rid !== rids.last + 1) {
+    } else if (reach < rid) {
       this.log.debug({ rid, expected: rids.last + 1 }, 'request arrived out of order; buffering');
       rids.buffer(rid, { request, pending: this.pending(request, exchange) }); // B-83
     } else {
-      this.process(request, this.pending(request, exchange));
-      for (let next = rids.takeNext(); next && this.state !== 'ended'; next = rids.takeNext()) this.process(next.request, next.pending);
+      if (rid === rids.last + 1) this.process(request, this.pending(request, exchange));
+      else rids.buffer(rid, { request, pending: this.pending(request, exchange) });
+      this.processInOrder(reach);
+    }
+  }
+
+  /**
+   * B-46, B-83: processes the buffered requests that are next in rid order, up to `reach`, moving
+   * past the rids the client lost before they arrived (D24, RidWindow.reach).
+   */
+  private processInOrder(reach: Rid): void {
+    const rids = this.rids;
+    while (this.state !== 'ended') {
+      const next = rids.takeNext();
+      if (next) {
+        this.process(next.request, next.pending);
+      } else if (rids.last < reach) {
+        const lost = rids.skipLost(this.settings.requests);
+        this.log.debug({ rid: lost }, 'rid lost by the client before it arrived (requests open above it); moving past it');
+      } else {
+        return;
+      }
     }
   }
 
@@ -246,6 +276,14 @@ export class BoshSession implements MemberPort, ExchangeWatcher, DeadlineOwner {
       this.log.debug({ rid }, 'rid of a dropped request repeated; holding it again');
       this.hold({ rid, exchange, arrivedAt: this.clock.now(), empty: true });
       this.flush();
+      return;
+    }
+    if (this.rids.takeLost(rid)) {
+      // D24: a request counted as lost turns up after all. Its payloads would now reach the server
+      // after those of later requests (B-46), so it is not processed: a recoverable error (B-132),
+      // and the session goes on.
+      this.log.debug({ rid }, 'rid counted as lost arrived late; not processed, answered with a recoverable error');
+      exchange.reply(this.reply(RECOVERABLE_ERROR_BODY));
       return;
     }
     this.refuse(exchange, new BoshError('item-not-found', `response to rid ${rid} no longer stored`)); // B-92
