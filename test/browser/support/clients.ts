@@ -131,16 +131,28 @@ export async function watchedPage(context: BrowserContext, boshUrl: string, labe
 }
 
 /**
- * Waits until `expression` (JavaScript run in the page) is truthy; the failure names the page,
- * what `describe` (an expression) shows there, and the page's problems.
+ * Waits until `expression` (JavaScript run in the page) is truthy, or resolves to a truthy value
+ * when it is a promise; the failure names the page, what `describe` (an expression) shows there,
+ * and the page's problems. It polls with page.evaluate, which awaits a promise: waitForFunction
+ * would take the promise object itself for a truthy result and return at once.
  */
 export async function waitInPage(w: WatchedPage, what: string, expression: string, opts: { timeoutMs?: number; describe?: string } = {}): Promise<void> {
-  try {
-    await w.page.waitForFunction(expression, undefined, { timeout: opts.timeoutMs ?? 20_000, polling: 100 });
-  } catch (err) {
-    const shown = opts.describe ? JSON.stringify(await w.page.evaluate(opts.describe).catch((e: Error) => `(unreadable: ${e.message})`)) : '';
-    throw new Error(`${w.label}: ${what}: ${(err as Error).message.split('\n')[0]}; ${shown}; problems: ${w.problems.slice(-5).join(' | ')}`);
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const deadline = Date.now() + timeoutMs;
+  let error = '';
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    const timeout = AbortSignal.timeout(left);
+    const value = await Promise.race([
+      w.page.evaluate(expression).catch((err: Error) => void (error = err.message.split('\n')[0]!)),
+      new Promise<undefined>((resolve) => timeout.addEventListener('abort', () => resolve(undefined), { once: true })),
+    ]);
+    if (value) return;
+    await sleep(100);
   }
+  const shown = opts.describe ? JSON.stringify(await w.page.evaluate(opts.describe).catch((e: Error) => `(unreadable: ${e.message})`)) : '';
+  throw new Error(`${w.label}: ${what}: not within ${timeoutMs} ms${error ? ` (last error: ${error})` : ''}; ${shown}; problems: ${w.problems.slice(-5).join(' | ')}`);
 }
 
 /** SASL `<auth/>` elements among the requests. */
