@@ -169,6 +169,49 @@ describe('Converse.js 14 through the CM', { skip, timeout: 300_000 }, () => {
     assertNoProblems([w]);
   });
 
+  test('D24: a Converse.js reload while its next request has not left the browser keeps the session: the restored page goes on past the lost rid, and what waited at the CM arrives once', { timeout: 150_000 }, async () => {
+    const { cm, context } = await setup();
+    const w = await openConverse(context, cm, 'converse');
+    const first = await probeState(w);
+    await chatBothWays(w, 'before the reload');
+    // The page's next BOSH request stays in the browser (as on a loaded machine) until the reload
+    // aborts it: it never reaches the CM, but Strophe has saved the rid after it in sessionStorage.
+    let blocked = 0;
+    let block = true;
+    const inBrowser = (url: URL) => url.href.startsWith(cm.boshUrl);
+    await context.route(inBrowser, (route) => {
+      if (block && route.request().method() === 'POST') {
+        block = false;
+        blocked += 1;
+        return; // neither continued nor answered
+      }
+      return route.continue();
+    });
+    const waiting = `waiting at the CM ${unique()}`;
+    suite.bob.sendMessage(first.jid, waiting); // answers the held request, or waits at the CM
+    await eventually(async () => assert.equal(blocked, 1), { timeoutMs: 10_000, intervalMs: 50, label: 'the next request held in the browser' });
+    await sleep(500);
+    const created = await cm.sessionsCreated();
+    const requestsBefore = w.requests.length;
+    const responsesBefore = w.responses.length;
+    await w.page.reload({ timeout: 30_000 });
+    await untilOnline(w);
+    await untilMessage(w, waiting, 'them'); // it came either before the reload or after it
+    const st = await probeState(w);
+    assert.deepEqual(badResponses(w.responses.slice(responsesBefore)), [], 'no error or terminate in the CM\'s answers after the reload');
+    assert.equal(st.restored, true, 'Converse restored its saved BOSH session');
+    assert.equal(st.sid, first.sid, 'the same BOSH session');
+    assert.equal(saslAuths(w.requests.slice(requestsBefore)), 0, 'no new SASL login');
+    assert.equal(await cm.sessionsCreated(), created, 'no session created at the CM');
+    assert.ok(w.responses.filter((r) => r.includes(waiting)).length <= 1, 'the message was not sent twice');
+    const shown = await w.page.evaluate((c) => (window as unknown as { probe: { messages(c: string): Promise<[string, string | null][]> } }).probe.messages(c), BOB);
+    assert.equal(shown.filter(([, b]) => b === waiting).length, 1, 'Converse shows it once');
+    await chatBothWays(w, 'after the reload');
+    await context.unroute(inBrowser);
+    assert.deepEqual(badResponses(w.responses), []);
+    assertNoProblems([w]);
+  });
+
   test('D24: a Converse.js session idle for 70 s still works (its held requests are answered and renewed)', { timeout: 150_000 }, async () => {
     const { cm, context } = await setup();
     const w = await openConverse(context, cm, 'converse');
