@@ -67,6 +67,7 @@ export class RidWindow<T> {
    */
   reach(extra: Rid | undefined, open: (item: T) => boolean, threshold: number, maxLost: number): Rid {
     const early = this.early;
+    if (!early && extra === this.lastRid + 1) return extra; // the usual request: nothing to allocate
     const above: Rid[] = extra === undefined ? [] : [extra];
     if (early) for (const [rid, item] of early) if (open(item)) above.push(rid);
     let next = this.lastRid + 1;
