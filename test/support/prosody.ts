@@ -109,17 +109,29 @@ export function prosodyAvailable(): boolean {
   return path.split(':').some((d) => d !== '' && existsSync(join(d, PROSODY_BIN)));
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function getFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed to other processes (Prosody, ejabberd, nginx...) are drawn from 20000-32767: below
+ * the kernel's ephemeral range (32768-60999), from which any outgoing connection on the machine
+ * may take its local port at any moment, between our check and the other process's bind.
+ */
+const PORT_LOW = 20000;
+const PORT_HIGH = 32767;
+
+/** A port below 32768 that was free a moment ago on 127.0.0.1 (a random one, tried up to 100 times). */
+export async function getFreePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${PORT_LOW} and ${PORT_HIGH} on ${LOOPBACK} after 100 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, LOOPBACK, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, LOOPBACK, () => srv.close(() => resolve(true)));
   });
 }
 
