@@ -14,8 +14,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadStored, RESULTS_DIR, summarize, type StoredRun } from './report.js';
-import { fmt, fmtInt, median, worstP99, type MembersFigures, type StepResult, type SystemRun, type TabsFigures } from './results.js';
+import { fmt, fmtInt, median, worstP99, type Hiccups, type MembersFigures, type StepResult, type SystemRun, type TabsFigures } from './results.js';
 import { TARGETS } from './targets.js';
+import { gcUsPerHttp as tailsGcUsPerHttp } from './tails.js';
 
 export const HEADLINE_KEY = 'headline';
 export const BEFORE_DIR = 'before-issue-15';
@@ -160,9 +161,13 @@ function cmSteps(run: StoredRun, rate: number): Array<StepResult | undefined> {
   return run.runs.filter((r) => r.system === 'cm').map((r) => r.relay.find((s) => s.rate === rate));
 }
 
-/** GC time per HTTP request (µs) at `rate`, median over the CM's rounds; NaN without the CM's tail figures. */
+/**
+ * GC pause time per HTTP request (µs) at `rate`, median over the CM's rounds (bench/tails.ts: the
+ * CM's pauses over the whole step, warm-up and drain included, per HTTP request of its window;
+ * runs before issue #15 recorded the same total); NaN where the CM recorded no GC figures.
+ */
 export function gcUsPerHttp(run: StoredRun, rate: number): number {
-  return median(cmSteps(run, rate).map((s) => (s?.cmTails ? (s.cmTails.gcMsInWindow * 1000) / Math.max(1, s.httpRequests) : Number.NaN)));
+  return median(cmSteps(run, rate).map((s) => (s?.cmHiccups ? tailsGcUsPerHttp(s.cmHiccups, s) : Number.NaN)));
 }
 
 interface LineRow {
@@ -203,12 +208,12 @@ function relayRows(src: Sources): LineRow[] {
     result: Number.isFinite(gcNow) && !Number.isFinite(gcBefore) ? 'no figure from before issue #15 to compare' : judge(gcNow / gcBefore, R.gcPerHttpVsBefore, 'max').text });
   const tails = (r: StoredRun | undefined): string => {
     if (!r) return NOT_YET;
-    const steps = cmSteps(r, R.tailRate).filter((s) => s?.cmTails);
+    const steps = cmSteps(r, R.tailRate).filter((s) => s?.cmHiccups?.delivery);
     if (steps.length === 0) return NOT_YET;
-    const p = (f: (s: StepResult) => number | undefined): string => fmt(median(steps.map((s) => f(s!) ?? Number.NaN)), 2);
-    return `${p((s) => s.cmTails!.gcPauseMs?.p99)} / ${p((s) => s.cmTails!.loopDelayMs?.p99)} / ${p((s) => s.cmTails!.arrivalToWriteMs?.p99)} ms`;
+    const p = (f: (h: Hiccups) => number | undefined): string => fmt(median(steps.map((s) => f(s!.cmHiccups!) ?? Number.NaN)), 2);
+    return `${p((h) => h.gcMaxMs)} / ${p((h) => h.loopDelay?.p99Ms ?? h.loopDelayP99Ms)} / ${p((h) => h.delivery?.p99Ms)} ms`;
   };
-  rows.push({ target: `Where the tail comes from at ${fmtInt(R.tailRate)} msg/s, p99 of GC pause / event-loop delay / upstream arrival to write (reported)`, now: tails(run), before: before ? tails(before) : undefined, result: '—' });
+  rows.push({ target: `Where the tail comes from at ${fmtInt(R.tailRate)} msg/s: the CM's longest GC pause / event-loop delay p99 / stanza queued to written p99 (reported)`, now: tails(run), before: before ? tails(before) : undefined, result: '—' });
   return rows;
 }
 

@@ -117,25 +117,10 @@ export interface Hiccups {
  * Per-process figures are keyed `cm` and `prosody`: `prosody` is the XMPP server's process, that
  * is Prosody in systems cm, mod_bosh and c2s and ejabberd's BEAM in system ejabberd.
  */
-/**
- * Where the CM's tail comes from (issue #15 §2), measured in the CM process over the measurement
- * window only. Optional: runs before it was measured have none, and the report then says "not
- * measured yet".
- */
-export interface CmTails {
-  /** Total GC pause time in the window (PerformanceObserver 'gc'). */
-  gcMsInWindow: number;
-  /** Histograms, in ms: GC pauses, event-loop delay, a stanza's arrival from upstream to its write to the held response. */
-  gcPauseMs?: LatencySummary;
-  loopDelayMs?: LatencySummary;
-  arrivalToWriteMs?: LatencySummary;
-}
-
 export interface StepResult extends StreamResult {
   attempts: number;
   /** The CM's event-loop delay and GC pauses over the whole step (warm-up, window, drain). */
   cmHiccups?: Hiccups;
-  cmTails?: CmTails;
   cpuUsPerMsg: { cm: number; prosody: number; total: number };
   cpuUsPerHttp: { cm: number; prosody: number };
 }
