@@ -130,11 +130,9 @@ class DeadlineQueue {
     if (d.slot < 0) {
       d.slot = this.heap.length;
       this.heap.push(d);
-      this.up(d.slot);
-    } else {
-      // Only ever earlier than it was (or re-queued after being taken out): up is enough.
-      this.up(d.slot);
     }
+    // New at the bottom, or queued already and only ever moved earlier (Deadline.setAt): up is enough.
+    this.up(d.slot);
     this.rearm();
   }
 
