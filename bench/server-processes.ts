@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { getFreePort } from '../test/support/prosody.js';
 import { createTestCertificate } from '../test/support/certs.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
+import { NODE_FLAGS } from '../src/node-flags.js';
 import type { Hiccups } from './results.js';
 import { HERE, ROOT, log, spawnPinned, stopChild, waitMessage } from './children.js';
 
@@ -53,9 +54,16 @@ export async function startCm(c2sPort: number, core: number, cpuProf: boolean, l
     bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
     logLevel: logLevel as CmConfig['logLevel'],
   };
-  // BENCH_CM_NODE_ARGS: extra node flags for experiments (e.g. --trace-gc); such runs are not written to the docs.
-  const nodeArgs = ['--expose-gc', ...(process.env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
-  return startServerProcess({ kind: 'cm', label, core, nodeArgs, script: 'cm-process.js', env: { BENCH_CM_CONFIG: JSON.stringify(config) }, workDir, cpuProf });
+  return startServerProcess({ kind: 'cm', label, core, nodeArgs: cmNodeArgs(), script: 'cm-process.js', env: { BENCH_CM_CONFIG: JSON.stringify(config) }, workDir, cpuProf });
+}
+
+/**
+ * The CM runs with the flags it ships with (src/node-flags.ts, as `shared-bosh` and `npm start`
+ * run it), plus --expose-gc for the bench's own collections between phases. BENCH_CM_NODE_ARGS:
+ * extra node flags for experiments (e.g. --trace-gc); such runs are not written to the docs.
+ */
+export function cmNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return ['--expose-gc', ...NODE_FLAGS, ...(env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
 }
 
 /**

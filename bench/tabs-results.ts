@@ -59,7 +59,7 @@ export interface TabsParams {
   quietBudgetMs: number;
   retries: number;
   /** Fixed for this scenario (the CM's defaults; Prosody's default GC); read by bench/servers.ts. */
-  cpuProf: false;
+  cpuProf: boolean;
   cmLogLevel: 'info';
   prosodyGc: 'default';
   write: boolean;

@@ -19,7 +19,8 @@
  *   npm run bench:tabs -- --tabs 16          (or 2) more or fewer tabs: bench/results/tabs-t16.json and its own block
  *
  * Flags: --users U, --tabs T, --rate R, --rounds N, --systems shared,unshared,mod_bosh,ejabberd,
- * --layouts http1,https, --window-s S, --no-write, --write, --max-minutes N. Only the default
+ * --layouts http1,https, --window-s S, --no-write, --write, --max-minutes N, --cpu-prof (profiles of
+ * the CM's joins and stream window in bench/profiles/, nothing written). Only the default
  * shape (U=100, R=100, both layouts, every system; any T) replaces its results file and docs
  * block, unless --write.
  */
@@ -46,7 +47,7 @@ import {
 
 export function parseTabsParams(argv: string[]): TabsParams {
   const valued = ['--users', '--tabs', '--rate', '--rounds', '--systems', '--layouts', '--window-s', '--max-minutes'];
-  const flags = ['--smoke', '--no-write', '--write'];
+  const flags = ['--smoke', '--no-write', '--write', '--cpu-prof'];
   for (let i = 0; i < argv.length; i++) {
     if (valued.includes(argv[i]!)) i++;
     else if (!flags.includes(argv[i]!)) throw new Error(`unknown argument ${argv[i]} (known: ${[...valued, ...flags].join(' ')})`);
@@ -113,8 +114,9 @@ export function parseTabsParams(argv: string[]): TabsParams {
   const defaultShape = p.users === shape.users && p.rate === shape.rate
     && p.layouts.length === TABS_LAYOUTS.length && p.systems.length === TABS_SYSTEMS.filter((s) => s !== 'ejabberd' || ejabberdInstall()).length;
   if (!defaultShape) p.write = false;
-  if (argv.includes('--no-write')) p.write = false;
   if (argv.includes('--write')) p.write = true;
+  p.cpuProf = argv.includes('--cpu-prof');
+  if (argv.includes('--no-write') || p.cpuProf) p.write = false;
   return p;
 }
 
@@ -162,7 +164,8 @@ async function runTabs(system: TabsSystem, layout: TabsLayout, round: number, p:
     const first = { ...firstRaw, cpuMsPer: perItem(s, firstRaw.cpuMs, firstRaw.opened) };
     // Tabs 2..T, one user after another per tab index (a user opening one more tab at a time).
     const joinEntries = Array.from({ length: p.tabs - 1 }, (_, t) => users.map((user) => ({ user, tab: t + 1 }))).flat();
-    const joinRaw = await lg.call<TabsOpen>({ cmd: 'open', group: 'tabs', entries: joinEntries, concurrency: p.joinConcurrency, presence: !shared, shared, ...common });
+    const doJoin = (): Promise<TabsOpen> => lg.call<TabsOpen>({ cmd: 'open', group: 'tabs', entries: joinEntries, concurrency: p.joinConcurrency, presence: !shared, shared, ...common });
+    const joinRaw = s.cm ? await s.cm.profile('join', doJoin) : await doJoin();
     if (joinRaw.failed > 0) errors.push(`joining tabs: ${joinRaw.failed} failed: ${joinRaw.errors.join(' | ')}`);
     const join = { ...joinRaw, cpuMsPer: perItem(s, joinRaw.cpuMs, joinRaw.opened) };
     if (shared && (first.sharedResults.join() !== 'created' || join.sharedResults.join() !== 'attached')) {
@@ -180,9 +183,10 @@ async function runTabs(system: TabsSystem, layout: TabsLayout, round: number, p:
     const perUserKiB = { cm: cmPerUser, cmRaw, server: serverPerUser, total: (s.cm ? cmPerUser : 0) + serverPerUser };
     const xmppSessions = await s.sessionsOf('tab');
 
-    const streamRaw = await measure(p, ours, `${p.rate} msg/s to ${p.users} users x ${p.tabs} tabs`, p.windowMs, () => lg.call<Omit<TabsStream, 'attempts'>>({
+    const doStream = (): Promise<Omit<TabsStream, 'attempts'>> => lg.call<Omit<TabsStream, 'attempts'>>({
       cmd: 'stream', rate: p.rate, warmupMs: p.warmupMs, durationMs: p.windowMs, drainMs: p.drainMs, domain: s.xmpp.domain, cpuPids: s.pids, countTarget: s.target,
-    }));
+    });
+    const streamRaw = await measure(p, ours, `${p.rate} msg/s to ${p.users} users x ${p.tabs} tabs`, p.windowMs, () => (s.cm ? s.cm.profile('stream', doStream) : doStream()));
     const copies = streamRaw.sentInWindow * p.tabs;
     const stream = {
       ...streamRaw,

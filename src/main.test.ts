@@ -60,6 +60,8 @@ test('D20: it says where it listens and connects, serves the endpoint, and stops
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   assert.match(stderr, /SIGTERM: stopping/);
+  // Started as plain `node dist/src/main.js`, without src/node-flags.ts's flags: it says so.
+  assert.match(stderr, /^ {2}note: node was started without --single-threaded-gc \(see docs\/operations\.md, "Garbage collection"\)$/m);
 });
 
 test('a port in use: one clear line naming the flag, exit 1, and no stack trace in the log', async () => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 /**
  * The `shared-bosh` command: load the configuration (defaults < YAML file < SHARED_BOSH_* < flags),
  * start the connection manager, say what it listens on and where it connects, and stop it
@@ -19,6 +19,7 @@ import { createConnectionManager } from './cm.js';
 import type { CmConfig } from './config.js';
 import { ConfigError, describeDomain, helpText, loadConfig, parseFlags, type LoadedConfig } from './config-load.js';
 import { createLogger } from './log.js';
+import { NODE_FLAGS, runsWithNodeFlags } from './node-flags.js';
 
 const NAME = 'shared-bosh';
 
@@ -112,7 +113,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
       upstreams.map((line) => `  ${line}\n`).join('') +
       (address.metricsUrl ? `  metrics on ${address.metricsUrl}\n` : ''),
   );
-  logger.info({ url: address.url, configFile, upstreams, version: version() }, 'started');
+  const nodeFlags = runsWithNodeFlags();
+  if (!nodeFlags) process.stderr.write(`  note: node was started without ${NODE_FLAGS.join(' ')} (see docs/operations.md, "Garbage collection")\n`);
+  logger.info({ url: address.url, configFile, upstreams, version: version(), nodeFlags: nodeFlags ? NODE_FLAGS.join(' ') : 'none' }, 'started');
   // The first lines go out now rather than with the next buffer (log.ts, LOG_FLUSH_MS).
   logger.flush();
   // A wrong upstream shows now rather than at the first login; the CM serves either way.

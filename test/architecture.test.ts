@@ -19,6 +19,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   clock: [],
   log: [],
   metrics: [],
+  // The flags Node runs the CM with.
+  'node-flags': [],
   xml: ['protocol'],
   // The upstream XMPP stream knows nothing of BOSH.
   xmpp: ['xml', 'protocol', 'clock', 'log'],
@@ -37,7 +39,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The upstream check (shared-bosh check, the check at start, readiness).
   check: ['xmpp', 'xml', 'protocol', 'config', 'clock', 'log'],
   cm: ['bosh', 'shared', 'xmpp', 'http', 'config', 'clock', 'log', 'metrics', 'protocol', 'xml', 'check'],
-  main: ['cm', 'config-load', 'config', 'log', 'check', 'clock'],
+  main: ['cm', 'config-load', 'config', 'log', 'check', 'clock', 'node-flags'],
   index: ['cm', 'config', 'bosh', 'protocol', 'log'],
 };
 

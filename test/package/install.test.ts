@@ -69,6 +69,8 @@ test('the npm pack tarball installs with --omit=dev --offline and runs: --versio
   await page.arrayBuffer();
   child.kill('SIGTERM');
   assert.equal(await exited, 0, stderr);
+  // The command's first line (`#!/usr/bin/env -S node --single-threaded-gc`) gave node its flags.
+  assert.doesNotMatch(stderr, /node was started without/);
 });
 
 const PRESTART = join(ROOT, 'scripts', 'build-if-stale.mjs');

@@ -1,5 +1,6 @@
 /**
- * The connection manager as a child process (`node dist/src/main.js --config FILE`), for tests
+ * The connection manager as a child process (`node --single-threaded-gc dist/src/main.js --config FILE`,
+ * with src/node-flags.ts's flags as `shared-bosh` runs it), for tests
  * that must see the process itself: that it is still alive after hostile input (test/fuzz), how
  * it answers signals (test/e2e/faults.test.ts).
  *
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CmConfig } from '../../src/config.js';
+import { NODE_FLAGS } from '../../src/node-flags.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SHARED_BOSH_')));
@@ -58,7 +60,7 @@ export async function startCmChild(config: CmChildConfig, opts: { startTimeoutMs
   const dir = mkdtempSync(join(tmpdir(), 'shared-bosh-cm-'));
   const file = join(dir, 'config.yaml');
   writeFileSync(file, JSON.stringify(merged, null, 2));
-  const child = spawn(process.execPath, [MAIN, '--config', file], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, '--config', file], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   let exited = false;
