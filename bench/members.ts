@@ -58,7 +58,8 @@ function parseArgs(argv: string[]): Args {
   if (val('--members') !== undefined) a.members = Math.max(1, val('--members')!);
   if (val('--max-minutes') !== undefined) a.maxMinutes = val('--max-minutes')!;
   // Other counts than the documented ones are experiments: written only when asked.
-  if (a.links !== 5000 || a.members !== 10 || a.http1 || argv.includes('--no-write')) a.write = false;
+  const cmFlags = (process.env.BENCH_CM_NODE_ARGS ?? '') !== '' || process.env.BENCH_CM_NODE_FLAGS !== undefined;
+  if (a.links !== 5000 || a.members !== 10 || a.http1 || cmFlags || argv.includes('--no-write')) a.write = false;
   if (argv.includes('--write')) a.write = true;
   return a;
 }

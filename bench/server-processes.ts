@@ -59,11 +59,13 @@ export async function startCm(c2sPort: number, core: number, cpuProf: boolean, l
 
 /**
  * The CM runs with the flags it ships with (src/node-flags.ts, as `shared-bosh` and `npm start`
- * run it), plus --expose-gc for the bench's own collections between phases. BENCH_CM_NODE_ARGS:
- * extra node flags for experiments (e.g. --trace-gc); such runs are not written to the docs.
+ * run it), plus --expose-gc for the bench's own collections between phases. For experiments
+ * (such runs are not written to the docs): BENCH_CM_NODE_ARGS adds node flags (e.g. --trace-gc),
+ * BENCH_CM_NODE_FLAGS=none leaves the shipped ones out (node's defaults, for an A/B).
  */
 export function cmNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
-  return ['--expose-gc', ...NODE_FLAGS, ...(env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
+  const shipped = env.BENCH_CM_NODE_FLAGS === 'none' ? [] : NODE_FLAGS;
+  return ['--expose-gc', ...shipped, ...(env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
 }
 
 /**

@@ -116,7 +116,9 @@ export function parseTabsParams(argv: string[]): TabsParams {
   if (!defaultShape) p.write = false;
   if (argv.includes('--write')) p.write = true;
   p.cpuProf = argv.includes('--cpu-prof');
-  if (argv.includes('--no-write') || p.cpuProf) p.write = false;
+  // Other node flags for the CM (bench/server-processes.ts cmNodeArgs) are experiments, never the documented run.
+  const cmFlags = (process.env.BENCH_CM_NODE_ARGS ?? '') !== '' || process.env.BENCH_CM_NODE_FLAGS !== undefined;
+  if (argv.includes('--no-write') || p.cpuProf || cmFlags) p.write = false;
   return p;
 }
 

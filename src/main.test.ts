@@ -36,7 +36,7 @@ test('a bad flag or value is one line on stderr and exit code 2', () => {
   }
 });
 
-test('D20: it says where it listens and connects, serves the endpoint, and stops with exit 0 on SIGTERM', async () => {
+test('D20 D26: it says where it listens and connects (and that node lacks its flags when started without them), serves the endpoint, and stops with exit 0 on SIGTERM', async () => {
   const child = spawn(
     process.execPath,
     [MAIN, '--port', '0', '--log-level', 'silent', '--domain', 'example.com', '--upstream-host', '127.0.0.1', '--upstream-port', '15222', '--tls', 'off'],

@@ -12,7 +12,7 @@ import { cmNodeArgs } from '../bench/server-processes.js';
  */
 const flags = NODE_FLAGS.join(' ');
 
-test('the shared-bosh command starts node with NODE_FLAGS: its first line, in the source and the build', () => {
+test('D26: the shared-bosh command starts node with NODE_FLAGS: its first line, in the source and the build', () => {
   for (const file of ['src/main.ts', 'dist/src/main.js']) {
     const first = readFileSync(file, 'utf8').split('\n', 1)[0];
     assert.equal(first, `#!/usr/bin/env -S node ${flags}`, file);
@@ -22,16 +22,17 @@ test('the shared-bosh command starts node with NODE_FLAGS: its first line, in th
   assert.equal(pkg.scripts.start, `node ${flags} dist/src/main.js`);
 });
 
-test('the deployment files start the shared-bosh command (so its first line applies), never plain node', () => {
+test('D26: the deployment files start the shared-bosh command (so its first line applies), never plain node', () => {
   assert.match(readFileSync('deploy/shared-bosh.service', 'utf8'), /^ExecStart=\S+\/\.bin\/shared-bosh /m);
   const docker = readFileSync('deploy/Dockerfile', 'utf8');
   assert.match(docker, /^ENTRYPOINT \["shared-bosh"\]$/m);
   assert.doesNotMatch(docker, /^(ENTRYPOINT|CMD) \["node", "[^-]/m);
 });
 
-test('the benchmark runs the CM with NODE_FLAGS (plus --expose-gc and any BENCH_CM_NODE_ARGS)', () => {
+test('D26: the benchmark runs the CM with NODE_FLAGS (plus --expose-gc and any BENCH_CM_NODE_ARGS; none only when asked)', () => {
   assert.deepEqual(cmNodeArgs({}), ['--expose-gc', ...NODE_FLAGS]);
   assert.deepEqual(cmNodeArgs({ BENCH_CM_NODE_ARGS: ' --trace-gc ' }), ['--expose-gc', ...NODE_FLAGS, '--trace-gc']);
+  assert.deepEqual(cmNodeArgs({ BENCH_CM_NODE_FLAGS: 'none' }), ['--expose-gc']);
 });
 
 test('runsWithNodeFlags: true only when every flag is among node\'s own arguments', () => {
