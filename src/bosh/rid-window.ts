@@ -96,10 +96,8 @@ export class RidWindow<T> {
 
   /** D24: whether `rid` was skipped as lost; taken back, so a repeat of it is told so only once. */
   takeLost(rid: Rid): boolean {
-    const lost = this.lost;
-    if (!lost?.includes(rid)) return false;
-    const rest = lost.filter((r) => r !== rid);
-    this.lost = rest.length === 0 ? undefined : rest;
+    if (!this.lost?.includes(rid)) return false;
+    this.lost = without(this.lost, rid);
     return true;
   }
 
@@ -120,15 +118,19 @@ export class RidWindow<T> {
 
   /** D24: whether `rid` was dropped; a repeat takes it back, so it is held again only once. */
   takeDropped(rid: Rid): boolean {
-    const dropped = this.dropped;
-    if (!dropped?.includes(rid)) return false;
-    const rest = dropped.filter((r) => r !== rid);
-    this.dropped = rest.length === 0 ? undefined : rest;
+    if (!this.dropped?.includes(rid)) return false;
+    this.dropped = without(this.dropped, rid);
     return true;
   }
 }
 
 /** `rids` with `rid` added (once), the newest `keep` of them, in an array of exactly that size. */
+/** `rids` without `rid`; undefined when nothing is left (the form `dropped` and `lost` keep). */
+function without(rids: Rid[], rid: Rid): Rid[] | undefined {
+  const rest = rids.filter((r) => r !== rid);
+  return rest.length === 0 ? undefined : rest;
+}
+
 function keepNewest(rids: Rid[] | undefined, rid: Rid, keep: number): Rid[] {
   const kept = rids ? rids.filter((r) => r !== rid) : [];
   kept.push(rid);
