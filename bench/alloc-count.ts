@@ -18,15 +18,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
+import type { CmConfig } from '../src/config.js';
 import { ScriptedXmppServer } from '../test/support/scripted-xmpp-server.js';
-import { createTestCertificate } from '../test/support/certs.js';
 import { BoshSession, type Target } from './bosh-client.js';
 import { closeH2 } from './h2-client.js';
+import { benchCmConfig } from './server-processes.js';
 
 const CHILD_ENV = 'ALLOC_COUNT_CM_CONFIG';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -118,20 +118,7 @@ async function main(argv: string[]): Promise<void> {
   const server = await ScriptedXmppServer.start({});
   let cm: ChildProcess | undefined;
   try {
-    let tls: CmConfig['http']['tls'] = null;
-    if (o.h2) {
-      const cert = await createTestCertificate(['localhost']);
-      tls = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
-      writeFileSync(tls.certFile, cert.cert);
-      writeFileSync(tls.keyFile, cert.key, { mode: 0o600 });
-    }
-    const config: CmConfig = {
-      ...DEFAULT_CONFIG,
-      http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port: 0, tls, maxConnectionsPerAddress: 0, maxRequestsPerAddress: 0 },
-      domains: { localhost: { host: '127.0.0.1', port: server.port, tls: 'off', insecure: false } },
-      bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
-      logLevel: 'info',
-    };
+    const config = await benchCmConfig({ port: 0, c2sPort: server.port, workDir: dir, h2: o.h2, logLevel: 'info' });
     const self = fileURLToPath(import.meta.url);
     let output = '';
     const proc = spawn(process.execPath, ['--expose-gc', '--trace-gc-nvp', self], {

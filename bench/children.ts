@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nproc, pin, renice } from './proc.js';
 import type { BenchProsody } from './prosody-bench.js';
 import type { BenchEjabberd } from './ejabberd-bench.js';
 import type { Target } from './bosh-client.js';
@@ -55,6 +56,22 @@ export let NICE: number | null = null;
 
 export function setNice(value: number): void {
   NICE = value;
+}
+
+/**
+ * Where a bench orchestrator's processes run: servers on core 0, this process and the load
+ * generator on core 1 (core 0 too on a one-CPU machine), this process pinned there and at nice
+ * -10 when permitted (its children inherit it through spawnPinned). `notes` says what fell short.
+ */
+export function placeOrchestrator(): { cpuCount: number; cores: { server: number; client: number }; notes: string[] } {
+  const cpuCount = nproc(); // before pinning this process to one core
+  const cores = { server: 0, client: cpuCount >= 2 ? 1 : 0 };
+  const notes: string[] = [];
+  if (cpuCount < 2) notes.push('only one CPU: servers and load generator share core 0, results are not meaningful');
+  pin(process.pid, cores.client);
+  if (renice(process.pid, -10)) setNice(-10);
+  else notes.push('could not raise the priority of the benchmark processes (nice -10 not permitted): other jobs on the machine compete for the pinned cores on equal terms');
+  return { cpuCount, cores, notes };
 }
 
 export function spawnPinned(core: number, nodeArgs: string[], script: string, opts: { env?: NodeJS.ProcessEnv; stdout?: number | 'inherit' | 'ignore'; args?: string[] } = {}): ChildProcess {

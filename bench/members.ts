@@ -26,10 +26,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_PASSWORD, prosodyVersion, startBenchProsody } from './prosody-bench.js';
-import { cpuMs, machineBusyMs, nproc, openFilesLimit, pin, renice, rssKiB } from './proc.js';
-import { NICE, killChildren, log, prosodies, setNice, sleep, targetOf } from './children.js';
+import { cpuMs, machineBusyMs, openFilesLimit, renice, rssKiB } from './proc.js';
+import { NICE, killChildren, log, placeOrchestrator, prosodies, sleep, targetOf } from './children.js';
 import { LoadGen } from './load-generator.js';
-import { startCm } from './server-processes.js';
+import { cmNodeFlagsChanged, startCm } from './server-processes.js';
 import { RESULTS_DIR, writeDocs } from './report.js';
 import { writeGenerated } from './generated.js';
 import { MEMBERS_BLOCK, MEMBERS_FORMAT, renderMembers, type MembersRun } from './members-report.js';
@@ -58,8 +58,7 @@ function parseArgs(argv: string[]): Args {
   if (val('--members') !== undefined) a.members = Math.max(1, val('--members')!);
   if (val('--max-minutes') !== undefined) a.maxMinutes = val('--max-minutes')!;
   // Other counts than the documented ones are experiments: written only when asked.
-  const cmFlags = (process.env.BENCH_CM_NODE_ARGS ?? '') !== '' || process.env.BENCH_CM_NODE_FLAGS !== undefined;
-  if (a.links !== 5000 || a.members !== 10 || a.http1 || cmFlags || argv.includes('--no-write')) a.write = false;
+  if (a.links !== 5000 || a.members !== 10 || a.http1 || cmNodeFlagsChanged() || argv.includes('--no-write')) a.write = false;
   if (argv.includes('--write')) a.write = true;
   return a;
 }
@@ -70,10 +69,7 @@ const LINKS_IN_FLIGHT = 50;
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const cpuCount = nproc(); // before pinning this process to one core
-  const cores = { server: 0, client: cpuCount >= 2 ? 1 : 0 };
-  pin(process.pid, cores.client);
-  if (renice(process.pid, -10)) setNice(-10);
+  const { cpuCount, cores } = placeOrchestrator();
   const fdLimit = openFilesLimit();
   // The CM needs one descriptor per link (upstream) plus its HTTP/2 connections; Prosody one per link.
   if (a.links + 600 > fdLimit) throw new Error(`${a.links} links need more than RLIMIT_NOFILE ${fdLimit} descriptors`);

@@ -4,6 +4,7 @@ import { nxbInstalled } from './nxb.js';
 import { openFilesLimit } from './proc.js';
 import { ALL_SYSTEMS, fmtInt, type Params, type System } from './results.js';
 import type { Arrivals } from './types.js';
+import { cmNodeFlagsChanged } from './server-processes.js';
 
 export function parseParams(argv: string[]): Params {
   const has = (f: string): boolean => argv.includes(f);
@@ -89,7 +90,7 @@ export function parseParams(argv: string[]): Params {
   if ((process.env.BENCH_PROSODY_EXTRA ?? '') !== '') p.write = false;
   // The same for extra `erl` arguments of ejabberd (BENCH_EJABBERD_ERL_ARGS, split at spaces).
   if ((process.env.BENCH_EJABBERD_ERL_ARGS ?? '') !== '') p.write = false;
-  if ((process.env.BENCH_CM_NODE_ARGS ?? '') !== '' || process.env.BENCH_CM_NODE_FLAGS !== undefined) p.write = false;
+  if (cmNodeFlagsChanged()) p.write = false;
   if (process.env.BENCH_PROSODY_CORE !== undefined) p.write = false;
   if (has('--no-write') || p.cpuProf) p.write = false;
   if (has('--write')) p.write = true;

@@ -28,16 +28,16 @@ import { join } from 'node:path';
 import { prosodyVersion } from './prosody-bench.js';
 import { ejabberdInstall, ejabberdVersion, type BeamMemory } from './ejabberd-bench.js';
 import { nxbInstalled, nxbVersion } from './nxb.js';
-import { cpuMs, cpusAllowed, machineInfo, nproc, openFilesLimit, pin, renice } from './proc.js';
+import { cpuMs, cpusAllowed, machineInfo, openFilesLimit } from './proc.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import type { HttpRateResult, OpenResult, PingResult, StatusResult, StreamResult } from './types.js';
 import { writeGenerated } from './generated.js';
 import { blockKey, DOCS, RESULTS_DIR, resultsBlock, summarize, summaryText, writeDocs } from './report.js';
 import {
-  fmt, goodStep, kernelShare, overloaded, RESULTS_FORMAT, SERVER_NAME, SYSTEM_TITLE, type FloorRun, type Hiccups, type Machine, type Params, type StepResult, type System, type SystemRun,
+  fmt, goodStep, kernelShare, overloaded, RESULTS_FORMAT, SERVER_NAME, SYSTEM_TITLE, type FloorRun, type Hiccups, type Params, type StepResult, type System, type SystemRun,
 } from './results.js';
 import { parseParams } from './params.js';
-import { ROOT, ejabberds, killChildren, log, prosodies, setNice, sleep, targetOf, which } from './children.js';
+import { ROOT, ejabberds, killChildren, log, placeOrchestrator, prosodies, sleep, targetOf, which } from './children.js';
 import { LoadGen } from './load-generator.js';
 import { PROFILE_DIR, cmLoadable, startFloor } from './server-processes.js';
 import { DISTURBED_SHARE, disturbances, measure, otherShare, quietGate } from './quiet-gate.js';
@@ -266,18 +266,9 @@ async function runFloor(round: number, purpose: 'relay' | 'fanout', rate: number
 
 async function main(): Promise<void> {
   const p = parseParams(process.argv.slice(2));
-  const cpuCount = nproc();
-  const cores = { server: 0, client: cpuCount >= 2 ? 1 : 0 };
-  const notes: string[] = [];
-  if (cpuCount < 2) notes.push('only one CPU: servers and load generator share core 0, results are not meaningful');
-  pin(process.pid, cores.client);
+  const { cpuCount, cores, notes } = placeOrchestrator();
   // The CM's (and node-xmpp-bosh's) event-loop probe (bench/child-ipc.ts), inherited by the servers.
   process.env.BENCH_LOOP_PROBE_MS = String(p.loopProbeMs ?? 20);
-  if (renice(process.pid, -10)) {
-    setNice(-10);
-  } else {
-    notes.push('could not raise the priority of the benchmark processes (nice -10 not permitted): other jobs on the machine compete for the pinned cores on equal terms');
-  }
   if (p.idleLimitedBy) notes.push(`idle sessions: ${p.idleLimitedBy}`);
   if (p.idleH2) {
     notes.push(`idle sessions and session setup of the CM over HTTPS + HTTP/2 (the CM's http.tls with the test certificate; the generator puts up to 200 sessions' requests on one connection, as a browser puts its tabs): ${p.idleH2}. `

@@ -37,24 +37,32 @@ export interface CmProc {
 }
 
 export async function startCm(c2sPort: number, core: number, cpuProf: boolean, logLevel: string, label: string, workDir: string, h2 = false): Promise<CmProc> {
-  const port = await getFreePort();
+  const config = await benchCmConfig({ port: await getFreePort(), c2sPort, workDir, h2, logLevel });
+  return startServerProcess({ kind: 'cm', label, core, nodeArgs: cmNodeArgs(), script: 'cm-process.js', env: { BENCH_CM_CONFIG: JSON.stringify(config) }, workDir, cpuProf });
+}
+
+/**
+ * The CM's configuration in every bench (also bench/alloc-count.ts): `localhost` served by the
+ * XMPP server on 127.0.0.1:`c2sPort` without TLS; with `h2`, HTTPS (and so HTTP/2) with the
+ * harness's test certificate, written to `workDir`.
+ */
+export async function benchCmConfig(o: { port: number; c2sPort: number; workDir: string; h2: boolean; logLevel: string }): Promise<CmConfig> {
   let tls: CmConfig['http']['tls'] = null;
-  if (h2) {
+  if (o.h2) {
     // HTTPS with HTTP/2 (http.tls; http.http2 is on by default), the harness's test certificate.
     const cert = await createTestCertificate(['localhost']);
-    tls = { certFile: join(workDir, 'cm-cert.pem'), keyFile: join(workDir, 'cm-key.pem') };
+    tls = { certFile: join(o.workDir, 'cm-cert.pem'), keyFile: join(o.workDir, 'cm-key.pem') };
     writeFileSync(tls.certFile, cert.cert);
     writeFileSync(tls.keyFile, cert.key, { mode: 0o600 });
   }
-  const config: CmConfig = {
+  return {
     ...DEFAULT_CONFIG,
     // Every client of the bench comes from 127.0.0.1: the per-address limits would refuse it.
-    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port, tls, maxConnectionsPerAddress: 0, maxRequestsPerAddress: 0 },
-    domains: { localhost: { host: '127.0.0.1', port: c2sPort, tls: 'off', insecure: false } },
+    http: { ...DEFAULT_CONFIG.http, host: '127.0.0.1', port: o.port, tls, maxConnectionsPerAddress: 0, maxRequestsPerAddress: 0 },
+    domains: { localhost: { host: '127.0.0.1', port: o.c2sPort, tls: 'off', insecure: false } },
     bosh: { ...DEFAULT_CONFIG.bosh, creationsPerMinute: 0, maxSessions: 60_000 },
-    logLevel: logLevel as CmConfig['logLevel'],
+    logLevel: o.logLevel as CmConfig['logLevel'],
   };
-  return startServerProcess({ kind: 'cm', label, core, nodeArgs: cmNodeArgs(), script: 'cm-process.js', env: { BENCH_CM_CONFIG: JSON.stringify(config) }, workDir, cpuProf });
 }
 
 /**
@@ -66,6 +74,11 @@ export async function startCm(c2sPort: number, core: number, cpuProf: boolean, l
 export function cmNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
   const shipped = env.BENCH_CM_NODE_FLAGS === 'none' ? [] : NODE_FLAGS;
   return ['--expose-gc', ...shipped, ...(env.BENCH_CM_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
+}
+
+/** Does `env` run the CM with other node flags than it ships with (an experiment, never written to the docs)? */
+export function cmNodeFlagsChanged(env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.BENCH_CM_NODE_ARGS ?? '') !== '' || env.BENCH_CM_NODE_FLAGS !== undefined;
 }
 
 /**

@@ -30,11 +30,11 @@ import { join } from 'node:path';
 import { createTestCertificate } from '../test/support/certs.js';
 import { ejabberdInstall, ejabberdVersion } from './ejabberd-bench.js';
 import { prosodyVersion, BENCH_PASSWORD } from './prosody-bench.js';
-import { machineInfo, nproc, openFilesLimit, pin, renice, rssKiB } from './proc.js';
+import { machineInfo, openFilesLimit, rssKiB } from './proc.js';
 import { fmt } from './results.js';
-import { ejabberds, killChildren, log, prosodies, setNice, sleep } from './children.js';
+import { ejabberds, killChildren, log, placeOrchestrator, prosodies, sleep } from './children.js';
 import { LoadGen } from './load-generator.js';
-import { cmLoadable } from './server-processes.js';
+import { cmLoadable, cmNodeFlagsChanged } from './server-processes.js';
 import { disturbances, measure, quietGate } from './quiet-gate.js';
 import { withServers, type Servers, type TlsFiles } from './servers.js';
 import { RESULTS_DIR, writeDocs } from './report.js';
@@ -116,9 +116,7 @@ export function parseTabsParams(argv: string[]): TabsParams {
   if (!defaultShape) p.write = false;
   if (argv.includes('--write')) p.write = true;
   p.cpuProf = argv.includes('--cpu-prof');
-  // Other node flags for the CM (bench/server-processes.ts cmNodeArgs) are experiments, never the documented run.
-  const cmFlags = (process.env.BENCH_CM_NODE_ARGS ?? '') !== '' || process.env.BENCH_CM_NODE_FLAGS !== undefined;
-  if (argv.includes('--no-write') || p.cpuProf || cmFlags) p.write = false;
+  if (argv.includes('--no-write') || p.cpuProf || cmNodeFlagsChanged()) p.write = false;
   return p;
 }
 
@@ -224,13 +222,7 @@ async function runTabs(system: TabsSystem, layout: TabsLayout, round: number, p:
 
 async function main(): Promise<void> {
   const p = parseTabsParams(process.argv.slice(2));
-  const cpuCount = nproc();
-  const cores = { server: 0, client: cpuCount >= 2 ? 1 : 0 };
-  const notes: string[] = [];
-  if (cpuCount < 2) notes.push('only one CPU: servers and load generator share core 0, results are not meaningful');
-  pin(process.pid, cores.client);
-  if (renice(process.pid, -10)) setNice(-10);
-  else notes.push('could not raise the priority of the benchmark processes (nice -10 not permitted)');
+  const { cpuCount, cores, notes } = placeOrchestrator();
   const check = cmLoadable();
   if (!check.ok) throw new Error(`the CM cannot be loaded from dist/src/cm.js: ${check.why}`);
   if (!p.systems.includes('ejabberd')) notes.push(ejabberdInstall() ? 'ejabberd is installed but not selected: (d) is skipped' : 'ejabberd is not installed (no `ejabberdctl` on PATH): (d) is skipped');
