@@ -333,6 +333,31 @@ test('elements that arrive in one read are reported in one onElements call', asy
   await o.sink.ended();
 });
 
+test('D27: plain upstreams read into one shared buffer: interleaved reads, a stanza larger than the buffer and characters cut between reads all arrive intact', async (t) => {
+  const server = await startServer(t);
+  const a = connect(server, { tls: 'off' });
+  const b = connect(server, { tls: 'off' });
+  await Promise.all([a.sink.opened(), b.sink.opened()]);
+  const [connA, connB] = server.connections as [NonNullable<(typeof server.connections)[0]>, NonNullable<(typeof server.connections)[0]>];
+  // Over 64 KiB (the shared buffer) of one- to four-byte characters, a different text per stream.
+  const textA = 'aé€😀'.repeat(9000);
+  const textB = 'bß☃🎉'.repeat(9000);
+  const bytesA = Buffer.from(`<message id='big'><body>${textA}</body></message>`);
+  const bytesB = Buffer.from(`<message id='big'><body>${textB}</body></message>`);
+  // Alternating pieces of odd sizes, so reads of the two streams interleave and cut characters.
+  for (let at = 0, size = 1; at < Math.max(bytesA.length, bytesB.length); at += size, size = (size * 7 + 3) % 20011) {
+    connA.sendBytes(bytesA.subarray(at, at + size));
+    connB.sendBytes(bytesB.subarray(at, at + size));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const [msgA, msgB] = await Promise.all([a.sink.element((el) => el.attrs.id === 'big'), b.sink.element((el) => el.attrs.id === 'big')]);
+  assert.ok(msgA.getChild('body')!.text() === textA, 'stream A intact');
+  assert.ok(msgB.getChild('body')!.text() === textB, 'stream B intact');
+  a.upstream.close();
+  b.upstream.close();
+  await Promise.all([a.sink.ended(), b.sink.ended()]);
+});
+
 test('an element over maxStanzaBytes ends the upstream as lost (policy-violation)', async (t) => {
   const server = await startServer(t);
   const o = connect(server, { maxStanzaBytes: 1000 });

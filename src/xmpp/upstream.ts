@@ -22,6 +22,13 @@ const PING_ID_PREFIX = 'sbosh-ping-' + randomBytes(6).toString('hex') + '-';
 let pingCounter = 0;
 /** How long close() waits for the server's `</stream:stream>` before dropping TCP. */
 export const CLOSE_WAIT_MS = 2000;
+/**
+ * D27: one read buffer for every plain-TCP upstream (net.Socket `onread`). Each read is decoded
+ * to text before the next read can start, so no read needs bytes of its own; without it node
+ * gives every read a new ArrayBuffer, which the young-generation GC then frees one by one. After
+ * STARTTLS node reads into buffers of its own (a TLSSocket ignores `onread`).
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
 /**
  * - connecting: DNS and TCP; negotiating: stream header, STARTTLS, first usable features;
@@ -175,7 +182,18 @@ class UpstreamStream implements Upstream, DeadlineOwner {
   /** One TCP attempt; this.socket holds it meanwhile so that end() can abort it. */
   private tryConnect(target: UpstreamTarget): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: target.host, port: target.port });
+      const socket = net.connect({
+        host: target.host,
+        port: target.port,
+        // Bytes of this socket only while it carries the stream (not once TLS has taken it over).
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (n) => {
+            if (this.socket === socket) this.onData(READ_BUFFER.subarray(0, n));
+            return true; // keep reading
+          },
+        },
+      });
       this.socket = socket;
       const done = (err?: Error) => {
         socket.off('connect', onConnect).off('error', onError).off('close', onClose);
@@ -197,7 +215,7 @@ class UpstreamStream implements Upstream, DeadlineOwner {
   private attach(socket: net.Socket): void {
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    socket.on('data', this.onData); // a TLS socket's reads; a plain one's arrive through `onread`
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
   }
