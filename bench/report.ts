@@ -146,8 +146,10 @@ export function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Sum
     cmHttpPerS: medianOf(cmRuns, (r) => { const s = ref(r); return s ? s.httpRequests / s.windowS : Number.NaN; }),
     floorPlain: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'plain').map((f) => f.cpuUsPerRequest)),
     floorSaxes: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'saxes').map((f) => f.cpuUsPerRequest)),
+    floorRaw: median(floors.filter((f) => f.purpose === 'relay' && f.variant === 'raw').map((f) => f.cpuUsPerRequest)),
     floorRate: median(floors.filter((f) => f.purpose === 'relay').map((f) => f.result.requestsPerS)),
-    floorFanout: median(floors.filter((f) => f.purpose === 'fanout').map((f) => f.cpuUsPerRequest)),
+    floorFanout: median(floors.filter((f) => f.purpose === 'fanout' && f.variant === 'plain').map((f) => f.cpuUsPerRequest)),
+    floorFanoutRaw: median(floors.filter((f) => f.purpose === 'fanout' && f.variant === 'raw').map((f) => f.cpuUsPerRequest)),
     floorFanoutRate: median(floors.filter((f) => f.purpose === 'fanout').map((f) => f.result.requestsPerS)),
     fanHttpPerCopy: medianOf(cmRuns, (r) => (r.fanout ? r.fanout.httpRequests / Math.max(1, r.fanout.deliveredCopies) : Number.NaN)),
     fanCpuPerHttp: medianOf(cmRuns, (r) => (r.fanout ? ((r.fanout.cpuMs[r.pidsRelay.cm ?? -1] ?? Number.NaN) * 1000) / Math.max(1, r.fanout.httpRequests) : Number.NaN)),
@@ -200,6 +202,12 @@ export function summarize(runs: SystemRun[], floors: FloorRun[], p: Params): Sum
   const r5 = v.cmCpuPerHttp! / v.floorPlain!;
   add(`CPU per HTTP request (µs): CM at ${R} msg/s (${fmt(v.cmHttpPerS!, 0)} req/s) vs trivial node:http floor (${fmt(v.floorRate!, 0)} req/s)`, fmt(v.cmCpuPerHttp!), fmt(v.floorPlain!), ratioStr(r5), '—');
   add('CPU per HTTP request (µs): CM vs floor that also parses the body with saxes', fmt(v.cmCpuPerHttp!), fmt(v.floorSaxes!), ratioStr(v.cmCpuPerHttp! / v.floorSaxes!), '—');
+  // The raw floor has no node:http: the CM's distance to it is what an HTTP layer of its own could win at most.
+  // Stored runs from before it have none: no rows then.
+  if (Number.isFinite(v.floorRaw)) add(`CPU per HTTP request (µs): CM vs a responder on raw sockets without node:http (the trivial node:http floor: ${fmt(v.floorPlain!)})`,
+    fmt(v.cmCpuPerHttp!), fmt(v.floorRaw!), ratioStr(v.cmCpuPerHttp! / v.floorRaw!), '—');
+  if (Number.isFinite(v.floorFanoutRaw)) add(`Shared fan-out: CM CPU per HTTP request (µs) vs raw sockets at the same rate (the node:http floor: ${fmt(v.floorFanout!)})`,
+    fmt(v.fanCpuPerHttp!), fmt(v.floorFanoutRaw!), ratioStr(v.fanCpuPerHttp! / v.floorFanoutRaw!), '—');
   add('CPU per HTTP request (µs): mod_bosh (Prosody) for comparison', '—', fmt(v.mbCpuPerHttp!), '—', '—');
   const ejRows = summarizeEjabberd(runs, p, v, verdicts);
   const nxbRows = summarizeNxb(runs, p, v, verdicts);
@@ -459,7 +467,7 @@ export function stepsMarkdown(runs: SystemRun[]): string {
   return out.join('\n');
 }
 
-export function commandsMarkdown(p: Params): string[] {
+export function commandsMarkdown(p: Params, rawFloor = true): string[] {
   return [
     `- \`npm run bench${p.argv.length > 0 ? ` -- ${p.argv.join(' ')}` : ''}\` (= \`tsc -p tsconfig.json && node dist/bench/run.js\`)`,
     '- Prosody: `prosody --config <tmp>/prosody.cfg.lua -F` (test/support/prosody.ts), then `taskset -a -pc 0 <pid>`',
@@ -470,7 +478,7 @@ export function commandsMarkdown(p: Params): string[] {
     ...(p.systems.includes('nxb')
       ? ['- node-xmpp-bosh: `taskset -c 0 node --expose-gc dist/bench/nxb-process.js` (`start_bosh` of bench/node-xmpp-bosh/node_modules/node-xmpp-bosh, its defaults, a direct connect to the c2s port, no STARTTLS)']
       : []),
-    '- floor: `taskset -c 0 node dist/bench/floor-server.js [--saxes]`',
+    `- floor: \`taskset -c 0 node dist/bench/floor-server.js [--saxes${rawFloor ? ' | --raw' : ''}]\``,
     '- load generator: `taskset -c 1 node dist/bench/loadgen.js`; orchestrator `node dist/bench/run.js` pinned with `taskset -a -pc 1`',
   ];
 }
@@ -490,7 +498,8 @@ export function resultsBlock(m: Machine, p: Params, s: Summary, runs: SystemRun[
     `- software: Node ${m.node}, ${m.prosody}${m.others ? `, ${m.others}` : ''}`,
     `- rounds: ${p.rounds} (per round, in this order: ${p.systems.map((x) => ROUND_NAME[x]).join(', then ')}; the floor after each round); each number is the median over the rounds`,
     '- commands:',
-    ...commandsMarkdown(p).map((c) => `  ${c}`),
+    // Stored runs from before the raw floor have none.
+    ...commandsMarkdown(p, floors.some((f) => f.variant === 'raw')).map((c) => `  ${c}`),
     '',
     tableMarkdown(s.rows),
     '',

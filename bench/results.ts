@@ -165,7 +165,8 @@ export interface FloorRun {
   round: number;
   /** At the CM's request rate of the reference relay step, or of the fan-out. */
   purpose: 'relay' | 'fanout';
-  variant: 'plain' | 'saxes';
+  /** node:http; node:http and saxes; a responder on raw `net` sockets (no node:http). */
+  variant: 'plain' | 'saxes' | 'raw';
   result: HttpRateResult & { attempts: number };
   cpuUsPerRequest: number;
   pid: number;

@@ -236,12 +236,12 @@ async function runSystem(system: System, round: number, p: Params, lg: LoadGen, 
   return { system, round, ...phase1, ...phase2, errors };
 }
 
-/** The floor server at the request rate of a CM measurement: `relay` (plain + saxes) or `fanout` (plain). */
+/** The floor server at the request rate of a CM measurement: `relay` (plain, saxes, raw) or `fanout` (plain, raw). */
 async function runFloor(round: number, purpose: 'relay' | 'fanout', rate: number, p: Params, lg: LoadGen, core: number): Promise<FloorRun[]> {
   const out: FloorRun[] = [];
-  const variants = purpose === 'relay' ? (['plain', 'saxes'] as const) : (['plain'] as const);
+  const variants = purpose === 'relay' ? (['plain', 'saxes', 'raw'] as const) : (['plain', 'raw'] as const);
   for (const variant of variants) {
-    const floor = await startFloor(core, variant === 'saxes');
+    const floor = await startFloor(core, variant);
     try {
       const affinity = cpusAllowed(floor.pid);
       const r = await measure(p, [floor.pid, lg.pid, process.pid], `the floor (${variant}, ${purpose} rate)`, p.floorDurationMs, () => lg.call<HttpRateResult>({

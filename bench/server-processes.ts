@@ -9,7 +9,7 @@ import { getFreePort } from '../test/support/prosody.js';
 import { createTestCertificate } from '../test/support/certs.js';
 import { DEFAULT_CONFIG, type CmConfig } from '../src/config.js';
 import { NODE_FLAGS } from '../src/node-flags.js';
-import type { Hiccups } from './results.js';
+import type { FloorRun, Hiccups } from './results.js';
 import { HERE, ROOT, log, spawnPinned, stopChild, waitMessage } from './children.js';
 
 export const PROFILE_DIR = join(ROOT, 'bench', 'profiles');
@@ -169,8 +169,8 @@ export function cmLoadable(): { ok: boolean; why?: string } {
   }
 }
 
-export async function startFloor(core: number, saxes: boolean): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
-  const child = spawnPinned(core, [], join(HERE, 'floor-server.js'), { args: saxes ? ['--saxes'] : [] });
+export async function startFloor(core: number, variant: FloorRun['variant']): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+  const child = spawnPinned(core, [], join(HERE, 'floor-server.js'), { args: variant === 'plain' ? [] : [`--${variant}`] });
   const ready = await waitMessage(child, (m): m is { ready: true; port: number; pid: number } => (m as { ready?: boolean }).ready === true,
     15_000, 'floor server');
   return { pid: ready.pid, port: ready.port, stop: () => stopChild(child, { cmd: 'stop' }) };
