@@ -124,13 +124,13 @@ export class RidWindow<T> {
   }
 }
 
-/** `rids` with `rid` added (once), the newest `keep` of them, in an array of exactly that size. */
 /** `rids` without `rid`; undefined when nothing is left (the form `dropped` and `lost` keep). */
 function without(rids: Rid[], rid: Rid): Rid[] | undefined {
   const rest = rids.filter((r) => r !== rid);
   return rest.length === 0 ? undefined : rest;
 }
 
+/** `rids` with `rid` added (once), the newest `keep` of them, in an array of exactly that size. */
 function keepNewest(rids: Rid[] | undefined, rid: Rid, keep: number): Rid[] {
   const kept = rids ? rids.filter((r) => r !== rid) : [];
   kept.push(rid);
