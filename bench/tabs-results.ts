@@ -58,8 +58,9 @@ export interface TabsParams {
   quietWaitMs: number;
   quietBudgetMs: number;
   retries: number;
-  /** Fixed for this scenario (the CM's defaults; Prosody's default GC); read by bench/servers.ts. */
+  /** --cpu-prof: profiles of the CM's joins and stream window; read by bench/servers.ts. */
   cpuProf: boolean;
+  /** Fixed for this scenario (the CM's defaults; Prosody's default GC); read by bench/servers.ts. */
   cmLogLevel: 'info';
   prosodyGc: 'default';
   write: boolean;
